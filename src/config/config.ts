@@ -1,0 +1,125 @@
+/**
+ * Every setting of Ballast is an environment variable. `SETTINGS` is the one place that knows their
+ * names, defaults and valid values; a test keeps the README's configuration table in step with it.
+ */
+export const ROLES = ['api', 'scheduler', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+interface Setting<T> {
+  default: string;
+  description: string;
+  parse(raw: string, name: string): T;
+}
+
+function url(...protocols: string[]) {
+  return (raw: string, name: string): string => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(`${name} is not a URL: "${raw}"`);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}: "${raw}"`);
+    }
+    return raw;
+  };
+}
+
+export function integer(min: number, max: number) {
+  return (raw: string, name: string): number => {
+    if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number: "${raw}"`);
+    const value = Number(raw);
+    if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}: "${raw}"`);
+    return value;
+  };
+}
+
+export function decimal(min: number, max: number) {
+  return (raw: string, name: string): number => {
+    const value = Number(raw);
+    if (raw === '' || !Number.isFinite(value)) throw new ConfigError(`${name} must be a number: "${raw}"`);
+    if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}: "${raw}"`);
+    return value;
+  };
+}
+
+function boolean(raw: string, name: string): boolean {
+  const lower = raw.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+  if (['false', '0', 'no', 'off'].includes(lower)) return false;
+  throw new ConfigError(`${name} must be true or false: "${raw}"`);
+}
+
+export function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string, name: string): T => {
+    if (!(values as readonly string[]).includes(raw)) {
+      throw new ConfigError(`${name} must be one of ${values.join(', ')}: "${raw}"`);
+    }
+    return raw as T;
+  };
+}
+
+function roles(raw: string, name: string): ReadonlySet<Role> {
+  const names = raw.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(ROLES as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new ConfigError(`${name} must be a comma-separated list of ${ROLES.join(', ')}: "${raw}"`);
+  }
+  return new Set(names as Role[]);
+}
+
+export const SETTINGS = {
+  DATABASE_URL: {
+    default: 'postgres://root@127.0.0.1:5432/ballast',
+    description: 'PostgreSQL database; created at start if it does not exist',
+    parse: url('postgres:', 'postgresql:'),
+  },
+  REDIS_URL: {
+    default: 'redis://127.0.0.1:6379',
+    description: 'Redis for the migration queue (needs `maxmemory-policy noeviction`)',
+    parse: url('redis:', 'rediss:'),
+  },
+  PORT: { default: '3000', description: 'HTTP port of the API (role `api`)', parse: integer(0, 65535) },
+  BALLAST_ROLES: {
+    default: 'api,scheduler,worker',
+    description: 'What this process runs: any of `api`, `scheduler`, `worker`',
+    parse: roles,
+  },
+  BALLAST_DEMO: {
+    default: 'true',
+    description: 'Import a demo cluster when the database has no cluster',
+    parse: boolean,
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+type Settings = typeof SETTINGS;
+export type SettingName = keyof Settings;
+export type BallastConfig = { [K in SettingName]: ReturnType<Settings[K]['parse']> };
+
+/** Reads and validates every setting; the first bad value throws a ConfigError naming it. */
+export function loadConfig(env: Env = process.env): BallastConfig {
+  const config: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, Setting<unknown>][]) {
+    const raw = env[name]?.trim();
+    config[name] = setting.parse(raw === undefined || raw === '' ? setting.default : raw, name);
+  }
+  return config as BallastConfig;
+}
+
+/** A URL with its password masked, for messages. */
+export function redactUrl(raw: string): string {
+  try {
+    const parsed = new URL(raw);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return raw;
+  }
+}
+
+export const BALLAST_CONFIG = Symbol('BALLAST_CONFIG');

@@ -1,0 +1,33 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { MIGRATIONS } from '../../migrations/index.js';
+import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
+import { HostEntity } from '../inventory/entities/host.entity.js';
+import { RuleEntity } from '../inventory/entities/rule.entity.js';
+import { VmEntity } from '../inventory/entities/vm.entity.js';
+
+/** Every entity of Ballast; feature modules register theirs here. */
+export const ENTITIES = [ClusterEntity, HostEntity, VmEntity, RuleEntity];
+
+export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: databaseUrl,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    extra: { max: 20, connectionTimeoutMillis: 5000 },
+  };
+}
+
+/** Applies every pending migration from `migrations/`; returns the names applied. */
+export async function migrate(databaseUrl: string): Promise<string[]> {
+  const dataSource = new DataSource(dataSourceOptions(databaseUrl));
+  await dataSource.initialize();
+  try {
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await dataSource.destroy();
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The migration-engine port. An adapter runs one live migration end to end (vMotion-style: memory
+ * pre-copy, a short switchover, the same MAC and network identity), reports progress, can be
+ * cancelled, and can say where a VM really runs (ground truth for reconciliation after a crash).
+ * `MIGRATION_ENGINE` in the environment selects the adapter.
+ */
+export const MIGRATION_ENGINE = Symbol('MIGRATION_ENGINE');
+
+export const ENGINE_NAMES = ['simulated', 'qemu'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+export type MigrationKind = 'compute' | 'storage';
+
+export interface EngineVm {
+  id: string;
+  memoryMb: number;
+  /** How fast the guest dirties memory; the adapter may use its own default when absent. */
+  memoryDirtyRateMbps?: number;
+  /** The guest NIC's MAC address; it must be the same after the move. */
+  macAddress: string;
+  datastores: string[];
+  /** Size of the VM's disks, for storage migrations; the adapter may use its own default when absent. */
+  diskMb?: number;
+}
+
+export interface EngineHost {
+  id: string;
+  /** The host's migration link; absent means the adapter's default (10 Gb/s). */
+  migrationBandwidthMbps?: number;
+}
+
+export interface MigrationRequest {
+  /** Ballast's migration id: an adapter uses it to make a repeated call for the same move harmless. */
+  migrationId: string;
+  kind: MigrationKind;
+  vm: EngineVm;
+  source: EngineHost;
+  /** For `compute`: the host the VM moves to. For `storage`, the VM stays on `source`. */
+  target: EngineHost;
+  /** For `storage`: the datastore the VM's disks move from and to. */
+  sourceDatastoreId?: string;
+  targetDatastoreId?: string;
+  /** The switchover may pause the guest at most this long (default 300 ms). */
+  downtimeLimitMs: number;
+}
+
+export type MigrationPhase = 'setup' | 'precopy' | 'switchover' | 'announce' | 'cleanup' | 'mirror';
+
+export interface MigrationProgress {
+  phase: MigrationPhase;
+  /** Pre-copy passes over memory so far (1 = the first full copy). */
+  iteration: number;
+  transferredBytes: number;
+  /** Bytes still to send in this pass (dirty memory, or disk left to mirror). */
+  remainingBytes: number;
+  /** Guest throttle applied by auto-converge, 0..1. */
+  throttle?: number;
+}
+
+export interface MigrationResult {
+  /** Where the VM runs after the migration (the target for compute, the source for storage). */
+  hostId: string;
+  datastoreId?: string;
+  totalTimeMs: number;
+  /** The switchover: how long the guest was paused. */
+  downtimeMs: number;
+  transferredBytes: number;
+  precopyIterations: number;
+  /** The guest on the destination has the MAC it had on the source. */
+  macPreserved: boolean;
+  /** The network was told where the VM is now (the RARP / announce-self step). */
+  networkNotified: boolean;
+  /** Highest auto-converge throttle applied, 0..1. */
+  maxThrottle?: number;
+}
+
+export interface PrecheckResult {
+  ok: boolean;
+  reason?: string;
+}
+
+export interface VmLocation {
+  /** The host the VM runs on now, or null when the engine does not know the VM. */
+  hostId: string | null;
+  running: boolean;
+  /** A migration of this VM is still in progress inside the engine. */
+  migrating: boolean;
+}
+
+export interface MigrateOptions {
+  onProgress?: (progress: MigrationProgress) => void | Promise<void>;
+  /** Aborting cancels the migration; the VM stays running on the source. */
+  signal?: AbortSignal;
+}
+
+/**
+ * A failed migration. `transient` errors (a busy link, a lost connection before switchover) may be
+ * retried; the others (the guest does not converge, the destination refused it) are final.
+ * Either way, the VM is left running where it was.
+ */
+export class MigrationEngineError extends Error {
+  constructor(
+    message: string,
+    readonly transient: boolean,
+    readonly code: string = transient ? 'transient' : 'failed',
+  ) {
+    super(message);
+    this.name = 'MigrationEngineError';
+  }
+}
+
+export class MigrationCancelledError extends MigrationEngineError {
+  constructor(message = 'migration cancelled') {
+    super(message, false, 'cancelled');
+    this.name = 'MigrationCancelledError';
+  }
+}
+
+export interface VmPlacement {
+  vm: EngineVm;
+  hostId: string;
+  /** Powered-off VMs are known to the engine but not running. */
+  running: boolean;
+}
+
+export interface MigrationEngine {
+  readonly name: EngineName;
+  /**
+   * Makes sure the engine knows these VMs: the simulated world records them, the QEMU lab starts
+   * their guests. A VM the engine already knows keeps the placement the engine has for it.
+   */
+  register(placements: VmPlacement[]): Promise<void>;
+  /** Can this VM go there now? Checks the engine's own view (the VM runs on the source, the target answers). */
+  precheck(request: MigrationRequest): Promise<PrecheckResult>;
+  /** Runs the migration to the end; throws MigrationEngineError when it fails (the VM stays on the source). */
+  migrate(request: MigrationRequest, options?: MigrateOptions): Promise<MigrationResult>;
+  /** Ground truth: where the VM really is. */
+  locate(vmId: string): Promise<VmLocation>;
+  /** Releases processes, connections and timers. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,54 @@
+import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { PowerState, VmAutomationLevel } from '../../planner/snapshot.js';
+
+@Entity('vms')
+export class VmEntity {
+  @PrimaryColumn('text')
+  id!: string;
+
+  @Column('text', { name: 'cluster_id' })
+  clusterId!: string;
+
+  @Column('text', { name: 'host_id' })
+  hostId!: string;
+
+  @Column('integer')
+  vcpus!: number;
+
+  @Column('double precision', { name: 'memory_mb' })
+  memoryMb!: number;
+
+  @Column('double precision', { name: 'cpu_demand_mhz' })
+  cpuDemandMhz!: number;
+
+  @Column('double precision', { name: 'memory_active_mb' })
+  memoryActiveMb!: number;
+
+  @Column('text', { name: 'power_state' })
+  powerState!: PowerState;
+
+  /** null: not set, which means `default`. */
+  @Column('text', { name: 'automation_level', nullable: true })
+  automationLevel!: VmAutomationLevel | null;
+
+  @Column('text', { array: true })
+  networks!: string[];
+
+  @Column('text', { array: true })
+  datastores!: string[];
+
+  @Column('text', { name: 'compatibility_group', nullable: true })
+  compatibilityGroup!: string | null;
+
+  @Column('double precision', { name: 'memory_dirty_rate_mbps', nullable: true })
+  memoryDirtyRateMbps!: number | null;
+
+  @Column('timestamptz', { name: 'last_migrated_at', nullable: true })
+  lastMigratedAt!: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+}

@@ -1,0 +1,114 @@
+/**
+ * The cluster snapshot and plan documents of shared/scenarios/FORMAT.md (version 1), as types.
+ * Other tools read these documents: field names and meanings follow FORMAT.md exactly.
+ */
+export const HOST_STATES = [
+  'connected',
+  'entering-maintenance',
+  'maintenance',
+  'quarantine',
+  'failed',
+  'standby',
+] as const;
+export type HostState = (typeof HOST_STATES)[number];
+
+export const AUTOMATION_LEVELS = ['manual', 'partially-automated', 'fully-automated'] as const;
+export type AutomationLevel = (typeof AUTOMATION_LEVELS)[number];
+
+export const VM_AUTOMATION_LEVELS = ['default', 'manual', 'disabled'] as const;
+export type VmAutomationLevel = (typeof VM_AUTOMATION_LEVELS)[number];
+
+export const POWER_STATES = ['on', 'off'] as const;
+export type PowerState = (typeof POWER_STATES)[number];
+
+export const RULE_KINDS = ['vm-anti-affinity', 'vm-affinity', 'vm-host-affinity', 'vm-host-anti-affinity'] as const;
+export type RuleKind = (typeof RULE_KINDS)[number];
+
+export const RULE_MODES = ['must', 'should'] as const;
+export type RuleMode = (typeof RULE_MODES)[number];
+
+export const MOVE_REASONS = ['evacuation', 'rule', 'overload', 'balance'] as const;
+export type MoveReason = (typeof MOVE_REASONS)[number];
+
+export interface Policy {
+  automationLevel: AutomationLevel;
+  /** 1 (conservative) .. 5 (aggressive). */
+  migrationThreshold: number;
+  resourceWeights: { cpu: number; memory: number };
+  maxMovesPerRun: number;
+  memoryOvercommitRatio: number;
+  maxCpuUtilization?: number;
+  migrationCooldownMinutes?: number;
+}
+
+export interface SnapshotHost {
+  id: string;
+  cpuCapacityMhz: number;
+  memoryCapacityMb: number;
+  state: HostState;
+  compatibilityGroup?: string;
+  networks: string[];
+  datastores: string[];
+  migrationBandwidthMbps?: number;
+}
+
+export interface SnapshotVm {
+  id: string;
+  hostId: string;
+  vcpus: number;
+  memoryMb: number;
+  cpuDemandMhz: number;
+  memoryActiveMb: number;
+  powerState: PowerState;
+  automationLevel?: VmAutomationLevel;
+  networks: string[];
+  datastores: string[];
+  compatibilityGroup?: string;
+  memoryDirtyRateMbps?: number;
+  lastMigratedAt?: string;
+}
+
+export interface Rule {
+  id: string;
+  kind: RuleKind;
+  mode: RuleMode;
+  vmIds: string[];
+  /** Only for vm-host-affinity and vm-host-anti-affinity. */
+  hostIds?: string[];
+  /** false: the rule is kept but ignored. */
+  enabled?: boolean;
+}
+
+export interface Snapshot {
+  version: 1;
+  cluster: { id: string; name: string };
+  takenAt?: string;
+  policy: Policy;
+  hosts: SnapshotHost[];
+  vms: SnapshotVm[];
+  rules: Rule[];
+}
+
+export interface Move {
+  vmId: string;
+  fromHostId: string;
+  toHostId: string;
+  /** 1 is mandatory (evacuation, a broken must rule); 2..5 balancing, from large to slight gain. */
+  priority: number;
+  reason: MoveReason;
+}
+
+export interface Unresolved {
+  vmId?: string;
+  ruleId?: string;
+  reason: string;
+}
+
+export interface Plan {
+  version: 1;
+  clusterId: string;
+  moves: Move[];
+  imbalanceBefore: number;
+  imbalanceAfter: number;
+  unresolved: Unresolved[];
+}

@@ -84,6 +84,14 @@ export const SETTINGS = {
     description: 'Redis for the migration queue (needs `maxmemory-policy noeviction`)',
     parse: url('redis:', 'rediss:'),
   },
+  REDIS_PREFIX: {
+    default: 'ballast',
+    description: 'Prefix of every Redis key (several installations can share one Redis)',
+    parse: (raw: string, name: string) => {
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new ConfigError(`${name} must be 1-64 letters, digits, _ . -: "${raw}"`);
+      return raw;
+    },
+  },
   PORT: { default: '3000', description: 'HTTP port of the API (role `api`)', parse: integer(0, 65535) },
   BALLAST_ROLES: {
     default: 'api,scheduler,worker',

@@ -1,0 +1,26 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
+import { dataSourceOptions } from './database/data-source.js';
+import { HealthModule } from './health/health.module.js';
+import { InventoryModule } from './inventory/inventory.module.js';
+import { RedisModule } from './redis/redis.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: BallastConfig): DynamicModule {
+    return {
+      module: AppModule,
+      global: true,
+      imports: [
+        // Migrations run before the app starts (src/main.ts); a failing database fails fast, no retry loop.
+        TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), retryAttempts: 0 }),
+        RedisModule,
+        HealthModule,
+        InventoryModule,
+      ],
+      providers: [{ provide: BALLAST_CONFIG, useValue: config }],
+      exports: [BALLAST_CONFIG],
+    };
+  }
+}

@@ -1,0 +1,24 @@
+import { BadRequestException, ConflictException, NotFoundException } from '@nestjs/common';
+import { SnapshotError } from '../planner/validate-snapshot.js';
+
+/** 400 with the field and the reason, in one shape for every endpoint. */
+export function badRequest(field: string, reason: string): BadRequestException {
+  return new BadRequestException({
+    statusCode: 400,
+    error: 'Bad Request',
+    message: `${field}: ${reason}`,
+    errors: [{ field, reason }],
+  });
+}
+
+export function fromSnapshotError(error: SnapshotError): BadRequestException {
+  return badRequest(error.field, error.reason);
+}
+
+export function notFound(kind: string, id: string): NotFoundException {
+  return new NotFoundException({ statusCode: 404, error: 'Not Found', message: `${kind} "${id}" does not exist` });
+}
+
+export function conflict(message: string, details?: Record<string, unknown>): ConflictException {
+  return new ConflictException({ statusCode: 409, error: 'Conflict', message, ...details });
+}

@@ -1,0 +1,48 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { badRequest } from './http-errors.js';
+
+export const MAX_PAGE_SIZE = 1000;
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export class PageQuery {
+  @ApiPropertyOptional({ minimum: 1, maximum: MAX_PAGE_SIZE, default: 100 })
+  limit?: string;
+
+  @ApiPropertyOptional({ minimum: 0, default: 0 })
+  offset?: string;
+}
+
+function wholeNumber(raw: string | undefined, field: string, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw badRequest(field, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw badRequest(field, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function pageOf(query: PageQuery): { limit: number; offset: number } {
+  return {
+    limit: wholeNumber(query.limit, 'limit', 100, 1, MAX_PAGE_SIZE),
+    offset: wholeNumber(query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER),
+  };
+}
+
+/** A query filter that must be one of a fixed set of values. */
+export function enumFilter<T extends string>(raw: string | undefined, field: string, values: readonly T[]): T | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (!(values as readonly string[]).includes(raw)) throw badRequest(field, `must be one of ${values.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
+
+/** A true/false query flag; absent is false. */
+export function booleanFlag(raw: string | undefined, field: string): boolean {
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw badRequest(field, `must be true or false, got "${raw}"`);
+}

@@ -1,0 +1,114 @@
+import type { Policy, Rule, SnapshotHost, SnapshotVm } from '../planner/snapshot.js';
+import type { HostEntity } from './entities/host.entity.js';
+import type { RuleEntity } from './entities/rule.entity.js';
+import type { VmEntity } from './entities/vm.entity.js';
+
+/**
+ * Rows <-> FORMAT.md items. Optional fields are stored as NULL when absent and left out again on the
+ * way back, so an imported snapshot exports as the same document.
+ */
+function omitNulls<T extends object>(value: { [K in keyof T]: T[K] | null }): T {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) if (v !== null && v !== undefined) out[key] = v;
+  return out as T;
+}
+
+/** jsonb keeps keys in its own order; documents list them in FORMAT.md's. */
+export function policyToFormat(p: Policy): Policy {
+  return omitNulls<Policy>({
+    automationLevel: p.automationLevel,
+    migrationThreshold: p.migrationThreshold,
+    resourceWeights: { cpu: p.resourceWeights.cpu, memory: p.resourceWeights.memory },
+    maxMovesPerRun: p.maxMovesPerRun,
+    memoryOvercommitRatio: p.memoryOvercommitRatio,
+    maxCpuUtilization: p.maxCpuUtilization ?? null,
+    migrationCooldownMinutes: p.migrationCooldownMinutes ?? null,
+  });
+}
+
+export function hostToFormat(h: HostEntity): SnapshotHost {
+  return omitNulls<SnapshotHost>({
+    id: h.id,
+    cpuCapacityMhz: h.cpuCapacityMhz,
+    memoryCapacityMb: h.memoryCapacityMb,
+    state: h.state,
+    compatibilityGroup: h.compatibilityGroup,
+    networks: h.networks,
+    datastores: h.datastores,
+    migrationBandwidthMbps: h.migrationBandwidthMbps,
+  });
+}
+
+export function vmToFormat(v: VmEntity): SnapshotVm {
+  return omitNulls<SnapshotVm>({
+    id: v.id,
+    hostId: v.hostId,
+    vcpus: v.vcpus,
+    memoryMb: v.memoryMb,
+    cpuDemandMhz: v.cpuDemandMhz,
+    memoryActiveMb: v.memoryActiveMb,
+    powerState: v.powerState,
+    automationLevel: v.automationLevel,
+    networks: v.networks,
+    datastores: v.datastores,
+    compatibilityGroup: v.compatibilityGroup,
+    memoryDirtyRateMbps: v.memoryDirtyRateMbps,
+    lastMigratedAt: v.lastMigratedAt?.toISOString() ?? null,
+  });
+}
+
+export function ruleToFormat(r: RuleEntity): Rule {
+  return omitNulls<Rule>({
+    id: r.id,
+    kind: r.kind,
+    mode: r.mode,
+    vmIds: r.vmIds,
+    hostIds: r.hostIds,
+    enabled: r.enabled,
+  });
+}
+
+export function hostRow(clusterId: string, h: SnapshotHost): Omit<HostEntity, 'createdAt' | 'updatedAt'> {
+  return {
+    id: h.id,
+    clusterId,
+    cpuCapacityMhz: h.cpuCapacityMhz,
+    memoryCapacityMb: h.memoryCapacityMb,
+    state: h.state,
+    compatibilityGroup: h.compatibilityGroup ?? null,
+    networks: h.networks,
+    datastores: h.datastores,
+    migrationBandwidthMbps: h.migrationBandwidthMbps ?? null,
+  };
+}
+
+export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'createdAt' | 'updatedAt'> {
+  return {
+    id: v.id,
+    clusterId,
+    hostId: v.hostId,
+    vcpus: v.vcpus,
+    memoryMb: v.memoryMb,
+    cpuDemandMhz: v.cpuDemandMhz,
+    memoryActiveMb: v.memoryActiveMb,
+    powerState: v.powerState,
+    automationLevel: v.automationLevel ?? null,
+    networks: v.networks,
+    datastores: v.datastores,
+    compatibilityGroup: v.compatibilityGroup ?? null,
+    memoryDirtyRateMbps: v.memoryDirtyRateMbps ?? null,
+    lastMigratedAt: v.lastMigratedAt ? new Date(v.lastMigratedAt) : null,
+  };
+}
+
+export function ruleRow(clusterId: string, r: Rule): Omit<RuleEntity, 'createdAt' | 'updatedAt'> {
+  return {
+    id: r.id,
+    clusterId,
+    kind: r.kind,
+    mode: r.mode,
+    vmIds: r.vmIds,
+    hostIds: r.hostIds ?? null,
+    enabled: r.enabled ?? null,
+  };
+}

@@ -1,0 +1,58 @@
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOkResponse, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ParseBodyPipe } from '../common/parse-body.pipe.js';
+import { enumFilter, type Page, pageOf, PageQuery } from '../common/query-params.js';
+import { HOST_STATES, type SnapshotHost } from '../planner/snapshot.js';
+import { HOST_FIELDS, parseHost } from '../planner/validate-snapshot.js';
+import { HostsService, type HostView } from './hosts.service.js';
+import { HostDto } from './items.dto.js';
+import { parseClusterItemCreate } from './item-body.js';
+
+class HostQuery extends PageQuery {
+  @ApiPropertyOptional() clusterId?: string;
+  @ApiPropertyOptional({ enum: HOST_STATES }) state?: string;
+  @ApiPropertyOptional() compatibilityGroup?: string;
+}
+
+const parseCreateHost = (body: unknown) => parseClusterItemCreate(body, HOST_FIELDS, parseHost);
+
+@ApiTags('hosts')
+@Controller('api/v1/hosts')
+export class HostsController {
+  constructor(private readonly hosts: HostsService) {}
+
+  @Get()
+  @ApiOkResponse({ type: [HostDto] })
+  list(@Query() query: HostQuery): Promise<Page<HostView>> {
+    const filter = {
+      clusterId: query.clusterId,
+      state: enumFilter(query.state, 'state', HOST_STATES),
+      compatibilityGroup: query.compatibilityGroup,
+    };
+    return this.hosts.list(filter, pageOf(query));
+  }
+
+  @Post()
+  @ApiBody({ type: HostDto })
+  create(@Body(new ParseBodyPipe(parseCreateHost)) body: { item: SnapshotHost; clusterId: string }): Promise<HostView> {
+    return this.hosts.create(body.clusterId, body.item);
+  }
+
+  @Get(':id')
+  @ApiOkResponse({ type: HostDto })
+  get(@Param('id') id: string): Promise<HostView> {
+    return this.hosts.get(id);
+  }
+
+  @Patch(':id')
+  @ApiBody({ type: HostDto, description: 'The fields to change (null clears an optional one); clusterId cannot change' })
+  update(@Param('id') id: string, @Body() body: unknown): Promise<HostView> {
+    return this.hosts.update(id, body);
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async remove(@Param('id') id: string): Promise<void> {
+    await this.hosts.remove(id);
+  }
+}

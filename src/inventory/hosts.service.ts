@@ -1,0 +1,99 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager, FindOptionsWhere } from 'typeorm';
+import { badRequest, conflict, notFound } from '../common/http-errors.js';
+import type { Page } from '../common/query-params.js';
+import { parseOrBadRequest } from '../common/parse-body.pipe.js';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
+import type { HostState, SnapshotHost } from '../planner/snapshot.js';
+import { HOST_FIELDS, parseHost } from '../planner/validate-snapshot.js';
+import { HostEntity } from './entities/host.entity.js';
+import { parseItemUpdate } from './item-body.js';
+import { VmEntity } from './entities/vm.entity.js';
+import { hostRow, hostToFormat } from './format-mapping.js';
+import { ClustersService } from './clusters.service.js';
+
+export type HostView = SnapshotHost & { clusterId: string };
+
+export interface HostFilter {
+  clusterId?: string;
+  state?: HostState;
+  compatibilityGroup?: string;
+}
+
+export function hostView(host: HostEntity): HostView {
+  return { clusterId: host.clusterId, ...hostToFormat(host) };
+}
+
+@Injectable()
+export class HostsService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clusters: ClustersService,
+  ) {}
+
+  async list(filter: HostFilter, page: { limit: number; offset: number }): Promise<Page<HostView>> {
+    const where: FindOptionsWhere<HostEntity> = {};
+    if (filter.clusterId) where.clusterId = filter.clusterId;
+    if (filter.state) where.state = filter.state;
+    if (filter.compatibilityGroup) where.compatibilityGroup = filter.compatibilityGroup;
+    const [hosts, total] = await this.db.getRepository(HostEntity).findAndCount({
+      where,
+      order: { id: 'ASC' },
+      take: page.limit,
+      skip: page.offset,
+    });
+    return { items: hosts.map(hostView), total, ...page };
+  }
+
+  find(id: string, manager: EntityManager = this.db.manager): Promise<HostEntity | null> {
+    return manager.findOneBy(HostEntity, { id });
+  }
+
+  async require(id: string, manager: EntityManager = this.db.manager): Promise<HostEntity> {
+    const host = await this.find(id, manager);
+    if (!host) throw notFound('host', id);
+    return host;
+  }
+
+  async get(id: string): Promise<HostView> {
+    return hostView(await this.require(id));
+  }
+
+  async create(clusterId: string, host: SnapshotHost): Promise<HostView> {
+    await this.db.transaction(async (manager) => {
+      const cluster = await this.clusters.find(clusterId, manager, true);
+      if (!cluster) throw badRequest('body.clusterId', `unknown cluster "${clusterId}"`);
+      try {
+        await manager.insert(HostEntity, hostRow(clusterId, host));
+      } catch (error) {
+        if (pgErrorCode(error) === PG_UNIQUE_VIOLATION) throw conflict(`host "${host.id}" already exists`);
+        throw error;
+      }
+    });
+    return this.get(host.id);
+  }
+
+  /** A partial update: the body's fields replace the host's, the result is checked as a whole; its cluster stays. */
+  async update(id: string, body: unknown): Promise<HostView> {
+    await this.db.transaction(async (manager) => {
+      const host = await this.require(id, manager);
+      const next = parseOrBadRequest(() => parseItemUpdate(hostToFormat(host), body, HOST_FIELDS, parseHost));
+      await manager.save(HostEntity, { ...host, ...hostRow(host.clusterId, next) });
+    });
+    return this.get(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.db.transaction(async (manager) => {
+      const host = await this.require(id, manager);
+      const vmCount = await manager.countBy(VmEntity, { hostId: id });
+      if (vmCount > 0) throw conflict(`host "${id}" still has ${vmCount} VMs; move or delete them first`);
+      const rules: { id: string }[] = await manager.query(`SELECT id FROM rules WHERE $1 = ANY(host_ids) ORDER BY id`, [id]);
+      if (rules.length > 0) {
+        throw conflict(`host "${id}" is named by rules ${rules.map((r) => `"${r.id}"`).join(', ')}; edit them first`);
+      }
+      await manager.delete(HostEntity, { id: host.id });
+    });
+  }
+}

@@ -1,0 +1,93 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { conflict } from '../common/http-errors.js';
+import { bulkInsert } from '../database/bulk-insert.js';
+import type { Snapshot } from '../planner/snapshot.js';
+import { ClustersService } from './clusters.service.js';
+import { ClusterEntity } from './entities/cluster.entity.js';
+import { HostEntity } from './entities/host.entity.js';
+import { RuleEntity } from './entities/rule.entity.js';
+import { VmEntity } from './entities/vm.entity.js';
+import { hostRow, hostToFormat, policyToFormat, ruleRow, ruleToFormat, vmRow, vmToFormat } from './format-mapping.js';
+
+export interface ImportResult {
+  clusterId: string;
+  replaced: boolean;
+  hosts: number;
+  vms: number;
+  rules: number;
+}
+
+@Injectable()
+export class SnapshotsService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clusters: ClustersService,
+  ) {}
+
+  /** The cluster as a FORMAT.md snapshot, read in one transaction so that it is consistent. */
+  async build(clusterId: string, takenAt: Date = new Date()): Promise<Snapshot> {
+    return this.db.transaction('REPEATABLE READ', async (manager) => {
+      const cluster = await this.clusters.require(clusterId, manager);
+      const [hosts, vms, rules] = await Promise.all([
+        manager.find(HostEntity, { where: { clusterId }, order: { id: 'ASC' } }),
+        manager.find(VmEntity, { where: { clusterId }, order: { id: 'ASC' } }),
+        manager.find(RuleEntity, { where: { clusterId }, order: { id: 'ASC' } }),
+      ]);
+      return {
+        version: 1,
+        cluster: { id: cluster.id, name: cluster.name },
+        takenAt: takenAt.toISOString(),
+        policy: policyToFormat(cluster.policy),
+        hosts: hosts.map(hostToFormat),
+        vms: vms.map(vmToFormat),
+        rules: rules.map(ruleToFormat),
+      };
+    });
+  }
+
+  /**
+   * Creates the cluster of a (validated) snapshot in one transaction; with `replace`, an existing
+   * cluster of that id is deleted first. Ids are global: a host, VM or rule id used by another
+   * cluster is a conflict.
+   */
+  async import(snapshot: Snapshot, replace: boolean): Promise<ImportResult> {
+    const clusterId = snapshot.cluster.id;
+    return this.db.transaction(async (manager) => {
+      const existing = await this.clusters.find(clusterId, manager, true);
+      if (existing && !replace) throw conflict(`cluster "${clusterId}" already exists; import with ?replace=true to replace it`);
+      if (existing) await manager.delete(ClusterEntity, { id: clusterId });
+      await this.refuseForeignIds(manager, snapshot);
+      await manager.insert(ClusterEntity, { id: clusterId, name: snapshot.cluster.name, policy: snapshot.policy });
+      await bulkInsert(manager, HostEntity, snapshot.hosts.map((h) => hostRow(clusterId, h)));
+      await bulkInsert(manager, VmEntity, snapshot.vms.map((v) => vmRow(clusterId, v)));
+      await bulkInsert(manager, RuleEntity, snapshot.rules.map((r) => ruleRow(clusterId, r)));
+      return {
+        clusterId,
+        replaced: existing !== null,
+        hosts: snapshot.hosts.length,
+        vms: snapshot.vms.length,
+        rules: snapshot.rules.length,
+      };
+    });
+  }
+
+  private async refuseForeignIds(manager: EntityManager, snapshot: Snapshot): Promise<void> {
+    const checks: [string, string, string[]][] = [
+      ['hosts', 'host', snapshot.hosts.map((h) => h.id)],
+      ['vms', 'VM', snapshot.vms.map((v) => v.id)],
+      ['rules', 'rule', snapshot.rules.map((r) => r.id)],
+    ];
+    for (const [table, kind, ids] of checks) {
+      const taken: { id: string; cluster_id: string }[] = await manager.query(
+        `SELECT id, cluster_id FROM ${table} WHERE id = ANY($1) ORDER BY id LIMIT 5`,
+        [ids],
+      );
+      if (taken.length > 0) {
+        const list = taken.map((t) => `"${t.id}" (cluster "${t.cluster_id}")`).join(', ');
+        throw conflict(`${kind} ids already used by another cluster: ${list}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager, FindOptionsWhere } from 'typeorm';
+import { badRequest, conflict, notFound } from '../common/http-errors.js';
+import type { Page } from '../common/query-params.js';
+import { parseOrBadRequest } from '../common/parse-body.pipe.js';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
+import type { PowerState, SnapshotVm } from '../planner/snapshot.js';
+import { parseVm, VM_FIELDS } from '../planner/validate-snapshot.js';
+import { VmEntity } from './entities/vm.entity.js';
+import { parseItemUpdate } from './item-body.js';
+import { vmRow, vmToFormat } from './format-mapping.js';
+import { HostsService } from './hosts.service.js';
+
+export type VmView = SnapshotVm & { clusterId: string };
+
+export interface VmFilter {
+  clusterId?: string;
+  hostId?: string;
+  powerState?: PowerState;
+}
+
+export function vmView(vm: VmEntity): VmView {
+  return { clusterId: vm.clusterId, ...vmToFormat(vm) };
+}
+
+@Injectable()
+export class VmsService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly hosts: HostsService,
+  ) {}
+
+  async list(filter: VmFilter, page: { limit: number; offset: number }): Promise<Page<VmView>> {
+    const where: FindOptionsWhere<VmEntity> = {};
+    if (filter.clusterId) where.clusterId = filter.clusterId;
+    if (filter.hostId) where.hostId = filter.hostId;
+    if (filter.powerState) where.powerState = filter.powerState;
+    const [vms, total] = await this.db.getRepository(VmEntity).findAndCount({
+      where,
+      order: { id: 'ASC' },
+      take: page.limit,
+      skip: page.offset,
+    });
+    return { items: vms.map(vmView), total, ...page };
+  }
+
+  async require(id: string, manager: EntityManager = this.db.manager): Promise<VmEntity> {
+    const vm = await manager.findOneBy(VmEntity, { id });
+    if (!vm) throw notFound('VM', id);
+    return vm;
+  }
+
+  async get(id: string): Promise<VmView> {
+    return vmView(await this.require(id));
+  }
+
+  /** The VM's cluster is its host's. */
+  async create(vm: SnapshotVm): Promise<VmView> {
+    await this.db.transaction(async (manager) => {
+      const host = await this.hosts.find(vm.hostId, manager);
+      if (!host) throw badRequest('body.hostId', `unknown host "${vm.hostId}"`);
+      try {
+        await manager.insert(VmEntity, vmRow(host.clusterId, vm));
+      } catch (error) {
+        if (pgErrorCode(error) === PG_UNIQUE_VIOLATION) throw conflict(`VM "${vm.id}" already exists`);
+        throw error;
+      }
+    });
+    return this.get(vm.id);
+  }
+
+  /**
+   * A partial update: the body's fields replace the VM's, the result is checked as a whole. A new
+   * hostId corrects the inventory (the VM was moved outside Ballast); it must be a host of the VM's
+   * own cluster.
+   */
+  async update(id: string, body: unknown): Promise<VmView> {
+    await this.db.transaction(async (manager) => {
+      const vm = await this.require(id, manager);
+      const next = parseOrBadRequest(() => parseItemUpdate(vmToFormat(vm), body, VM_FIELDS, parseVm));
+      if (next.hostId !== vm.hostId) {
+        const host = await this.hosts.find(next.hostId, manager);
+        if (!host) throw badRequest('body.hostId', `unknown host "${next.hostId}"`);
+        if (host.clusterId !== vm.clusterId) {
+          throw conflict(`host "${host.id}" is in cluster "${host.clusterId}", VM "${id}" is in cluster "${vm.clusterId}"`);
+        }
+      }
+      await manager.save(VmEntity, { ...vm, ...vmRow(vm.clusterId, next) });
+    });
+    return this.get(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.db.transaction(async (manager) => {
+      await this.require(id, manager);
+      const rules: { id: string }[] = await manager.query(`SELECT id FROM rules WHERE $1 = ANY(vm_ids) ORDER BY id`, [id]);
+      if (rules.length > 0) {
+        throw conflict(`VM "${id}" is named by rules ${rules.map((r) => `"${r.id}"`).join(', ')}; remove it from them first`);
+      }
+      await manager.delete(VmEntity, { id });
+    });
+  }
+}

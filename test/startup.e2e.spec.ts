@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { runNode } from './support/run-node.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+
+const MAIN = 'dist/src/main.js';
+// Port 1 on loopback: nothing listens there, the connection is refused at once.
+const CLOSED = '127.0.0.1:1';
+
+describe('start-up errors', () => {
+  it('names the PostgreSQL URL it tried and how to start the services, in one line', async () => {
+    const { code, stderr, stdout } = await runNode(MAIN, [], { DATABASE_URL: `postgres://root:secret@${CLOSED}/ballast` });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ballast: cannot reach PostgreSQL at postgres:\/\/root:\*\*\*@127\.0\.0\.1:1\/ballast/);
+    expect(lines[0]).toContain('docker compose up -d');
+    expect(lines[0]).not.toContain('secret');
+    expect(stdout).toBe('');
+  });
+
+  it('names the Redis URL it tried, in one line', async () => {
+    const { code, stderr } = await runNode(MAIN, [], { REDIS_URL: `redis://${CLOSED}` });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ballast: cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    expect(lines[0]).toContain('docker compose up -d');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT must be a whole number'],
+    [{ PORT: '70000' }, 'PORT must be between 0 and 65535'],
+    [{ BALLAST_ROLES: 'api,cook' }, 'BALLAST_ROLES must be a comma-separated list'],
+    [{ BALLAST_DEMO: 'maybe' }, 'BALLAST_DEMO must be true or false'],
+    [{ DATABASE_URL: 'mysql://localhost/x' }, 'DATABASE_URL must start with postgres://'],
+    [{ REDIS_URL: 'not a url' }, 'REDIS_URL is not a URL'],
+  ])('refuses the bad setting %j with one line', async (env, message) => {
+    const { code, stderr } = await runNode(MAIN, [], env);
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringContaining(`ballast: invalid configuration: ${message}`)]);
+  });
+});
+
+describe('health', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('is alive and ready when PostgreSQL and Redis answer', async () => {
+    expect((await t.http.get('/health').expect(200)).body.status).toBe('ok');
+    const ready = await t.http.get('/health/ready').expect(200);
+    expect(ready.body.details).toMatchObject({ postgres: { status: 'up' }, redis: { status: 'up' } });
+  });
+
+  it('serves the OpenAPI document', async () => {
+    const doc = await t.http.get('/docs-json').expect(200);
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/v1/clusters', '/api/v1/clusters/import', '/api/v1/hosts/{id}']));
+  });
+});

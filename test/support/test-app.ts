@@ -1,0 +1,74 @@
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import { AppModule } from '../../src/app.module.js';
+import { type BallastConfig, loadConfig } from '../../src/config/config.js';
+import { migrate } from '../../src/database/data-source.js';
+import { dropDatabase, ensureDatabase } from '../../src/database/ensure-database.js';
+import { configureHttpApp } from '../../src/http-app.js';
+
+const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/ballast';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A database of its own, migrated from scratch, for one test file. */
+export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const url = new URL(BASE_DATABASE_URL);
+  url.pathname = `/ballast_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  await ensureDatabase(url.toString());
+  await migrate(url.toString());
+  return { url: url.toString(), drop: () => dropDatabase(url.toString()) };
+}
+
+/** Deletes every key under a Redis prefix. */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface TestApp {
+  app: NestExpressApplication;
+  config: BallastConfig;
+  http: ReturnType<typeof request>;
+  close(): Promise<void>;
+}
+
+/**
+ * The real service (every module, real PostgreSQL and Redis) on a fresh database and Redis prefix,
+ * without the demo cluster unless asked for.
+ */
+export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const prefix = `ballast-test-${randomUUID().slice(0, 8)}`;
+  const config = loadConfig({
+    DATABASE_URL: database.url,
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    BALLAST_DEMO: 'false',
+    ...env,
+  });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: ['error', 'warn'] });
+  configureHttpApp(app);
+  await app.init();
+  return {
+    app,
+    config,
+    http: request(app.getHttpServer()),
+    async close() {
+      await app.close();
+      await database.drop();
+      await deleteRedisKeys(prefix);
+    },
+  };
+}

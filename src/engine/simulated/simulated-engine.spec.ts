@@ -54,6 +54,9 @@ async function rejection(promise: Promise<unknown>): Promise<MigrationEngineErro
   throw new Error('expected the migration to fail');
 }
 
+/** What locate() says of a VM the engine knows (the test VMs' disks are on ds-1). */
+const placed = (hostId: string, running = true, migrating = false) => ({ hostId, running, migrating, datastoreId: 'ds-1' });
+
 /** The time a migration spent sending (setup and switchover excluded), in simulated ms. */
 const sendingMs = (r: { totalTimeMs: number; downtimeMs: number }) => r.totalTimeMs - PRECOPY_CONSTANTS.setupMs - r.downtimeMs;
 
@@ -112,8 +115,8 @@ describe('SimulatedEngine', () => {
     expect(result.downtimeMs).toBeLessThanOrEqual(300);
     expect(result.transferredBytes).toBeCloseTo(figures.transferredBytes, -3);
 
-    expect(seenDuring).toEqual([{ hostId: 'esx-1', running: true, migrating: true }]);
-    expect(await sim.locate('vm-1')).toEqual({ hostId: 'esx-2', running: true, migrating: false });
+    expect(seenDuring).toEqual([placed('esx-1', true, true)]);
+    expect(await sim.locate('vm-1')).toEqual(placed('esx-2'));
     expect(await sim.networkLocation(macAddressFor('vm-1'))).toBe('esx-2');
     const phases = events.map((e) => e.phase);
     expect(phases[0]).toBe('setup');
@@ -130,8 +133,8 @@ describe('SimulatedEngine', () => {
       { vm: vm('vm-off'), hostId: 'esx-1', running: false },
     ]);
     await sim.register([{ vm: vm('vm-1'), hostId: 'esx-9', running: false }]);
-    expect(await sim.locate('vm-1')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
-    expect(await sim.locate('vm-off')).toEqual({ hostId: 'esx-1', running: false, migrating: false });
+    expect(await sim.locate('vm-1')).toEqual(placed('esx-1'));
+    expect(await sim.locate('vm-off')).toEqual(placed('esx-1', false));
     expect(await sim.locate('vm-unknown')).toEqual({ hostId: null, running: false, migrating: false });
     await expect(sim.register([{ vm: vm('vm-2'), hostId: '', running: true }])).rejects.toThrow(/placements\[0\]\.hostId/);
   });
@@ -141,7 +144,7 @@ describe('SimulatedEngine', () => {
     await sim.register([{ vm: vm('vm-off'), hostId: 'esx-1', running: false }]);
     const result = await sim.migrate(compute('m-off', vm('vm-off')));
     expect(result).toMatchObject({ hostId: 'esx-2', transferredBytes: 0, precopyIterations: 0, downtimeMs: 0, networkNotified: false });
-    expect(await sim.locate('vm-off')).toEqual({ hostId: 'esx-2', running: false, migrating: false });
+    expect(await sim.locate('vm-off')).toEqual(placed('esx-2', false));
   });
 
   it('lets two engines (two workers) see one world and share a link: two migrations on it each take twice as long', async () => {
@@ -149,7 +152,7 @@ describe('SimulatedEngine', () => {
     const workerB = engine({ redis: connection(), tickMs: 50 });
     const guests = ['vm-alone', 'vm-a', 'vm-b'].map((id) => vm(id, 4096));
     await workerA.register(guests.map((g) => ({ vm: g, hostId: 'esx-1', running: true })));
-    expect(await workerB.locate('vm-a')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+    expect(await workerB.locate('vm-a')).toEqual(placed('esx-1'));
 
     const alone = await workerA.migrate(compute('m-alone', guests[0], 'esx-1', 'esx-2'));
     const [a, b] = await Promise.all([
@@ -163,8 +166,8 @@ describe('SimulatedEngine', () => {
       expect(sendingMs(shared) / sendingMs(alone)).toBeGreaterThan(1.8);
       expect(sendingMs(shared) / sendingMs(alone)).toBeLessThan(2.2);
     }
-    expect(await workerA.locate('vm-b')).toEqual({ hostId: 'esx-4', running: true, migrating: false });
-    expect(await workerB.locate('vm-a')).toEqual({ hostId: 'esx-3', running: true, migrating: false });
+    expect(await workerA.locate('vm-b')).toEqual(placed('esx-4'));
+    expect(await workerB.locate('vm-a')).toEqual(placed('esx-3'));
   });
 
   it('completes at once with timeScale 0, in two Redis round trips', async () => {
@@ -188,7 +191,7 @@ describe('SimulatedEngine', () => {
       evalScript.mockRestore();
       pipeline.mockRestore();
     }
-    expect(await sim.locate('vm-1')).toEqual({ hostId: 'esx-2', running: true, migrating: false });
+    expect(await sim.locate('vm-1')).toEqual(placed('esx-2'));
   });
 
   it('returns the recorded result for a repeated migrate, without moving again', async () => {
@@ -241,7 +244,7 @@ describe('SimulatedEngine', () => {
     );
     expect(died).toMatchObject({ code: 'engine-unavailable', transient: true });
 
-    expect(await survivor.locate('vm-1')).toEqual({ hostId: 'esx-1', running: true, migrating: true });
+    expect(await survivor.locate('vm-1')).toEqual(placed('esx-1', true, true));
     expect(await rejection(survivor.migrate(compute('m-1', guest)))).toMatchObject({ code: 'in-progress', transient: true });
     expect((await survivor.precheck(compute('m-1', guest))).ok).toBe(false);
 
@@ -251,10 +254,10 @@ describe('SimulatedEngine', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       location = await survivor.locate('vm-1');
     }
-    expect(location).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+    expect(location).toEqual(placed('esx-1'));
     const result = await survivor.migrate(compute('m-1', guest));
     expect(result.hostId).toBe('esx-2');
-    expect(await survivor.locate('vm-1')).toEqual({ hostId: 'esx-2', running: true, migrating: false });
+    expect(await survivor.locate('vm-1')).toEqual(placed('esx-2'));
   });
 
   it('cancels at the next tick, leaving the VM on its source; the same migration can run again later', async () => {
@@ -272,7 +275,7 @@ describe('SimulatedEngine', () => {
     await expect(cancelled).rejects.toBeInstanceOf(MigrationCancelledError);
     await expect(cancelled).rejects.toThrow(/stays on esx-1/);
     expect(phases).toEqual(['setup', 'precopy']);
-    expect(await sim.locate('vm-1')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+    expect(await sim.locate('vm-1')).toEqual(placed('esx-1'));
     expect(await redis.hget(`${prefix}migration:m-1`, 'state')).toBe('cancelled');
 
     expect((await sim.migrate(compute('m-1', guest))).hostId).toBe('esx-2');
@@ -306,7 +309,7 @@ describe('SimulatedEngine', () => {
     expect(result.transferredBytes).toBeGreaterThan(10_240 * 1024 * 1024);
     expect(phases).toEqual(expect.arrayContaining(['setup', 'mirror', 'switchover', 'cleanup']));
     expect(phases).not.toContain('announce');
-    expect(await sim.locate('vm-1')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+    expect(await sim.locate('vm-1')).toEqual({ hostId: 'esx-1', running: true, migrating: false, datastoreId: 'ds-2' });
     const again = await sim.precheck({ ...request, migrationId: 's-2' });
     expect(again).toEqual({ ok: false, reason: "VM vm-1's disks are on ds-2, not on ds-1" });
   });
@@ -319,7 +322,7 @@ describe('SimulatedEngine', () => {
     await setupSeen;
     await sim.close();
     expect(await rejection(running)).toMatchObject({ code: 'engine-closed', transient: true });
-    expect(await engine().locate('vm-1')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+    expect(await engine().locate('vm-1')).toEqual(placed('esx-1'));
     expect(await redis.ping()).toBe('PONG');
     await expect(sim.migrate(compute('m-2', vm('vm-2')))).rejects.toMatchObject({ code: 'engine-closed' });
   });
@@ -343,7 +346,7 @@ describe('SimulatedEngine', () => {
       expect(error).toMatchObject({ code: 'injected', transient: false });
       expect(error.message).toMatch(/vm:vm-bad/);
       expect(phases).toEqual(['setup', 'precopy']);
-      expect(await sim.locate('vm-bad')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+      expect(await sim.locate('vm-bad')).toEqual(placed('esx-1'));
       expect(await rejection(sim.migrate(compute('m-2', vm('vm-bad'))))).toMatchObject({ code: 'injected' });
       expect((await sim.migrate(compute('m-3', vm('vm-good')))).hostId).toBe('esx-2');
     });
@@ -358,7 +361,7 @@ describe('SimulatedEngine', () => {
         code: 'target-refused',
         transient: false,
       });
-      expect(await sim.locate('vm-1')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+      expect(await sim.locate('vm-1')).toEqual(placed('esx-1'));
       expect(await sim.precheck(compute('m-2', vm('vm-1'), 'esx-1', 'esx-2'))).toEqual({ ok: true });
     });
 
@@ -396,7 +399,7 @@ describe('SimulatedEngine', () => {
       expect(error).toMatchObject({ code: 'not-converged', transient: false });
       expect(error.message).toMatch(/did not converge after 30 passes.*stays on esx-1/);
       expect(Math.max(...throttles)).toBe(0.99);
-      expect(await sim.locate('vm-hot')).toEqual({ hostId: 'esx-1', running: true, migrating: false });
+      expect(await sim.locate('vm-hot')).toEqual(placed('esx-1'));
       expect(JSON.parse((await redis.hget(`${prefix}migration:m-1`, 'error'))!)).toMatchObject({ code: 'not-converged', iteration: 30 });
     });
 

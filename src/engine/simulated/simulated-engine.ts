@@ -184,9 +184,15 @@ export class SimulatedEngine implements MigrationEngine {
     return { ok: true };
   }
 
-  async locate(vmId: string): Promise<VmLocation> {
-    const [host, running, , migration] = await this.inspect(vmId);
-    return { hostId: host === '' ? null : host, running: running === '1', migrating: migration !== '' };
+  /** Also says which datastore the VM's disks are on (to reconcile a storage migration). */
+  async locate(vmId: string): Promise<VmLocation & { datastoreId?: string }> {
+    const [host, running, datastore, migration] = await this.inspect(vmId);
+    return {
+      hostId: host === '' ? null : host,
+      running: running === '1',
+      migrating: migration !== '',
+      ...(datastore !== '' && { datastoreId: datastore }),
+    };
   }
 
   async migrate(request: MigrationRequest, options: MigrateOptions = {}): Promise<MigrationResult> {

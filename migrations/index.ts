@@ -1,4 +1,5 @@
 /** Every schema migration, in order. `synchronize` stays off: the schema changes only through these. */
 import { Inventory1764000000000 } from './1764000000000-Inventory.js';
+import { PlansAndMigrations1764100000000 } from './1764100000000-PlansAndMigrations.js';
 
-export const MIGRATIONS = [Inventory1764000000000];
+export const MIGRATIONS = [Inventory1764000000000, PlansAndMigrations1764100000000];

@@ -2,9 +2,13 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source.js';
+import { EngineModule } from './engine/engine.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InventoryModule } from './inventory/inventory.module.js';
+import { MigrationsModule } from './migrations/migrations.module.js';
+import { PlansModule } from './plans/plans.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { SchedulerModule } from './scheduler/scheduler.module.js';
 
 @Module({})
 export class AppModule {
@@ -16,8 +20,12 @@ export class AppModule {
         // Migrations run before the app starts (src/main.ts); a failing database fails fast, no retry loop.
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), retryAttempts: 0 }),
         RedisModule,
+        EngineModule,
         HealthModule,
         InventoryModule,
+        MigrationsModule,
+        PlansModule,
+        SchedulerModule,
       ],
       providers: [{ provide: BALLAST_CONFIG, useValue: config }],
       exports: [BALLAST_CONFIG],

@@ -46,3 +46,10 @@ export function booleanFlag(raw: string | undefined, field: string): boolean {
   if (raw === 'true') return true;
   throw badRequest(field, `must be true or false, got "${raw}"`);
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Plans and migrations have UUIDs: anything else names nothing (and must not reach a uuid column). */
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}

@@ -1,3 +1,5 @@
+import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
+
 /**
  * Every setting of Ballast is an environment variable. `SETTINGS` is the one place that knows their
  * names, defaults and valid values; a test keeps the README's configuration table in step with it.
@@ -102,6 +104,56 @@ export const SETTINGS = {
     default: 'true',
     description: 'Import a demo cluster when the database has no cluster',
     parse: boolean,
+  },
+  MIGRATION_ENGINE: {
+    default: 'simulated',
+    description: 'Migration engine: `simulated` (a model of pre-copy live migration) or `qemu` (real QEMU guests on this machine)',
+    parse: oneOf(['simulated', 'qemu'] as const),
+  },
+  MIGRATION_DOWNTIME_LIMIT_MS: {
+    default: '300',
+    description: 'Longest switchover pause a live migration may impose on a guest',
+    parse: integer(1, 60000),
+  },
+  MIGRATION_MAX_PER_HOST: {
+    default: '8',
+    description: 'Concurrent migrations a host takes part in, as source or target (its link also caps it: 4 below 10 Gb/s, 8 from 10 Gb/s)',
+    parse: integer(1, 64),
+  },
+  MIGRATION_MAX_PER_CLUSTER: {
+    default: '64',
+    description: 'Concurrent migrations in one cluster',
+    parse: integer(1, 100000),
+  },
+  MIGRATION_ATTEMPTS: {
+    default: '3',
+    description: 'Attempts of a migration whose engine error is transient, with exponential backoff from 1 s',
+    parse: integer(1, 20),
+  },
+  MIGRATION_LOCK_SECONDS: {
+    default: '30',
+    description: 'A worker that has not renewed its lock on a migration for this long is taken for dead; its migration is reconciled',
+    parse: integer(1, 3600),
+  },
+  WORKER_CONCURRENCY: {
+    default: '32',
+    description: 'Migrations one worker process drives at once',
+    parse: integer(1, 1000),
+  },
+  BALANCE_INTERVAL_SECONDS: {
+    default: '300',
+    description: 'Scheduler: how often each cluster is planned (fully-automated clusters also get the plan approved); 0 turns it off',
+    parse: integer(0, 86400),
+  },
+  SIM_TIME_SCALE: {
+    default: '1',
+    description: 'Simulated engine: wall seconds per simulated second (0.01 runs 100x faster; 0 completes at once)',
+    parse: decimal(0, 1000),
+  },
+  SIM_FAULTS: {
+    default: '',
+    description: 'Simulated engine: fault injection, comma-separated (see "Fault injection" below)',
+    parse: parseFaultSpec,
   },
 } satisfies Record<string, Setting<unknown>>;
 

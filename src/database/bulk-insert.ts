@@ -11,7 +11,8 @@ function sqlType(column: ColumnMetadata): string {
 /**
  * Inserts many rows in one statement per chunk: the rows travel as one JSON parameter and PostgreSQL
  * unpacks them with jsonb_to_recordset. Column names and types come from the entity's metadata, so
- * there is no second list to keep in step. Columns with database defaults (timestamps) are left out.
+ * there is no second list to keep in step. Timestamps are left to their database defaults, and so
+ * are generated ids unless the rows bring their own.
  */
 export async function bulkInsert<T extends ObjectLiteral>(
   manager: EntityManager,
@@ -19,7 +20,9 @@ export async function bulkInsert<T extends ObjectLiteral>(
   rows: Partial<T>[],
 ): Promise<void> {
   const meta = manager.connection.getMetadata(entity);
-  const columns = meta.columns.filter((c) => !c.isCreateDate && !c.isUpdateDate && !c.isGenerated);
+  const columns = meta.columns.filter(
+    (c) => !c.isCreateDate && !c.isUpdateDate && (!c.isGenerated || rows.some((row) => (row as Record<string, unknown>)[c.propertyName] !== undefined)),
+  );
   const names = columns.map((c) => `"${c.databaseName}"`).join(', ');
   const definitions = columns.map((c) => `"${c.databaseName}" ${sqlType(c)}`).join(', ');
   const sql = `INSERT INTO "${meta.tableName}" (${names}) SELECT ${names} FROM jsonb_to_recordset($1::jsonb) AS x(${definitions})`;

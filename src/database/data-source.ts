@@ -4,9 +4,11 @@ import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { HostEntity } from '../inventory/entities/host.entity.js';
 import { RuleEntity } from '../inventory/entities/rule.entity.js';
 import { VmEntity } from '../inventory/entities/vm.entity.js';
+import { MigrationEntity, MigrationEventEntity } from '../migrations/migration.entity.js';
+import { PlanEntity } from '../plans/plan.entity.js';
 
 /** Every entity of Ballast; feature modules register theirs here. */
-export const ENTITIES = [ClusterEntity, HostEntity, VmEntity, RuleEntity];
+export const ENTITIES = [ClusterEntity, HostEntity, VmEntity, RuleEntity, PlanEntity, MigrationEntity, MigrationEventEntity];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   return {
@@ -14,6 +16,8 @@ export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
     url: databaseUrl,
     entities: ENTITIES,
     migrations: MIGRATIONS,
+    // "migrations" is Ballast's own table of live migrations.
+    migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
     extra: { max: 20, connectionTimeoutMillis: 5000 },

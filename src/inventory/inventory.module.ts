@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { MigrationsModule } from '../migrations/migrations.module.js';
 import { ClustersController } from './clusters.controller.js';
 import { ClustersService } from './clusters.service.js';
 import { HostsController } from './hosts.controller.js';
@@ -10,6 +11,7 @@ import { VmsController } from './vms.controller.js';
 import { VmsService } from './vms.service.js';
 
 @Module({
+  imports: [MigrationsModule],
   controllers: [ClustersController, HostsController, VmsController, RulesController],
   providers: [ClustersService, HostsService, VmsService, RulesService, SnapshotsService],
   exports: [ClustersService, HostsService, VmsService, RulesService, SnapshotsService],

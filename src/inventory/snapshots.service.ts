@@ -26,25 +26,26 @@ export class SnapshotsService {
     private readonly clusters: ClustersService,
   ) {}
 
-  /** The cluster as a FORMAT.md snapshot, read in one transaction so that it is consistent. */
-  async build(clusterId: string, takenAt: Date = new Date()): Promise<Snapshot> {
-    return this.db.transaction('REPEATABLE READ', async (manager) => {
-      const cluster = await this.clusters.require(clusterId, manager);
-      const [hosts, vms, rules] = await Promise.all([
-        manager.find(HostEntity, { where: { clusterId }, order: { id: 'ASC' } }),
-        manager.find(VmEntity, { where: { clusterId }, order: { id: 'ASC' } }),
-        manager.find(RuleEntity, { where: { clusterId }, order: { id: 'ASC' } }),
-      ]);
-      return {
-        version: 1,
-        cluster: { id: cluster.id, name: cluster.name },
-        takenAt: takenAt.toISOString(),
-        policy: policyToFormat(cluster.policy),
-        hosts: hosts.map(hostToFormat),
-        vms: vms.map(vmToFormat),
-        rules: rules.map(ruleToFormat),
-      };
-    });
+  /**
+   * The cluster as a FORMAT.md snapshot, read in one transaction so that it is consistent: the
+   * caller's, or a REPEATABLE READ one of its own.
+   */
+  async build(clusterId: string, takenAt: Date = new Date(), manager?: EntityManager): Promise<Snapshot> {
+    if (!manager) return this.db.transaction('REPEATABLE READ', (own) => this.build(clusterId, takenAt, own));
+    const cluster = await this.clusters.require(clusterId, manager);
+    // One after the other: a transaction's queries share its single connection anyway.
+    const hosts = await manager.find(HostEntity, { where: { clusterId }, order: { id: 'ASC' } });
+    const vms = await manager.find(VmEntity, { where: { clusterId }, order: { id: 'ASC' } });
+    const rules = await manager.find(RuleEntity, { where: { clusterId }, order: { id: 'ASC' } });
+    return {
+      version: 1,
+      cluster: { id: cluster.id, name: cluster.name },
+      takenAt: takenAt.toISOString(),
+      policy: policyToFormat(cluster.policy),
+      hosts: hosts.map(hostToFormat),
+      vms: vms.map(vmToFormat),
+      rules: rules.map(ruleToFormat),
+    };
   }
 
   /**

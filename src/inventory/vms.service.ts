@@ -10,6 +10,7 @@ import { parseVm, VM_FIELDS } from '../planner/validate-snapshot.js';
 import { VmEntity } from './entities/vm.entity.js';
 import { parseItemUpdate } from './item-body.js';
 import { vmRow, vmToFormat } from './format-mapping.js';
+import { MigrationsService } from '../migrations/migrations.service.js';
 import { HostsService } from './hosts.service.js';
 
 export type VmView = SnapshotVm & { clusterId: string };
@@ -29,6 +30,7 @@ export class VmsService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly hosts: HostsService,
+    private readonly migrations: MigrationsService,
   ) {}
 
   async list(filter: VmFilter, page: { limit: number; offset: number }): Promise<Page<VmView>> {
@@ -80,6 +82,7 @@ export class VmsService {
       const vm = await this.require(id, manager);
       const next = parseOrBadRequest(() => parseItemUpdate(vmToFormat(vm), body, VM_FIELDS, parseVm));
       if (next.hostId !== vm.hostId) {
+        await this.refuseWhileMigrating(manager, id, 'moved by hand');
         const host = await this.hosts.find(next.hostId, manager);
         if (!host) throw badRequest('body.hostId', `unknown host "${next.hostId}"`);
         if (host.clusterId !== vm.clusterId) {
@@ -94,11 +97,17 @@ export class VmsService {
   async remove(id: string): Promise<void> {
     await this.db.transaction(async (manager) => {
       await this.require(id, manager);
+      await this.refuseWhileMigrating(manager, id, 'deleted');
       const rules: { id: string }[] = await manager.query(`SELECT id FROM rules WHERE $1 = ANY(vm_ids) ORDER BY id`, [id]);
       if (rules.length > 0) {
         throw conflict(`VM "${id}" is named by rules ${rules.map((r) => `"${r.id}"`).join(', ')}; remove it from them first`);
       }
       await manager.delete(VmEntity, { id });
     });
+  }
+
+  private async refuseWhileMigrating(manager: EntityManager, vmId: string, what: string): Promise<void> {
+    const [active] = await this.migrations.activeFor(manager, { vmId });
+    if (active) throw conflict(`VM "${vmId}" has migration ${active.id} in progress; it cannot be ${what} until it ends`);
   }
 }

@@ -1,0 +1,41 @@
+import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { REDIS } from '../redis/redis.module.js';
+import { MIGRATION_ENGINE, type MigrationEngine } from './migration-engine.js';
+import { SimulatedEngine } from './simulated/simulated-engine.js';
+
+/** The adapter named by MIGRATION_ENGINE. */
+export function createEngine(config: BallastConfig, redis: Redis): MigrationEngine {
+  switch (config.MIGRATION_ENGINE) {
+    case 'simulated':
+      return new SimulatedEngine({
+        redis,
+        keyPrefix: `${config.REDIS_PREFIX}:sim:`,
+        timeScale: config.SIM_TIME_SCALE,
+        faults: config.SIM_FAULTS,
+        downtimeLimitMs: config.MIGRATION_DOWNTIME_LIMIT_MS,
+      });
+    case 'qemu':
+      throw new Error('the qemu engine is not wired yet');
+  }
+}
+
+@Injectable()
+class EngineCloser implements OnApplicationShutdown {
+  constructor(@Inject(MIGRATION_ENGINE) private readonly engine: MigrationEngine) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.engine.close();
+  }
+}
+
+@Global()
+@Module({
+  providers: [
+    { provide: MIGRATION_ENGINE, inject: [BALLAST_CONFIG, REDIS], useFactory: createEngine },
+    EngineCloser,
+  ],
+  exports: [MIGRATION_ENGINE],
+})
+export class EngineModule {}

@@ -1,0 +1,71 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import type { MigrationRequest } from '../engine/migration-engine.js';
+import { REDIS } from '../redis/redis.module.js';
+
+export const MIGRATION_QUEUE = 'migrations';
+
+export interface MigrationJobData {
+  migrationId: string;
+  clusterId: string;
+  request: MigrationRequest;
+}
+
+export interface QueuedMigration extends MigrationJobData {
+  priority: number;
+}
+
+/**
+ * The BullMQ queue `migrations`. A job's id is its migration's id, so a second delivery of the same
+ * migration is the same job (and, once that job is gone, a harmless no-op for the worker).
+ * PostgreSQL stays the truth: a lost queue is rebuilt from the queued and running migrations.
+ */
+@Injectable()
+export class MigrationQueue implements OnApplicationShutdown {
+  readonly queue: Queue<MigrationJobData>;
+
+  constructor(@Inject(REDIS) redis: Redis, @Inject(BALLAST_CONFIG) private readonly config: BallastConfig) {
+    this.queue = new Queue<MigrationJobData>(MIGRATION_QUEUE, {
+      connection: redis,
+      prefix: config.REDIS_PREFIX,
+      defaultJobOptions: {
+        attempts: config.MIGRATION_ATTEMPTS,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: true,
+        removeOnFail: { count: 10000 },
+      },
+    });
+  }
+
+  async add(migrations: QueuedMigration[]): Promise<void> {
+    if (migrations.length === 0) return;
+    await this.queue.addBulk(
+      migrations.map(({ priority, ...data }) => ({
+        name: 'migrate',
+        data,
+        opts: { jobId: data.migrationId, priority },
+      })),
+    );
+  }
+
+  /**
+   * Puts migrations back on the queue unless BullMQ still holds a live job for them (waiting,
+   * delayed, active): a job that ended, or vanished with Redis, is replaced. Returns how many.
+   */
+  async requeue(migrations: QueuedMigration[]): Promise<number> {
+    const missing: QueuedMigration[] = [];
+    for (const migration of migrations) {
+      const state = await this.queue.getJobState(migration.migrationId);
+      if (state === 'completed' || state === 'failed') await this.queue.remove(migration.migrationId);
+      if (state === 'unknown' || state === 'completed' || state === 'failed') missing.push(migration);
+    }
+    await this.add(missing);
+    return missing.length;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,204 @@
+import { hostname } from 'node:os';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { type Job, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import {
+  MIGRATION_ENGINE,
+  MigrationCancelledError,
+  type MigrationEngine,
+  MigrationEngineError,
+  type MigrationProgress,
+  type MigrationResult,
+  type VmLocation,
+} from '../engine/migration-engine.js';
+import { REDIS } from '../redis/redis.module.js';
+import { Cancellations } from './cancellations.js';
+import { MigrationDispatcher } from './migration-dispatcher.js';
+import { MigrationJournal } from './migration-journal.js';
+import { MIGRATION_QUEUE, type MigrationJobData } from './migration-queue.js';
+import type { MigrationState } from './migration-state.js';
+import { cancelDependents } from './transitions.js';
+
+const SETTLE_POLL_MS = 250;
+
+/** Figures worth a line in the history, from an engine's result. */
+function summary(result: MigrationResult): Record<string, unknown> {
+  return {
+    hostId: result.hostId,
+    totalTimeMs: result.totalTimeMs,
+    downtimeMs: result.downtimeMs,
+    transferredBytes: result.transferredBytes,
+    precopyIterations: result.precopyIterations,
+    macPreserved: result.macPreserved,
+    networkNotified: result.networkNotified,
+  };
+}
+
+/**
+ * The worker role: takes migrations off the BullMQ queue and drives them through the engine,
+ * writing every transition. A migration found `running` when its job arrives was left by a worker
+ * that died (BullMQ saw its job stall): it is reconciled with the engine's answer to "where is this
+ * VM now?", never run twice and never lost.
+ */
+@Injectable()
+export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(MigrationWorker.name);
+  private readonly name = `${hostname()}:${process.pid}`;
+  private readonly running = new Map<string, AbortController>();
+  private worker?: Worker<MigrationJobData>;
+
+  constructor(
+    @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(MIGRATION_ENGINE) private readonly engine: MigrationEngine,
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly journal: MigrationJournal,
+    private readonly dispatcher: MigrationDispatcher,
+    private readonly cancellations: Cancellations,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (!this.config.BALLAST_ROLES.has('worker')) return;
+    await this.cancellations.listen((migrationId) => this.running.get(migrationId)?.abort());
+    const lockMs = this.config.MIGRATION_LOCK_SECONDS * 1000;
+    this.worker = new Worker<MigrationJobData>(MIGRATION_QUEUE, (job) => this.process(job), {
+      connection: this.redis,
+      prefix: this.config.REDIS_PREFIX,
+      concurrency: this.config.WORKER_CONCURRENCY,
+      lockDuration: lockMs,
+      stalledInterval: lockMs,
+      maxStalledCount: 5,
+    });
+    this.worker.on('error', (error) => this.logger.error(`queue: ${error.message}`));
+    this.logger.log(`worker ${this.name}: ${this.config.WORKER_CONCURRENCY} migrations at once, engine ${this.engine.name}`);
+  }
+
+  /** SIGTERM: take no new migration, let the running ones finish. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
+  }
+
+  private async process(job: Job<MigrationJobData>): Promise<void> {
+    const { migrationId } = job.data;
+    const started = await this.journal.transition({
+      migrationId,
+      from: ['queued'],
+      to: 'running',
+      countAttempt: true,
+      detail: { worker: this.name, attempt: job.attemptsMade + 1 },
+    });
+    if (started) return this.drive(job);
+    // Finished, cancelled or not queued (yet): a repeated delivery, nothing to do.
+    if ((await this.stateOf(migrationId)) !== 'running') return;
+    return this.reconcile(job);
+  }
+
+  private async drive(job: Job<MigrationJobData>): Promise<void> {
+    const { migrationId, clusterId, request } = job.data;
+    const controller = new AbortController();
+    this.running.set(migrationId, controller);
+    let progressWritten = Promise.resolve();
+    const onProgress = (progress: MigrationProgress) => {
+      progressWritten = progressWritten.then(() =>
+        this.journal.record({ migrationId, type: 'progress', detail: { ...progress }, progress }),
+      );
+    };
+    try {
+      if (await this.cancellations.isRequested(migrationId)) controller.abort();
+      await this.engine.register([{ vm: request.vm, hostId: request.source.id, running: true }]);
+      const result = await this.engine.migrate(request, { onProgress, signal: controller.signal });
+      await progressWritten;
+      await this.journal.transition({ migrationId, from: ['running'], to: 'succeeded', result, error: null, detail: summary(result) });
+    } catch (error) {
+      await progressWritten.catch(() => undefined);
+      await this.settleFailure(job, error);
+    } finally {
+      this.running.delete(migrationId);
+      void this.dispatcher.request(clusterId);
+    }
+  }
+
+  private async settleFailure(job: Job<MigrationJobData>, error: unknown): Promise<void> {
+    const { migrationId } = job.data;
+    const message = (error as Error).message ?? String(error);
+    if (error instanceof MigrationCancelledError) {
+      await this.journal.transition({ migrationId, from: ['running'], to: 'cancelled', error: message, detail: { reason: message } });
+      await cancelDependents(this.db.manager, migrationId);
+      return;
+    }
+    const engineError = error instanceof MigrationEngineError ? error : undefined;
+    const attemptsLeft = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+    if (engineError?.transient && attemptsLeft) {
+      await this.journal.transition({
+        migrationId,
+        from: ['running'],
+        to: 'queued',
+        eventType: 'retry',
+        error: message,
+        detail: { code: engineError.code, reason: message, attempt: job.attemptsMade + 1 },
+      });
+      throw error; // BullMQ runs it again after its backoff
+    }
+    if (!engineError) this.logger.error(`migration ${migrationId}: ${(error as Error).stack ?? message}`);
+    await this.journal.transition({
+      migrationId,
+      from: ['running'],
+      to: 'failed',
+      error: message,
+      detail: { code: engineError?.code ?? 'internal', reason: message, vmStaysOn: job.data.request.source.id },
+    });
+    await cancelDependents(this.db.manager, migrationId);
+  }
+
+  /** The previous worker died mid-migration; the engine knows where the VM is. */
+  private async reconcile(job: Job<MigrationJobData>): Promise<void> {
+    const { migrationId, clusterId, request } = job.data;
+    const location = await this.settledLocation(request.vm.id);
+    const detail = { worker: this.name, foundOn: location.hostId, running: location.running };
+    if (request.kind === 'compute' && location.hostId === request.target.id) {
+      await this.journal.transition({ migrationId, from: ['running'], to: 'succeeded', eventType: 'reconciled', error: null, detail });
+      void this.dispatcher.request(clusterId);
+      return;
+    }
+    if (location.hostId === request.source.id) {
+      if (await this.cancellations.isRequested(migrationId)) {
+        await this.journal.transition({ migrationId, from: ['running'], to: 'cancelled', eventType: 'reconciled', detail });
+        await cancelDependents(this.db.manager, migrationId);
+        void this.dispatcher.request(clusterId);
+        return;
+      }
+      // Not moved (or, for storage, maybe moved: the engine answers a repeated call from its record).
+      await this.journal.record({ migrationId, type: 'reconciled', detail: { ...detail, action: 'migrating again' } });
+      return this.drive(job);
+    }
+    await this.journal.transition({
+      migrationId,
+      from: ['running'],
+      to: 'failed',
+      eventType: 'reconciled',
+      error: `after a worker died, the engine finds VM ${request.vm.id} on ${location.hostId ?? 'no host'}`,
+      detail,
+    });
+    await cancelDependents(this.db.manager, migrationId);
+    void this.dispatcher.request(clusterId);
+  }
+
+  /** Where the VM is once the engine has nothing in flight for it (bounded by the lock time). */
+  private async settledLocation(vmId: string): Promise<VmLocation> {
+    const deadline = Date.now() + 2 * this.config.MIGRATION_LOCK_SECONDS * 1000;
+    let location = await this.engine.locate(vmId);
+    while (location.migrating && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+      location = await this.engine.locate(vmId);
+    }
+    return location;
+  }
+
+  private async stateOf(migrationId: string): Promise<MigrationState | undefined> {
+    const [row] = await this.db.query(`SELECT state FROM migrations WHERE id = $1`, [migrationId]);
+    return row?.state;
+  }
+}

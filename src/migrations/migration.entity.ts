@@ -1,0 +1,102 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import type { MigrationKind, MigrationProgress, MigrationResult } from '../engine/migration-engine.js';
+import type { MoveReason } from '../planner/snapshot.js';
+import type { MigrationState } from './migration-state.js';
+
+@Entity('migrations')
+export class MigrationEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column('text', { name: 'cluster_id' })
+  clusterId!: string;
+
+  @Column('uuid', { name: 'plan_id', nullable: true })
+  planId!: string | null;
+
+  /** The move's position in its plan: moves of one plan run in an order that keeps every step valid. */
+  @Column('integer', { name: 'move_index', nullable: true })
+  moveIndex!: number | null;
+
+  @Column('text')
+  kind!: MigrationKind;
+
+  @Column('text', { name: 'vm_id' })
+  vmId!: string;
+
+  @Column('text', { name: 'source_host_id' })
+  sourceHostId!: string;
+
+  @Column('text', { name: 'target_host_id' })
+  targetHostId!: string;
+
+  @Column('text', { name: 'source_datastore_id', nullable: true })
+  sourceDatastoreId!: string | null;
+
+  @Column('text', { name: 'target_datastore_id', nullable: true })
+  targetDatastoreId!: string | null;
+
+  @Column('integer')
+  priority!: number;
+
+  @Column('text')
+  reason!: MoveReason | 'storage';
+
+  @Column('text')
+  state!: MigrationState;
+
+  @Column('integer')
+  attempts!: number;
+
+  @Column('boolean', { name: 'cancel_requested' })
+  cancelRequested!: boolean;
+
+  @Column('text', { nullable: true })
+  error!: string | null;
+
+  @Column('jsonb', { nullable: true })
+  progress!: MigrationProgress | null;
+
+  @Column('jsonb', { nullable: true })
+  result!: MigrationResult | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column('timestamptz', { name: 'queued_at', nullable: true })
+  queuedAt!: Date | null;
+
+  @Column('timestamptz', { name: 'started_at', nullable: true })
+  startedAt!: Date | null;
+
+  @Column('timestamptz', { name: 'finished_at', nullable: true })
+  finishedAt!: Date | null;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+}
+
+@Entity('migration_events')
+export class MigrationEventEntity {
+  @PrimaryGeneratedColumn('increment', { type: 'bigint' })
+  id!: string;
+
+  @Column('uuid', { name: 'migration_id' })
+  migrationId!: string;
+
+  @Column('timestamptz')
+  at!: Date;
+
+  /** `state` for a transition; `progress`, `retry`, `reconciled`, `cancel-requested` for the rest. */
+  @Column('text')
+  type!: string;
+
+  @Column('text', { name: 'from_state', nullable: true })
+  fromState!: MigrationState | null;
+
+  @Column('text', { name: 'to_state', nullable: true })
+  toState!: MigrationState | null;
+
+  @Column('jsonb', { nullable: true })
+  detail!: Record<string, unknown> | null;
+}

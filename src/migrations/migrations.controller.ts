@@ -1,0 +1,84 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { badRequest } from '../common/http-errors.js';
+import { ParseBodyPipe } from '../common/parse-body.pipe.js';
+import { enumFilter, isUuid, type Page, pageOf, PageQuery } from '../common/query-params.js';
+import { readerOf } from '../planner/validate-snapshot.js';
+import { MIGRATION_KINDS, MIGRATION_STATES } from './migration-state.js';
+import type { MigrationEntity } from './migration.entity.js';
+import { MigrationsService, type MigrationWithEvents } from './migrations.service.js';
+
+class MigrationQuery extends PageQuery {
+  @ApiPropertyOptional() clusterId?: string;
+  @ApiPropertyOptional() vmId?: string;
+  @ApiPropertyOptional({ description: 'Source or target host' }) hostId?: string;
+  @ApiPropertyOptional({ enum: MIGRATION_STATES }) state?: string;
+  @ApiPropertyOptional() planId?: string;
+  @ApiPropertyOptional({ enum: MIGRATION_KINDS }) kind?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'Created at or after' }) since?: string;
+  @ApiPropertyOptional({ format: 'date-time', description: 'Created before' }) until?: string;
+}
+
+class RelocateStorageDto {
+  @ApiProperty({ description: 'A datastore of the VM\'s host' }) datastoreId!: string;
+  @ApiPropertyOptional({ description: 'Which of the VM\'s datastores to leave (default: its first)' }) sourceDatastoreId?: string;
+}
+
+function timestamp(raw: string | undefined, field: string): Date | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const at = new Date(raw);
+  if (Number.isNaN(at.getTime())) throw badRequest(field, `must be an ISO 8601 date-time, got "${raw}"`);
+  return at;
+}
+
+function parseRelocation(body: unknown): { datastoreId: string; sourceDatastoreId?: string } {
+  const reader = readerOf(body, 'body');
+  reader.rejectUnknown(['datastoreId', 'sourceDatastoreId']);
+  return { datastoreId: reader.id('datastoreId'), sourceDatastoreId: reader.optionalId('sourceDatastoreId') };
+}
+
+@ApiTags('migrations')
+@Controller('api/v1')
+export class MigrationsController {
+  constructor(private readonly migrations: MigrationsService) {}
+
+  @Get('migrations')
+  list(@Query() query: MigrationQuery): Promise<Page<MigrationEntity>> {
+    if (query.planId && !isUuid(query.planId)) throw badRequest('planId', `must be a plan id (a UUID), got "${query.planId}"`);
+    const filter = {
+      clusterId: query.clusterId,
+      vmId: query.vmId,
+      hostId: query.hostId,
+      planId: query.planId,
+      state: enumFilter(query.state, 'state', MIGRATION_STATES),
+      kind: enumFilter(query.kind, 'kind', MIGRATION_KINDS),
+      since: timestamp(query.since, 'since'),
+      until: timestamp(query.until, 'until'),
+    };
+    return this.migrations.list(filter, pageOf(query));
+  }
+
+  @Get('migrations/:id')
+  @ApiOperation({ summary: 'A migration with its history of events' })
+  get(@Param('id') id: string): Promise<MigrationWithEvents> {
+    return this.migrations.get(id);
+  }
+
+  @Post('migrations/:id/cancel')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Cancel a migration: at once if not running, else the engine stops it and the VM stays on its source' })
+  cancel(@Param('id') id: string): Promise<MigrationWithEvents> {
+    return this.migrations.cancel(id);
+  }
+
+  @Post('vms/:id/relocate-storage')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Storage vMotion: move the running VM\'s disks to another datastore of its host' })
+  @ApiBody({ type: RelocateStorageDto })
+  relocateStorage(
+    @Param('id') vmId: string,
+    @Body(new ParseBodyPipe(parseRelocation)) body: { datastoreId: string; sourceDatastoreId?: string },
+  ): Promise<MigrationWithEvents> {
+    return this.migrations.relocateStorage(vmId, body.datastoreId, body.sourceDatastoreId);
+  }
+}

@@ -1,0 +1,196 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { badRequest, conflict, notFound } from '../common/http-errors.js';
+import { isUuid, type Page } from '../common/query-params.js';
+import { bulkInsert } from '../database/bulk-insert.js';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
+import { HostEntity } from '../inventory/entities/host.entity.js';
+import { VmEntity } from '../inventory/entities/vm.entity.js';
+import type { Move } from '../planner/snapshot.js';
+import { Cancellations } from './cancellations.js';
+import { MigrationDispatcher } from './migration-dispatcher.js';
+import { MigrationQueue } from './migration-queue.js';
+import { isFinal, type MigrationState } from './migration-state.js';
+import { MigrationEntity, MigrationEventEntity } from './migration.entity.js';
+import { moveDependencies } from './move-dependencies.js';
+import { cancelDependents, writeTransitions } from './transitions.js';
+
+export interface MigrationFilter {
+  clusterId?: string;
+  vmId?: string;
+  /** Source or target. */
+  hostId?: string;
+  state?: MigrationState;
+  planId?: string;
+  kind?: 'compute' | 'storage';
+  since?: Date;
+  until?: Date;
+}
+
+export type MigrationWithEvents = MigrationEntity & { events: MigrationEventEntity[] };
+
+/** A move of a plan, with its position in the plan, to become a migration. */
+export interface PlannedMigration {
+  move: Move;
+  moveIndex: number;
+}
+
+@Injectable()
+export class MigrationsService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly dispatcher: MigrationDispatcher,
+    private readonly queue: MigrationQueue,
+    private readonly cancellations: Cancellations,
+  ) {}
+
+  async list(filter: MigrationFilter, page: { limit: number; offset: number }): Promise<Page<MigrationEntity>> {
+    const query = this.db.getRepository(MigrationEntity).createQueryBuilder('m');
+    if (filter.clusterId) query.andWhere('m.cluster_id = :clusterId', { clusterId: filter.clusterId });
+    if (filter.vmId) query.andWhere('m.vm_id = :vmId', { vmId: filter.vmId });
+    if (filter.hostId) query.andWhere('(m.source_host_id = :hostId OR m.target_host_id = :hostId)', { hostId: filter.hostId });
+    if (filter.state) query.andWhere('m.state = :state', { state: filter.state });
+    if (filter.planId) query.andWhere('m.plan_id = :planId', { planId: filter.planId });
+    if (filter.kind) query.andWhere('m.kind = :kind', { kind: filter.kind });
+    if (filter.since) query.andWhere('m.created_at >= :since', { since: filter.since });
+    if (filter.until) query.andWhere('m.created_at < :until', { until: filter.until });
+    const [items, total] = await query
+      .orderBy('m.created_at', 'DESC')
+      .addOrderBy('m.move_index', 'ASC', 'NULLS LAST')
+      .addOrderBy('m.id', 'ASC')
+      .take(page.limit)
+      .skip(page.offset)
+      .getManyAndCount();
+    return { items, total, ...page };
+  }
+
+  async get(id: string): Promise<MigrationWithEvents> {
+    const migration = isUuid(id) ? await this.db.getRepository(MigrationEntity).findOneBy({ id }) : null;
+    if (!migration) throw notFound('migration', id);
+    const events = await this.db.getRepository(MigrationEventEntity).find({ where: { migrationId: id }, order: { id: 'ASC' } });
+    return { ...migration, events };
+  }
+
+  /**
+   * Pending and queued migrations are cancelled at once; a running one is asked to stop (the
+   * engine leaves the VM on its source) and ends `cancelled` unless it finished first.
+   */
+  async cancel(id: string): Promise<MigrationWithEvents> {
+    const outcome = await this.db.transaction(async (manager) => {
+      const migration = isUuid(id) ? await manager.findOne(MigrationEntity, { where: { id }, lock: { mode: 'pessimistic_write' } }) : null;
+      if (!migration) throw notFound('migration', id);
+      if (isFinal(migration.state)) throw conflict(`migration ${id} already ended: ${migration.state}`);
+      if (migration.state === 'running') {
+        await manager.update(MigrationEntity, { id }, { cancelRequested: true });
+        await writeTransitions(manager, [], [{ migrationId: id, type: 'cancel-requested', detail: { by: 'operator' } }]);
+        return { migration, signal: true };
+      }
+      await writeTransitions(manager, [
+        { migrationId: id, from: [migration.state], to: 'cancelled', error: 'cancelled by an operator', detail: { by: 'operator' } },
+      ]);
+      await cancelDependents(manager, id);
+      return { migration, signal: false };
+    });
+    if (outcome.signal) await this.cancellations.request(id);
+    else await this.queue.queue.remove(id).catch(() => undefined);
+    void this.dispatcher.request(outcome.migration.clusterId);
+    return this.get(id);
+  }
+
+  /**
+   * Turns moves of a plan into pending migrations, with the dependencies that keep their order
+   * valid, inside the caller's transaction. The dispatcher starts them.
+   */
+  async createFromMoves(manager: EntityManager, clusterId: string, planId: string | null, planned: PlannedMigration[]): Promise<string[]> {
+    const ids = planned.map(() => crypto.randomUUID());
+    const rows: Partial<MigrationEntity>[] = planned.map(({ move, moveIndex }, i) => ({
+      id: ids[i],
+      clusterId,
+      planId,
+      moveIndex,
+      kind: 'compute',
+      vmId: move.vmId,
+      sourceHostId: move.fromHostId,
+      targetHostId: move.toHostId,
+      priority: move.priority,
+      reason: move.reason,
+      state: 'pending',
+      attempts: 0,
+      cancelRequested: false,
+    }));
+    await bulkInsert(manager, MigrationEntity, rows);
+    const dependencies = moveDependencies(planned.map((p) => p.move)).flatMap((needs, i) =>
+      needs.map((j) => ({ migration_id: ids[i], depends_on: ids[j] })),
+    );
+    if (dependencies.length > 0) {
+      await manager.query(
+        `INSERT INTO migration_dependencies (migration_id, depends_on)
+         SELECT migration_id, depends_on FROM jsonb_to_recordset($1::jsonb) AS x(migration_id uuid, depends_on uuid)`,
+        [JSON.stringify(dependencies)],
+      );
+    }
+    await writeTransitions(
+      manager,
+      [],
+      ids.map((id, i) => ({ migrationId: id, type: 'state', toState: 'pending', detail: { planId, moveIndex: planned[i].moveIndex } })),
+    );
+    return ids;
+  }
+
+  /** Storage vMotion: the VM's disks move to another datastore of its host while it runs. */
+  async relocateStorage(vmId: string, datastoreId: string, sourceDatastoreId?: string): Promise<MigrationWithEvents> {
+    const id = await this.db.transaction(async (manager) => {
+      const vm = await manager.findOneBy(VmEntity, { id: vmId });
+      if (!vm) throw notFound('VM', vmId);
+      const host = await manager.findOneByOrFail(HostEntity, { id: vm.hostId });
+      if (!host.datastores.includes(datastoreId)) {
+        throw badRequest('body.datastoreId', `host ${host.id} of VM ${vmId} has no datastore "${datastoreId}" (it has ${host.datastores.join(', ') || 'none'})`);
+      }
+      const from = sourceDatastoreId ?? vm.datastores[0];
+      if (!from || !vm.datastores.includes(from)) {
+        throw badRequest('body.sourceDatastoreId', `VM ${vmId} has no disks on "${from ?? ''}" (it uses ${vm.datastores.join(', ') || 'none'})`);
+      }
+      if (vm.datastores.includes(datastoreId)) throw conflict(`VM ${vmId} already has disks on "${datastoreId}"`);
+      const active = await this.activeFor(manager, { vmId });
+      if (active.length > 0) throw conflict(`VM ${vmId} already has migration ${active[0].id} in progress`);
+      const row: Partial<MigrationEntity> = {
+        id: crypto.randomUUID(),
+        clusterId: vm.clusterId,
+        kind: 'storage',
+        vmId,
+        sourceHostId: vm.hostId,
+        targetHostId: vm.hostId,
+        sourceDatastoreId: from,
+        targetDatastoreId: datastoreId,
+        priority: 2,
+        reason: 'storage',
+        state: 'pending',
+        attempts: 0,
+        cancelRequested: false,
+      };
+      try {
+        await bulkInsert(manager, MigrationEntity, [row]);
+      } catch (error) {
+        if (pgErrorCode(error) === PG_UNIQUE_VIOLATION) throw conflict(`VM ${vmId} already has a migration in flight`);
+        throw error;
+      }
+      await writeTransitions(manager, [], [{ migrationId: row.id!, type: 'state', toState: 'pending', detail: { datastoreId } }]);
+      return row.id!;
+    });
+    const migration = await this.get(id);
+    void this.dispatcher.request(migration.clusterId);
+    return migration;
+  }
+
+  /** Migrations not yet ended that involve the VM (a VM with one cannot be deleted or moved by hand). */
+  async activeFor(manager: EntityManager, filter: { vmId?: string; hostId?: string }): Promise<{ id: string; vm_id: string }[]> {
+    if (filter.vmId) {
+      return manager.query(`SELECT id, vm_id FROM migrations WHERE vm_id = $1 AND state IN ('pending', 'queued', 'running')`, [filter.vmId]);
+    }
+    return manager.query(
+      `SELECT id, vm_id FROM migrations WHERE (source_host_id = $1 OR target_host_id = $1) AND state IN ('pending', 'queued', 'running')`,
+      [filter.hostId],
+    );
+  }
+}

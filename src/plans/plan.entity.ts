@@ -1,0 +1,56 @@
+import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import type { HostState, Move, Unresolved } from '../planner/snapshot.js';
+
+export const PLAN_STATUSES = ['proposed', 'approved', 'rejected'] as const;
+export type PlanStatus = (typeof PLAN_STATUSES)[number];
+export const PLAN_SOURCES = ['operator', 'scheduler', 'maintenance'] as const;
+export type PlanSource = (typeof PLAN_SOURCES)[number];
+
+@Entity('plans')
+export class PlanEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column('text', { name: 'cluster_id' })
+  clusterId!: string;
+
+  @Column('text')
+  status!: PlanStatus;
+
+  @Column('text')
+  source!: PlanSource;
+
+  @Column('integer')
+  threshold!: number;
+
+  @Column('timestamptz', { name: 'snapshot_taken_at' })
+  snapshotTakenAt!: Date;
+
+  @Column('double precision', { name: 'imbalance_before' })
+  imbalanceBefore!: number;
+
+  @Column('double precision', { name: 'imbalance_after' })
+  imbalanceAfter!: number;
+
+  @Column('jsonb')
+  moves!: Move[];
+
+  @Column('jsonb')
+  unresolved!: Unresolved[];
+
+  @Column('jsonb')
+  trace!: unknown;
+
+  /** The state of every host when the plan was made: a host that changed state since makes the plan stale. */
+  @Column('jsonb', { name: 'host_states' })
+  hostStates!: Record<string, HostState>;
+
+  @Column('integer', { name: 'approved_moves', array: true, nullable: true })
+  approvedMoves!: number[] | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column('timestamptz', { name: 'decided_at', nullable: true })
+  decidedAt!: Date | null;
+}

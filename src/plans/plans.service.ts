@@ -1,0 +1,179 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { badRequest, conflict, notFound } from '../common/http-errors.js';
+import { isUuid, type Page } from '../common/query-params.js';
+import { ClustersService } from '../inventory/clusters.service.js';
+import { SnapshotsService } from '../inventory/snapshots.service.js';
+import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
+import { MigrationsService } from '../migrations/migrations.service.js';
+import { checkMoves, plan, type PlanOptions, type PlanResult } from '../planner/index.js';
+import type { HostState, Plan, Snapshot } from '../planner/snapshot.js';
+import { PlanEntity, type PlanSource, type PlanStatus } from './plan.entity.js';
+import { stalenessReason } from './staleness.js';
+
+export interface PlanView {
+  id: string;
+  clusterId: string;
+  status: PlanStatus;
+  source: PlanSource;
+  threshold: number;
+  snapshotTakenAt: Date;
+  createdAt: Date;
+  decidedAt: Date | null;
+  approvedMoves: number[] | null;
+  plan: Plan;
+  trace?: unknown;
+}
+
+export type Preview = PlanResult & { snapshot: Snapshot };
+
+export interface Approval {
+  plan: PlanView;
+  migrationIds: string[];
+}
+
+function view(entity: PlanEntity, withTrace: boolean): PlanView {
+  return {
+    id: entity.id,
+    clusterId: entity.clusterId,
+    status: entity.status,
+    source: entity.source,
+    threshold: entity.threshold,
+    snapshotTakenAt: entity.snapshotTakenAt,
+    createdAt: entity.createdAt,
+    decidedAt: entity.decidedAt,
+    approvedMoves: entity.approvedMoves,
+    plan: {
+      version: 1,
+      clusterId: entity.clusterId,
+      moves: entity.moves,
+      imbalanceBefore: entity.imbalanceBefore,
+      imbalanceAfter: entity.imbalanceAfter,
+      unresolved: entity.unresolved,
+    },
+    ...(withTrace ? { trace: entity.trace } : {}),
+  };
+}
+
+@Injectable()
+export class PlansService {
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly snapshots: SnapshotsService,
+    private readonly migrations: MigrationsService,
+    private readonly dispatcher: MigrationDispatcher,
+  ) {}
+
+  /** What the planner proposes for the cluster as it is now (read in `manager`'s transaction when given). */
+  async preview(clusterId: string, options: PlanOptions, manager?: EntityManager): Promise<Preview> {
+    const snapshot = await this.snapshots.build(clusterId, new Date(), manager);
+    return { ...plan(snapshot, options), snapshot };
+  }
+
+  async create(clusterId: string, options: PlanOptions, source: PlanSource, manager: EntityManager = this.db.manager): Promise<PlanView> {
+    return this.store(await this.preview(clusterId, options, manager), options, source, manager);
+  }
+
+  /** Stores a previewed plan as `proposed`, with the host states it was made for. */
+  async store(preview: Preview, options: PlanOptions, source: PlanSource, manager: EntityManager = this.db.manager): Promise<PlanView> {
+    const { plan: result, trace, snapshot } = preview;
+    const entity = manager.create(PlanEntity, {
+      clusterId: snapshot.cluster.id,
+      status: 'proposed',
+      source,
+      threshold: options.threshold ?? snapshot.policy.migrationThreshold,
+      snapshotTakenAt: new Date(snapshot.takenAt!),
+      imbalanceBefore: result.imbalanceBefore,
+      imbalanceAfter: result.imbalanceAfter,
+      moves: result.moves,
+      unresolved: result.unresolved,
+      trace,
+      hostStates: Object.fromEntries(snapshot.hosts.map((h) => [h.id, h.state])) as Record<string, HostState>,
+      approvedMoves: null,
+      decidedAt: null,
+    });
+    return view(await manager.save(entity), true);
+  }
+
+  async list(filter: { clusterId?: string; status?: PlanStatus }, page: { limit: number; offset: number }): Promise<Page<PlanView>> {
+    const [plans, total] = await this.db.getRepository(PlanEntity).findAndCount({
+      where: { ...(filter.clusterId ? { clusterId: filter.clusterId } : {}), ...(filter.status ? { status: filter.status } : {}) },
+      order: { createdAt: 'DESC' },
+      take: page.limit,
+      skip: page.offset,
+    });
+    return { items: plans.map((p) => view(p, false)), total, ...page };
+  }
+
+  async get(id: string): Promise<PlanView> {
+    return view(await this.require(id), true);
+  }
+
+  /**
+   * Approves all moves or the chosen ones (indexes into the plan's moves, kept in plan order): they
+   * become pending migrations. Refused with 409 when the plan is not proposed, when the cluster
+   * changed since it was made, when the chosen moves are not valid as a sequence now, or while
+   * migrations of the cluster are still in progress.
+   */
+  async approve(id: string, chosen?: number[]): Promise<Approval> {
+    const approval = await this.db.transaction(async (manager) => {
+      const entity = await this.require(id, manager, true);
+      if (entity.status !== 'proposed') throw conflict(`plan ${id} is ${entity.status}, only a proposed plan can be approved`);
+      const indexes = chosen ? [...chosen].sort((a, b) => a - b) : entity.moves.map((_, i) => i);
+      indexes.forEach((index, i) => {
+        if (index >= entity.moves.length) throw badRequest(`body.moves[${i}]`, `plan ${id} has ${entity.moves.length} moves, there is no move ${index}`);
+      });
+      await this.clusters.require(entity.clusterId, manager, true);
+      const busy: { count: number }[] = await manager.query(
+        `SELECT count(*)::int AS count FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
+        [entity.clusterId],
+      );
+      if (busy[0].count > 0) {
+        throw conflict(`cluster ${entity.clusterId} still has ${busy[0].count} migrations in progress; approve when they are done, or make a new plan then`);
+      }
+      const current = await this.snapshots.build(entity.clusterId, new Date(), manager);
+      const stale = stalenessReason(entity, current, indexes);
+      if (stale) throw conflict(`plan ${id} is stale: ${stale}`, { reason: stale });
+      const moves = indexes.map((i) => entity.moves[i]);
+      const check = checkMoves(current, moves);
+      if (!check.valid) {
+        const first = check.problems[0];
+        throw conflict(`plan ${id} is stale: move ${indexes[first.index]} (${first.vmId}) is not valid now: ${first.reason}`, {
+          problems: check.problems.map((p) => ({ ...p, index: indexes[p.index] })),
+        });
+      }
+      const migrationIds = await this.migrations.createFromMoves(
+        manager,
+        entity.clusterId,
+        entity.id,
+        indexes.map((moveIndex) => ({ move: entity.moves[moveIndex], moveIndex })),
+      );
+      entity.status = 'approved';
+      entity.approvedMoves = indexes;
+      entity.decidedAt = new Date();
+      await manager.save(entity);
+      return { plan: view(entity, false), migrationIds };
+    });
+    void this.dispatcher.request(approval.plan.clusterId);
+    return approval;
+  }
+
+  async reject(id: string): Promise<PlanView> {
+    return this.db.transaction(async (manager) => {
+      const entity = await this.require(id, manager, true);
+      if (entity.status !== 'proposed') throw conflict(`plan ${id} is ${entity.status}, only a proposed plan can be rejected`);
+      entity.status = 'rejected';
+      entity.decidedAt = new Date();
+      return view(await manager.save(entity), false);
+    });
+  }
+
+  private async require(id: string, manager: EntityManager = this.db.manager, lock = false): Promise<PlanEntity> {
+    if (!isUuid(id)) throw notFound('plan', id);
+    const entity = await manager.findOne(PlanEntity, { where: { id }, lock: lock ? { mode: 'pessimistic_write' } : undefined });
+    if (!entity) throw notFound('plan', id);
+    return entity;
+  }
+}

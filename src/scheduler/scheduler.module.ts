@@ -1,0 +1,12 @@
+import { Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import { MigrationsModule } from '../migrations/migrations.module.js';
+import { PlansModule } from '../plans/plans.module.js';
+import { SchedulerService } from './scheduler.service.js';
+
+@Module({
+  imports: [ScheduleModule.forRoot(), MigrationsModule, PlansModule],
+  providers: [SchedulerService],
+  exports: [SchedulerService],
+})
+export class SchedulerModule {}

@@ -1,0 +1,95 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
+import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
+import { PlansService, type PlanView } from '../plans/plans.service.js';
+
+const DISPATCH_EVERY_MS = 2000;
+const REQUEUE_EVERY_MS = 10000;
+/** Namespace of the planning advisory locks: one scheduler plans a cluster at a time. */
+const PLAN_LOCK = 7302;
+
+/**
+ * The scheduler role: balances every cluster on a schedule (DRS semantics: a fully-automated
+ * cluster's plan is approved at once, the others' plans wait as recommendations), starts migrations
+ * whose slots freed up, and puts back on the queue what Redis lost.
+ */
+@Injectable()
+export class SchedulerService implements OnApplicationBootstrap {
+  private readonly logger = new Logger(SchedulerService.name);
+
+  constructor(
+    @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly registry: SchedulerRegistry,
+    private readonly dispatcher: MigrationDispatcher,
+    private readonly plans: PlansService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    if (!this.config.BALLAST_ROLES.has('scheduler')) return;
+    this.every('dispatch', DISPATCH_EVERY_MS, () => this.dispatchPending());
+    this.every('requeue', REQUEUE_EVERY_MS, async () => {
+      const requeued = await this.dispatcher.requeueOrphans();
+      if (requeued > 0) this.logger.warn(`put ${requeued} migrations back on the queue (their jobs were gone)`);
+    });
+    if (this.config.BALANCE_INTERVAL_SECONDS > 0) {
+      this.every('balance', this.config.BALANCE_INTERVAL_SECONDS * 1000, () => this.balanceAll());
+    }
+  }
+
+  async dispatchPending(): Promise<void> {
+    for (const clusterId of await this.dispatcher.clustersWithPending()) await this.dispatcher.request(clusterId);
+  }
+
+  async balanceAll(): Promise<void> {
+    const clusters = await this.db.getRepository(ClusterEntity).find({ select: { id: true }, order: { id: 'ASC' } });
+    for (const { id } of clusters) {
+      try {
+        await this.balance(id);
+      } catch (error) {
+        this.logger.error(`balancing ${id}: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Plans one cluster unless another scheduler is planning it or its migrations are still running;
+   * returns the stored plan (approved when the cluster is fully automated), or null.
+   */
+  async balance(clusterId: string): Promise<PlanView | null> {
+    const proposed = await this.db.transaction(async (manager) => {
+      const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked`, [PLAN_LOCK, clusterId]);
+      if (!locked) return null;
+      const [{ busy }] = await manager.query(
+        `SELECT count(*)::int AS busy FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
+        [clusterId],
+      );
+      if (busy > 0) return null;
+      const preview = await this.plans.preview(clusterId, {}, manager);
+      if (preview.plan.moves.length === 0) return null;
+      return this.plans.store(preview, {}, 'scheduler', manager);
+    });
+    if (!proposed) return null;
+    const cluster = await this.db.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
+    if (cluster.policy.automationLevel !== 'fully-automated') return proposed;
+    const { plan } = await this.plans.approve(proposed.id);
+    this.logger.log(`cluster ${clusterId}: approved plan ${plan.id} (${plan.plan.moves.length} moves)`);
+    return plan;
+  }
+
+  private every(name: string, ms: number, task: () => Promise<void>): void {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      task()
+        .catch((error: Error) => this.logger.error(`${name}: ${error.message}`))
+        .finally(() => (running = false));
+    }, ms);
+    this.registry.addInterval(name, timer);
+  }
+}

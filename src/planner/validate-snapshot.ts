@@ -121,6 +121,19 @@ export class Reader {
     return v as string[];
   }
 
+  /** An array of distinct whole numbers >= 0, in the order given. */
+  indexes(key: string): number[] {
+    const v = this.value[key];
+    if (!Array.isArray(v)) this.fail(key, `must be an array of whole numbers, got ${show(v)}`);
+    const seen = new Set<number>();
+    v.forEach((item, i) => {
+      if (typeof item !== 'number' || !Number.isInteger(item) || item < 0) this.fail(`${key}[${i}]`, `must be a whole number >= 0, got ${show(item)}`);
+      if (seen.has(item)) this.fail(`${key}[${i}]`, `${item} is listed twice`);
+      seen.add(item);
+    });
+    return v as number[];
+  }
+
   object(key: string): Reader {
     const v = this.value[key];
     if (!isObject(v)) this.fail(key, `must be an object, got ${show(v)}`);

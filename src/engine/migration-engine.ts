@@ -85,6 +85,8 @@ export interface VmLocation {
   running: boolean;
   /** A migration of this VM is still in progress inside the engine. */
   migrating: boolean;
+  /** The datastore the VM's disks are on now, when the engine knows (to reconcile a storage migration). */
+  datastoreId?: string;
 }
 
 export interface MigrateOptions {

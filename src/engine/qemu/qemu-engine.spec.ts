@@ -15,8 +15,7 @@ import type { MigrationRecord } from './migration-records.js';
 import { readJson } from './files.js';
 import { sleep } from './processes.js';
 import { QemuEngine } from './qemu-engine.js';
-import { QemuLab, type GuestInstance } from './qemu-lab.js';
-import { QmpClient } from './qmp-client.js';
+import { QemuLab } from './qemu-lab.js';
 
 function vm(id: string, overrides: Partial<EngineVm> = {}): EngineVm {
   return { id, memoryMb: 32, macAddress: macAddressFor(id), datastores: ['ds-a'], diskMb: 32, memoryDirtyRateMbps: 16, ...overrides };
@@ -31,15 +30,6 @@ function move(migrationId: string, machine: EngineVm, from: string, to: string, 
     target: { id: to, migrationBandwidthMbps: bandwidthMbps },
     downtimeLimitMs: 300,
   };
-}
-
-async function onProbe<T>(instance: GuestInstance, use: (client: QmpClient) => Promise<T>): Promise<T> {
-  const client = await QmpClient.connect(instance.probeSocket);
-  try {
-    return await use(client);
-  } finally {
-    await client.close();
-  }
 }
 
 const exists = (path: string) => stat(path).then(() => true, () => false);
@@ -78,7 +68,7 @@ describe('QemuEngine: live migrations of real QEMU guests', () => {
     beforeAll(async () => {
       await engine.register([{ vm: web, hostId: 'host-a', running: true }]);
       const [source] = await lab.instances('web-1');
-      sourceMac = await onProbe(source, (c) => c.execute<string>('qom-get', { path: '/machine/peripheral/net0', property: 'mac' }));
+      sourceMac = await lab.withProbe(source, (c) => c.execute<string>('qom-get', { path: '/machine/peripheral/net0', property: 'mac' }));
       expect(await engine.precheck(request)).toEqual({ ok: true });
       result = await engine.migrate(request, { onProgress: (p) => void progress.push(p) });
     });
@@ -87,7 +77,7 @@ describe('QemuEngine: live migrations of real QEMU guests', () => {
       expect(await where('web-1')).toEqual({ 'host-b': 'running' });
       expect(await exists(join(lab.stateDir, 'hosts', 'host-a', 'web-1'))).toBe(false);
       const [destination] = await lab.instances('web-1');
-      const mac = await onProbe(destination, (c) => c.execute<string>('qom-get', { path: '/machine/peripheral/net0', property: 'mac' }));
+      const mac = await lab.withProbe(destination, (c) => c.execute<string>('qom-get', { path: '/machine/peripheral/net0', property: 'mac' }));
       expect(mac).toBe(sourceMac);
       expect(mac).toBe(macAddressFor('web-1'));
       expect(await lab.vm('web-1')).toMatchObject({ hostId: 'host-b', running: true });
@@ -267,7 +257,7 @@ describe('QemuEngine: live migrations of real QEMU guests', () => {
     expect([...phases]).toEqual(['mirror', 'cleanup']);
     const [after] = await lab.instances('disk-1');
     expect(after).toMatchObject({ hostId: 'host-a', pid: before.pid });
-    const disks = await onProbe(after, (c) => c.execute<{ inserted?: { file: string } }[]>('query-block'));
+    const disks = await lab.withProbe(after, (c) => c.execute<{ inserted?: { file: string } }[]>('query-block'));
     expect(disks.map((d) => d.inserted?.file)).toEqual([newDisk]);
     expect(await exists(oldDisk)).toBe(false);
     expect((await lab.probe(after)).status).toBe('running');
@@ -277,7 +267,7 @@ describe('QemuEngine: live migrations of real QEMU guests', () => {
     // The next live migration starts its destination on the disk's new place.
     await engine.migrate(move('m-disk-2', guest, 'host-a', 'host-b'));
     const [moved] = await lab.instances('disk-1');
-    const movedDisks = await onProbe(moved, (c) => c.execute<{ inserted?: { file: string } }[]>('query-block'));
+    const movedDisks = await lab.withProbe(moved, (c) => c.execute<{ inserted?: { file: string } }[]>('query-block'));
     expect(moved.hostId).toBe('host-b');
     expect(movedDisks.map((d) => d.inserted?.file)).toEqual([newDisk]);
   });

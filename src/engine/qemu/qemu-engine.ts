@@ -513,7 +513,7 @@ export class QemuEngine implements MigrationEngine {
   private async figuresFrom(instance: GuestInstance, client?: QmpClient): Promise<QemuFigures | null> {
     const ask = async (c: QmpClient) => c.execute<QueryMigrate>('query-migrate');
     try {
-      const info = client && !client.closed ? await ask(client) : await this.withProbe(instance, ask);
+      const info = client && !client.closed ? await ask(client) : await this.lab.withProbe(instance, ask);
       return info.status === 'completed' ? figuresOf(info, 0) : null;
     } catch {
       return null;
@@ -550,10 +550,10 @@ export class QemuEngine implements MigrationEngine {
 
   private async completeOrphanedMigration(vm: LabVm | null, current: GuestProbe, source: GuestProbe, migrationId: string | undefined): Promise<void> {
     const figures = await this.figuresFrom(source.instance);
-    const networkNotified = await this.withProbe(current.instance, announce).catch(() => false);
+    const networkNotified = await this.lab.withProbe(current.instance, announce).catch(() => false);
     const record = migrationId ? await this.records.get(migrationId) : null;
     if (record?.state !== 'running' || record.targetHostId !== current.instance.hostId) return;
-    const mac = await this.withProbe(current.instance, (c) => c.execute<string>('qom-get', { path: NIC_PATH, property: 'mac' })).catch(() => null);
+    const mac = await this.lab.withProbe(current.instance, (c) => c.execute<string>('qom-get', { path: NIC_PATH, property: 'mac' })).catch(() => null);
     const known = figures ?? record.figures;
     const result: MigrationResult = {
       hostId: current.instance.hostId,
@@ -725,15 +725,6 @@ export class QemuEngine implements MigrationEngine {
     void client.done.then(() => this.clients.delete(client));
     if (this.closed) await client.close();
     return client;
-  }
-
-  private async withProbe<T>(instance: GuestInstance, use: (client: QmpClient) => Promise<T>): Promise<T> {
-    const client = await QmpClient.connect(instance.probeSocket);
-    try {
-      return await use(client);
-    } finally {
-      await client.close();
-    }
   }
 }
 

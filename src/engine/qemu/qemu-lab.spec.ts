@@ -8,22 +8,12 @@ import { macAddressFor } from '../mac-address.js';
 import type { EngineVm } from '../migration-engine.js';
 import { GUEST_KERNEL } from './guest-kernel.js';
 import { isLiveProcess, sleep } from './processes.js';
-import { QemuLab, type GuestInstance } from './qemu-lab.js';
-import { QmpClient } from './qmp-client.js';
+import { QemuLab } from './qemu-lab.js';
 
 const exec = promisify(execFile);
 
 function vm(id: string, overrides: Partial<EngineVm> = {}): EngineVm {
   return { id, memoryMb: 32, macAddress: macAddressFor(id), datastores: [], ...overrides };
-}
-
-async function onProbe<T>(instance: GuestInstance, use: (client: QmpClient) => Promise<T>): Promise<T> {
-  const client = await QmpClient.connect(instance.probeSocket);
-  try {
-    return await use(client);
-  } finally {
-    await client.close();
-  }
 }
 
 async function livePids(lab: QemuLab, vmId: string): Promise<number[]> {
@@ -49,7 +39,7 @@ describe('QemuLab', () => {
     expect(instance.hostId).toBe('host-a');
     const probe = await lab.probe(instance);
     expect(probe).toMatchObject({ alive: true, status: 'running', migrationStatus: 'none' });
-    const mac = await onProbe(instance, (c) => c.execute<string>('qom-get', { path: '/machine/peripheral/net0', property: 'mac' }));
+    const mac = await lab.withProbe(instance, (c) => c.execute<string>('qom-get', { path: '/machine/peripheral/net0', property: 'mac' }));
     expect(mac).toBe(macAddressFor('web-1'));
     const disk = join(lab.stateDir, 'datastores', 'ds-a', 'web-1.qcow2');
     const info = JSON.parse((await exec('qemu-img', ['info', '-U', '--output=json', disk])).stdout) as { format: string; 'virtual-size': number };
@@ -90,7 +80,7 @@ describe('QemuLab', () => {
     ]);
     const measure = async (vmId: string) => {
       const [instance] = await lab.instances(vmId);
-      return onProbe(instance, async (client) => {
+      return lab.withProbe(instance, async (client) => {
         const sample = async () => {
           await client.execute('calc-dirty-rate', { 'calc-time': 1, 'sample-pages': 4096 });
           for (;;) {

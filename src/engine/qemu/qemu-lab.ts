@@ -270,30 +270,41 @@ export class QemuLab {
     return instance.pid !== null && isLiveProcess(instance.pid, instance.pidFile);
   }
 
+  /**
+   * Opens the instance's probe monitor for a few quick questions and closes it again. The probe
+   * monitor is for anyone; the control monitor is held by whoever is operating on the VM.
+   */
+  async withProbe<T>(instance: GuestInstance, use: (client: QmpClient) => Promise<T>): Promise<T> {
+    const client = await QmpClient.connect(instance.probeSocket, { timeoutMs: PROBE_TIMEOUT_MS, commandTimeoutMs: PROBE_TIMEOUT_MS });
+    try {
+      return await use(client);
+    } finally {
+      await client.close();
+    }
+  }
+
   /** Asks an instance, on its probe monitor, how it is; a dead or silent one says so. */
   async probe(instance: GuestInstance): Promise<GuestProbe> {
     const alive = await this.isAlive(instance);
     const unanswered: GuestProbe = { instance, alive, status: null, migrationStatus: null, blockJobs: [], diskFile: null };
     if (!alive) return unanswered;
-    let client: QmpClient | null = null;
     try {
-      client = await QmpClient.connect(instance.probeSocket, { timeoutMs: PROBE_TIMEOUT_MS, commandTimeoutMs: PROBE_TIMEOUT_MS });
-      const status = await client.execute<{ status: string }>('query-status');
-      const migration = await client.execute<{ status?: string }>('query-migrate');
-      const jobs = await client.execute<{ device: string }[]>('query-block-jobs');
-      const disks = await client.execute<{ qdev?: string; inserted?: { file: string } }[]>('query-block');
-      return {
-        instance,
-        alive,
-        status: status.status,
-        migrationStatus: migration.status ?? 'none',
-        blockJobs: jobs.map((j) => j.device),
-        diskFile: disks.find((d) => d.qdev?.includes(`/${DISK_DEVICE}/`))?.inserted?.file ?? null,
-      };
+      return await this.withProbe(instance, async (client) => {
+        const status = await client.execute<{ status: string }>('query-status');
+        const migration = await client.execute<{ status?: string }>('query-migrate');
+        const jobs = await client.execute<{ device: string }[]>('query-block-jobs');
+        const disks = await client.execute<{ qdev?: string; inserted?: { file: string } }[]>('query-block');
+        return {
+          instance,
+          alive,
+          status: status.status,
+          migrationStatus: migration.status ?? 'none',
+          blockJobs: jobs.map((j) => j.device),
+          diskFile: disks.find((d) => d.qdev?.includes(`/${DISK_DEVICE}/`))?.inserted?.file ?? null,
+        };
+      });
     } catch {
       return { ...unanswered, alive: await this.isAlive(instance) };
-    } finally {
-      await client?.close();
     }
   }
 
@@ -480,15 +491,11 @@ export class QemuLab {
   /** Whether the guest kernel has taken its memory into use (it then writes its boot marker). */
   private async hasBooted(instance: GuestInstance): Promise<boolean> {
     const dump = join(instance.dir, 'boot-marker.bin');
-    let client: QmpClient | null = null;
     try {
-      client = await QmpClient.connect(instance.probeSocket, { timeoutMs: PROBE_TIMEOUT_MS });
-      await client.execute('pmemsave', { val: BOOT_MARKER_ADDRESS, size: BOOT_MARKER.length, filename: dump });
+      await this.withProbe(instance, (client) => client.execute('pmemsave', { val: BOOT_MARKER_ADDRESS, size: BOOT_MARKER.length, filename: dump }));
       return (await readFile(dump)).equals(BOOT_MARKER);
     } catch {
       return false;
-    } finally {
-      await client?.close();
     }
   }
 

@@ -15,6 +15,8 @@ export function createEngine(config: BallastConfig, redis: Redis): MigrationEngi
         timeScale: config.SIM_TIME_SCALE,
         faults: config.SIM_FAULTS,
         downtimeLimitMs: config.MIGRATION_DOWNTIME_LIMIT_MS,
+        // A migration whose driver stopped renewing is taken for dead after as long as BullMQ waits.
+        leaseMs: config.MIGRATION_LOCK_SECONDS * 1000,
       });
     case 'qemu':
       throw new Error('the qemu engine is not wired yet');

@@ -33,3 +33,45 @@ export function runNode(script: string, args: string[], env: Record<string, stri
     });
   });
 }
+
+export interface ServiceProcess {
+  pid: number;
+  output(): string;
+  /** Resolves with how the process ended: its exit code, or the signal that ended it. */
+  stop(signal?: NodeJS.Signals): Promise<number | NodeJS.Signals | null>;
+}
+
+/** Starts the built service (dist/src/main.js) as a process of its own and waits until `ready` shows in its output. */
+export async function startService(env: Record<string, string>, ready: RegExp, timeoutMs = 30000): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/src/main.js')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | NodeJS.Signals | null>((resolveExit) => child.on('close', (code, signal) => resolveExit(code ?? signal)));
+  await new Promise<void>((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error(`service did not get ready in ${timeoutMs} ms:\n${output}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (ready.test(output)) {
+        clearTimeout(timer);
+        resolveReady();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`service exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+  return {
+    pid: child.pid!,
+    output: () => output,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

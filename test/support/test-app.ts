@@ -41,6 +41,8 @@ export interface TestApp {
   app: NestExpressApplication;
   config: BallastConfig;
   http: ReturnType<typeof request>;
+  /** The environment that points another Ballast process at the same database and Redis prefix. */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -51,13 +53,8 @@ export interface TestApp {
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const prefix = `ballast-test-${randomUUID().slice(0, 8)}`;
-  const config = loadConfig({
-    DATABASE_URL: database.url,
-    REDIS_URL,
-    REDIS_PREFIX: prefix,
-    BALLAST_DEMO: 'false',
-    ...env,
-  });
+  const shared = { DATABASE_URL: database.url, REDIS_URL, REDIS_PREFIX: prefix, BALLAST_DEMO: 'false' };
+  const config = loadConfig({ ...shared, ...env });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: ['error', 'warn'] });
   configureHttpApp(app);
   await app.init();
@@ -65,6 +62,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     app,
     config,
     http: request(app.getHttpServer()),
+    env: { ...shared, ...env },
     async close() {
       await app.close();
       await database.drop();

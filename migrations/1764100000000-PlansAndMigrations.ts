@@ -54,11 +54,10 @@ export class PlansAndMigrations1764100000000 implements MigrationInterface {
     await db.query(`CREATE INDEX migrations_active_idx ON migrations (cluster_id, state) WHERE state IN ('pending', 'queued', 'running')`);
     // The dispatcher reads pending migrations in this order, stopping as soon as the free slots are filled.
     await db.query(`CREATE INDEX migrations_pending_order_idx ON migrations (cluster_id, priority, created_at, plan_id, move_index) WHERE state = 'pending'`);
+    // Few indexes on purpose: a migration's row changes state three times, and every change writes
+    // into each (non-partial) index. Lists by host or plan go through the cluster they belong to.
     await db.query(`CREATE INDEX migrations_cluster_created_idx ON migrations (cluster_id, created_at DESC)`);
     await db.query(`CREATE INDEX migrations_vm_idx ON migrations (vm_id, created_at DESC)`);
-    await db.query(`CREATE INDEX migrations_plan_idx ON migrations (plan_id, move_index)`);
-    await db.query(`CREATE INDEX migrations_source_idx ON migrations (source_host_id, created_at DESC)`);
-    await db.query(`CREATE INDEX migrations_target_idx ON migrations (target_host_id, created_at DESC)`);
     // A move of a plan waits for the earlier moves it needs: those of the same VM, and those that
     // make room on its target. Plans are valid step by step; this keeps them valid when run in parallel.
     await db.query(`
@@ -70,15 +69,15 @@ export class PlansAndMigrations1764100000000 implements MigrationInterface {
     await db.query(`CREATE INDEX migration_dependencies_depends_on_idx ON migration_dependencies (depends_on)`);
     await db.query(`
       CREATE TABLE migration_events (
-        id bigserial PRIMARY KEY,
         migration_id uuid NOT NULL REFERENCES migrations(id) ON DELETE CASCADE,
+        id bigserial,
         at timestamptz NOT NULL DEFAULT clock_timestamp(),
         type text NOT NULL,
         from_state text,
         to_state text,
-        detail jsonb
+        detail jsonb,
+        PRIMARY KEY (migration_id, id)
       )`);
-    await db.query(`CREATE INDEX migration_events_migration_idx ON migration_events (migration_id, id)`);
   }
 
   async down(db: QueryRunner): Promise<void> {

@@ -3,12 +3,10 @@ import type { Redis } from 'ioredis';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { REDIS } from '../redis/redis.module.js';
 
-const REQUEST_TTL_SECONDS = 24 * 3600;
-
 /**
- * Cancel requests for running migrations reach whichever worker drives them: a key says the
- * request stands (for a worker that starts or resumes the migration later), a message wakes the
- * worker that runs it now.
+ * Cancel requests for running migrations reach whichever worker drives them now, by a Redis
+ * message. (The request also stands in PostgreSQL, `cancel_requested`, for a worker that starts or
+ * resumes the migration later.)
  */
 @Injectable()
 export class Cancellations implements OnApplicationShutdown {
@@ -23,17 +21,8 @@ export class Cancellations implements OnApplicationShutdown {
     return `${this.config.REDIS_PREFIX}:migrations:cancel`;
   }
 
-  private key(migrationId: string): string {
-    return `${this.config.REDIS_PREFIX}:migrations:cancel:${migrationId}`;
-  }
-
   async request(migrationId: string): Promise<void> {
-    await this.redis.set(this.key(migrationId), '1', 'EX', REQUEST_TTL_SECONDS);
     await this.redis.publish(this.channel, migrationId);
-  }
-
-  async isRequested(migrationId: string): Promise<boolean> {
-    return (await this.redis.exists(this.key(migrationId))) === 1;
   }
 
   /** Calls `onCancel` with the id of every migration whose cancel is requested from now on. */

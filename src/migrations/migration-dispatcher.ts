@@ -1,10 +1,10 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { macAddressFor } from '../engine/mac-address.js';
 import type { MigrationKind, MigrationRequest } from '../engine/migration-engine.js';
-import { admit, hostSlots, type MigrationLimits } from './admission.js';
+import { admit, hostSlots, type MigrationLimits, type SlotUser } from './admission.js';
 import { MigrationQueue, type QueuedMigration } from './migration-queue.js';
 import { writeTransitions } from './transitions.js';
 
@@ -47,6 +47,8 @@ const STARTABLE_SQL = `${SELECT_STARTABLE}
 
 /** Namespace of the dispatcher's advisory locks (one per cluster). */
 const DISPATCH_LOCK = 7301;
+/** A pass waits this long for more requests to fold in: under load, fewer and fuller passes. */
+const COALESCE_MS = 10;
 
 /**
  * Starts pending migrations as slots free up: one cluster at a time under a PostgreSQL advisory
@@ -54,11 +56,13 @@ const DISPATCH_LOCK = 7301;
  * Started migrations become `queued` and get their BullMQ job.
  */
 @Injectable()
-export class MigrationDispatcher {
+export class MigrationDispatcher implements OnApplicationShutdown {
   private readonly logger = new Logger(MigrationDispatcher.name);
   private readonly active = new Set<string>();
   private readonly again = new Set<string>();
   private readonly idle = new Map<string, (() => void)[]>();
+  private readonly passes = new Set<Promise<void>>();
+  private closed = false;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -80,17 +84,19 @@ export class MigrationDispatcher {
       waiting.push(resolve);
       this.idle.set(clusterId, waiting);
     });
+    if (this.closed) return Promise.resolve();
     if (this.active.has(clusterId)) {
       this.again.add(clusterId);
       return settled;
     }
     this.active.add(clusterId);
-    void (async () => {
+    const pass = (async () => {
       try {
         do {
+          await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
           this.again.delete(clusterId);
           await this.dispatch(clusterId);
-        } while (this.again.has(clusterId));
+        } while (this.again.has(clusterId) && !this.closed);
       } catch (error) {
         this.logger.error(`dispatch of cluster ${clusterId} failed: ${(error as Error).message}`);
       } finally {
@@ -100,24 +106,31 @@ export class MigrationDispatcher {
         waiting.forEach((resolve) => resolve());
       }
     })();
+    this.passes.add(pass);
+    void pass.finally(() => this.passes.delete(pass));
     return settled;
+  }
+
+  /** Shutting down: no new passes; the ones under way finish (they hold a transaction). */
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.passes]);
   }
 
   /** One pass: admits what fits now. Returns the number of migrations started. */
   async dispatch(clusterId: string): Promise<number> {
     const started = await this.db.transaction(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [DISPATCH_LOCK, clusterId]);
-      const inFlight: { vmId: string; sourceHostId: string; targetHostId: string }[] = await manager.query(
-        `SELECT vm_id AS "vmId", source_host_id AS "sourceHostId", target_host_id AS "targetHostId"
-         FROM migrations WHERE cluster_id = $1 AND state IN ('queued', 'running')`,
+      const [{ inFlight, hosts }]: { inFlight: SlotUser[]; hosts: { id: string; mbps: number | null }[] }[] = await manager.query(
+        `SELECT
+           (SELECT coalesce(json_agg(json_build_object('vmId', vm_id, 'sourceHostId', source_host_id, 'targetHostId', target_host_id)), '[]')
+            FROM migrations WHERE cluster_id = $1 AND state IN ('queued', 'running')) AS "inFlight",
+           (SELECT coalesce(json_agg(json_build_object('id', id, 'mbps', migration_bandwidth_mbps)), '[]')
+            FROM hosts WHERE cluster_id = $1) AS hosts`,
         [clusterId],
       );
       const clusterFree = this.limits.perCluster - inFlight.length;
       if (clusterFree <= 0) return [];
-      const hosts: { id: string; mbps: number | null }[] = await manager.query(
-        `SELECT id, migration_bandwidth_mbps AS mbps FROM hosts WHERE cluster_id = $1`,
-        [clusterId],
-      );
       const linkMbps = new Map(hosts.map((h) => [h.id, h.mbps]));
       const used = new Map<string, number>();
       for (const m of inFlight) {

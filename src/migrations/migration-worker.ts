@@ -2,7 +2,6 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import {
@@ -14,13 +13,12 @@ import {
   type MigrationResult,
   type VmLocation,
 } from '../engine/migration-engine.js';
-import { REDIS } from '../redis/redis.module.js';
 import { Cancellations } from './cancellations.js';
 import { MigrationDispatcher } from './migration-dispatcher.js';
 import { MigrationJournal } from './migration-journal.js';
 import { MIGRATION_QUEUE, type MigrationJobData } from './migration-queue.js';
 import type { MigrationState } from './migration-state.js';
-import { cancelDependents } from './transitions.js';
+import { cancelDependents, type Transition } from './transitions.js';
 
 const SETTLE_POLL_MS = 250;
 
@@ -52,7 +50,6 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
 
   constructor(
     @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
-    @Inject(REDIS) private readonly redis: Redis,
     @Inject(MIGRATION_ENGINE) private readonly engine: MigrationEngine,
     @InjectDataSource() private readonly db: DataSource,
     private readonly journal: MigrationJournal,
@@ -65,7 +62,8 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
     await this.cancellations.listen((migrationId) => this.running.get(migrationId)?.abort());
     const lockMs = this.config.MIGRATION_LOCK_SECONDS * 1000;
     this.worker = new Worker<MigrationJobData>(MIGRATION_QUEUE, (job) => this.process(job), {
-      connection: this.redis,
+      // Its own connections (BullMQ makes a blocking one too), without the shared one's auto pipelining.
+      connection: { url: this.config.REDIS_URL, maxRetriesPerRequest: null },
       prefix: this.config.REDIS_PREFIX,
       concurrency: this.config.WORKER_CONCURRENCY,
       lockDuration: lockMs,
@@ -82,42 +80,50 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
   }
 
   private async process(job: Job<MigrationJobData>): Promise<void> {
-    const { migrationId } = job.data;
-    const started = await this.journal.transition({
-      migrationId,
-      from: ['queued'],
-      to: 'running',
-      countAttempt: true,
-      detail: { worker: this.name, attempt: job.attemptsMade + 1 },
-    });
-    if (started) return this.drive(job);
-    // Finished, cancelled or not queued (yet): a repeated delivery, nothing to do.
-    if ((await this.stateOf(migrationId)) !== 'running') return;
-    return this.reconcile(job);
-  }
-
-  private async drive(job: Job<MigrationJobData>): Promise<void> {
-    const { migrationId, clusterId, request } = job.data;
+    const { migrationId, clusterId } = job.data;
+    // Listening before starting: a cancel asked from now on reaches this controller; one asked
+    // earlier comes back with the transition.
     const controller = new AbortController();
     this.running.set(migrationId, controller);
-    let progressWritten = Promise.resolve();
-    const onProgress = (progress: MigrationProgress) => {
-      progressWritten = progressWritten.then(() =>
-        this.journal.record({ migrationId, type: 'progress', detail: { ...progress }, progress }),
-      );
-    };
     try {
-      if (await this.cancellations.isRequested(migrationId)) controller.abort();
-      await this.engine.register([{ vm: request.vm, hostId: request.source.id, running: true }]);
-      const result = await this.engine.migrate(request, { onProgress, signal: controller.signal });
-      await progressWritten;
-      await this.journal.transition({ migrationId, from: ['running'], to: 'succeeded', result, error: null, detail: summary(result) });
-    } catch (error) {
-      await progressWritten.catch(() => undefined);
-      await this.settleFailure(job, error);
+      const started = await this.journal.transition({
+        migrationId,
+        from: ['queued'],
+        to: 'running',
+        countAttempt: true,
+        detail: { worker: this.name, attempt: job.attemptsMade + 1 },
+      });
+      if (started) {
+        if (started.cancelRequested) controller.abort();
+        return await this.drive(job, controller.signal);
+      }
+      // Finished, cancelled or not queued (yet): a repeated delivery, nothing to do.
+      const current = await this.current(migrationId);
+      if (current?.state !== 'running') return;
+      if (current.cancelRequested) controller.abort();
+      return await this.reconcile(job, controller.signal);
     } finally {
       this.running.delete(migrationId);
       void this.dispatcher.request(clusterId);
+    }
+  }
+
+  /** Runs the migration, which is `running`, through the engine to its end. */
+  private async drive(job: Job<MigrationJobData>, signal: AbortSignal): Promise<void> {
+    const { migrationId, request } = job.data;
+    // The journal keeps a migration's entries in order; progress rides along with the next write.
+    const progressWritten: Promise<void>[] = [];
+    const onProgress = (progress: MigrationProgress) => {
+      progressWritten.push(this.journal.record({ migrationId, type: 'progress', detail: { ...progress }, progress }));
+    };
+    try {
+      await this.engine.register([{ vm: request.vm, hostId: request.source.id, running: true }]);
+      const result = await this.engine.migrate(request, { onProgress, signal });
+      await this.finish(job, { to: 'succeeded', result, error: null, detail: summary(result) });
+    } catch (error) {
+      await this.settleFailure(job, error);
+    } finally {
+      await Promise.allSettled(progressWritten);
     }
   }
 
@@ -125,9 +131,7 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
     const { migrationId } = job.data;
     const message = (error as Error).message ?? String(error);
     if (error instanceof MigrationCancelledError) {
-      await this.journal.transition({ migrationId, from: ['running'], to: 'cancelled', error: message, detail: { reason: message } });
-      await cancelDependents(this.db.manager, migrationId);
-      return;
+      return this.finish(job, { to: 'cancelled', error: message, detail: { reason: message } });
     }
     const engineError = error instanceof MigrationEngineError ? error : undefined;
     const attemptsLeft = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
@@ -143,47 +147,36 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
       throw error; // BullMQ runs it again after its backoff
     }
     if (!engineError) this.logger.error(`migration ${migrationId}: ${(error as Error).stack ?? message}`);
-    await this.journal.transition({
-      migrationId,
-      from: ['running'],
+    await this.finish(job, {
       to: 'failed',
       error: message,
       detail: { code: engineError?.code ?? 'internal', reason: message, vmStaysOn: job.data.request.source.id },
     });
-    await cancelDependents(this.db.manager, migrationId);
   }
 
   /** The previous worker died mid-migration; the engine knows where the VM is. */
-  private async reconcile(job: Job<MigrationJobData>): Promise<void> {
-    const { migrationId, clusterId, request } = job.data;
+  private async reconcile(job: Job<MigrationJobData>, signal: AbortSignal): Promise<void> {
+    const { migrationId, request } = job.data;
     const location = await this.settledLocation(request.vm.id);
     const detail = { worker: this.name, foundOn: location.hostId, running: location.running };
     if (request.kind === 'compute' && location.hostId === request.target.id) {
-      await this.journal.transition({ migrationId, from: ['running'], to: 'succeeded', eventType: 'reconciled', error: null, detail });
-      void this.dispatcher.request(clusterId);
-      return;
+      return this.finish(job, { to: 'succeeded', eventType: 'reconciled', error: null, detail });
     }
-    if (location.hostId === request.source.id) {
-      if (await this.cancellations.isRequested(migrationId)) {
-        await this.journal.transition({ migrationId, from: ['running'], to: 'cancelled', eventType: 'reconciled', detail });
-        await cancelDependents(this.db.manager, migrationId);
-        void this.dispatcher.request(clusterId);
-        return;
-      }
-      // Not moved (or, for storage, maybe moved: the engine answers a repeated call from its record).
-      await this.journal.record({ migrationId, type: 'reconciled', detail: { ...detail, action: 'migrating again' } });
-      return this.drive(job);
+    if (location.hostId !== request.source.id) {
+      const error = `after a worker died, the engine finds VM ${request.vm.id} on ${location.hostId ?? 'no host'}`;
+      return this.finish(job, { to: 'failed', eventType: 'reconciled', error, detail });
     }
-    await this.journal.transition({
-      migrationId,
-      from: ['running'],
-      to: 'failed',
-      eventType: 'reconciled',
-      error: `after a worker died, the engine finds VM ${request.vm.id} on ${location.hostId ?? 'no host'}`,
-      detail,
-    });
-    await cancelDependents(this.db.manager, migrationId);
-    void this.dispatcher.request(clusterId);
+    if (signal.aborted) return this.finish(job, { to: 'cancelled', eventType: 'reconciled', detail });
+    // Not moved (or, for storage, maybe moved: the engine answers a repeated call from its record).
+    await this.journal.record({ migrationId, type: 'reconciled', detail: { ...detail, action: 'migrating again' } });
+    return this.drive(job, signal);
+  }
+
+  /** The migration's last transition; one that did not succeed takes the moves that wait for it down with it. */
+  private async finish(job: Job<MigrationJobData>, end: Omit<Transition, 'migrationId' | 'from'>): Promise<void> {
+    const { migrationId } = job.data;
+    await this.journal.transition({ migrationId, from: ['running'], ...end });
+    if (end.to !== 'succeeded') await cancelDependents(this.db.manager, migrationId);
   }
 
   /** Where the VM is once the engine has nothing in flight for it (bounded by the lock time). */
@@ -197,8 +190,8 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
     return location;
   }
 
-  private async stateOf(migrationId: string): Promise<MigrationState | undefined> {
-    const [row] = await this.db.query(`SELECT state FROM migrations WHERE id = $1`, [migrationId]);
-    return row?.state;
+  private async current(migrationId: string): Promise<{ state: MigrationState; cancelRequested: boolean } | undefined> {
+    const [row] = await this.db.query(`SELECT state, cancel_requested AS "cancelRequested" FROM migrations WHERE id = $1`, [migrationId]);
+    return row;
   }
 }

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
+import { Column, CreateDateColumn, Entity, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 import type { MigrationKind, MigrationProgress, MigrationResult } from '../engine/migration-engine.js';
 import type { MoveReason } from '../planner/snapshot.js';
 import type { MigrationState } from './migration-state.js';
@@ -29,6 +29,10 @@ export class MigrationEntity {
 
   @Column('text', { name: 'target_host_id' })
   targetHostId!: string;
+
+  /** The maintenance operation this migration evacuates a host for. */
+  @Column('uuid', { name: 'operation_id', nullable: true })
+  operationId!: string | null;
 
   @Column('text', { name: 'source_datastore_id', nullable: true })
   sourceDatastoreId!: string | null;
@@ -78,11 +82,12 @@ export class MigrationEntity {
 
 @Entity('migration_events')
 export class MigrationEventEntity {
+  @PrimaryColumn('uuid', { name: 'migration_id' })
+  migrationId!: string;
+
+  /** Orders a migration's history. */
   @PrimaryGeneratedColumn('increment', { type: 'bigint' })
   id!: string;
-
-  @Column('uuid', { name: 'migration_id' })
-  migrationId!: string;
 
   @Column('timestamptz')
   at!: Date;

@@ -30,6 +30,12 @@ export interface MigrationFilter {
 
 export type MigrationWithEvents = MigrationEntity & { events: MigrationEventEntity[] };
 
+export interface CancelOutcome {
+  id: string;
+  /** Running: asked to stop; otherwise cancelled already. */
+  requested: boolean;
+}
+
 /** A move of a plan, with its position in the plan, to become a migration. */
 export interface PlannedMigration {
   move: Move;
@@ -47,6 +53,11 @@ export class MigrationsService {
 
   async list(filter: MigrationFilter, page: { limit: number; offset: number }): Promise<Page<MigrationEntity>> {
     const query = this.db.getRepository(MigrationEntity).createQueryBuilder('m');
+    // A host's or a plan's migrations are all in its cluster: the cluster's index narrows the search.
+    const scopes: string[] = [];
+    if (filter.hostId) scopes.push(...(await this.db.query(`SELECT cluster_id FROM hosts WHERE id = $1`, [filter.hostId])).map((r: { cluster_id: string }) => r.cluster_id));
+    if (filter.planId) scopes.push(...(await this.db.query(`SELECT cluster_id FROM plans WHERE id = $1`, [filter.planId])).map((r: { cluster_id: string }) => r.cluster_id));
+    if (scopes.length > 0) query.andWhere('m.cluster_id IN (:...scopes)', { scopes });
     if (filter.clusterId) query.andWhere('m.cluster_id = :clusterId', { clusterId: filter.clusterId });
     if (filter.vmId) query.andWhere('m.vm_id = :vmId', { vmId: filter.vmId });
     if (filter.hostId) query.andWhere('(m.source_host_id = :hostId OR m.target_host_id = :hostId)', { hostId: filter.hostId });
@@ -77,38 +88,63 @@ export class MigrationsService {
    * engine leaves the VM on its source) and ends `cancelled` unless it finished first.
    */
   async cancel(id: string): Promise<MigrationWithEvents> {
-    const outcome = await this.db.transaction(async (manager) => {
-      const migration = isUuid(id) ? await manager.findOne(MigrationEntity, { where: { id }, lock: { mode: 'pessimistic_write' } }) : null;
-      if (!migration) throw notFound('migration', id);
-      if (isFinal(migration.state)) throw conflict(`migration ${id} already ended: ${migration.state}`);
-      if (migration.state === 'running') {
-        await manager.update(MigrationEntity, { id }, { cancelRequested: true });
-        await writeTransitions(manager, [], [{ migrationId: id, type: 'cancel-requested', detail: { by: 'operator' } }]);
-        return { migration, signal: true };
-      }
-      await writeTransitions(manager, [
-        { migrationId: id, from: [migration.state], to: 'cancelled', error: 'cancelled by an operator', detail: { by: 'operator' } },
-      ]);
-      await cancelDependents(manager, id);
-      return { migration, signal: false };
+    const { migration, outcome } = await this.db.transaction(async (manager) => {
+      const found = isUuid(id) ? await manager.findOne(MigrationEntity, { where: { id }, lock: { mode: 'pessimistic_write' } }) : null;
+      if (!found) throw notFound('migration', id);
+      if (isFinal(found.state)) throw conflict(`migration ${id} already ended: ${found.state}`);
+      return { migration: found, outcome: await this.cancelWithin(manager, found, 'operator') };
     });
-    if (outcome.signal) await this.cancellations.request(id);
-    else await this.queue.queue.remove(id).catch(() => undefined);
-    void this.dispatcher.request(outcome.migration.clusterId);
+    await this.afterCancel([outcome]);
+    void this.dispatcher.request(migration.clusterId);
     return this.get(id);
+  }
+
+  /**
+   * Inside the caller's transaction: a migration not started yet is cancelled, with the moves that
+   * wait for it; a running one is marked for cancelling. Once committed, `afterCancel` tells the
+   * queue and the worker.
+   */
+  async cancelWithin(
+    manager: EntityManager,
+    migration: Pick<MigrationEntity, 'id' | 'state'>,
+    by: string,
+  ): Promise<CancelOutcome> {
+    const { id } = migration;
+    if (migration.state === 'running') {
+      await manager.update(MigrationEntity, { id }, { cancelRequested: true });
+      await writeTransitions(manager, [], [{ migrationId: id, type: 'cancel-requested', detail: { by } }]);
+      return { id, requested: true };
+    }
+    await writeTransitions(manager, [{ migrationId: id, from: [migration.state], to: 'cancelled', error: `cancelled by ${by}`, detail: { by } }]);
+    await cancelDependents(manager, id);
+    return { id, requested: false };
+  }
+
+  async afterCancel(outcomes: CancelOutcome[]): Promise<void> {
+    for (const { id, requested } of outcomes) {
+      if (requested) await this.cancellations.request(id);
+      else await this.queue.queue.remove(id).catch(() => undefined);
+    }
   }
 
   /**
    * Turns moves of a plan into pending migrations, with the dependencies that keep their order
    * valid, inside the caller's transaction. The dispatcher starts them.
    */
-  async createFromMoves(manager: EntityManager, clusterId: string, planId: string | null, planned: PlannedMigration[]): Promise<string[]> {
+  async createFromMoves(
+    manager: EntityManager,
+    clusterId: string,
+    planId: string | null,
+    planned: PlannedMigration[],
+    operationId: string | null = null,
+  ): Promise<string[]> {
     const ids = planned.map(() => crypto.randomUUID());
     const rows: Partial<MigrationEntity>[] = planned.map(({ move, moveIndex }, i) => ({
       id: ids[i],
       clusterId,
       planId,
       moveIndex,
+      operationId,
       kind: 'compute',
       vmId: move.vmId,
       sourceHostId: move.fromHostId,

@@ -27,39 +27,40 @@ export interface MigrationEvent {
   progress?: MigrationProgress;
 }
 
+export type JournalEntry = ({ kind: 'transition' } & Transition) | ({ kind: 'event' } & MigrationEvent);
+
 /**
- * One statement writes a whole batch: the state changes (guarded), their history rows, the VMs'
- * new placement for migrations that succeeded (so a placement changes only together with its
- * migration's success), and the other events. Returns the indexes of the transitions applied.
+ * Times are clock_timestamp(), the moment of the change, not now() (the start of the transaction,
+ * which may have waited for a lock): the history then shows the true order of slots freed and taken.
+ *
+ * One statement writes a whole batch: the state changes (guarded), the VMs' new placement for
+ * migrations that succeeded (so a placement changes only together with its migration's success),
+ * and every history row, in the order of the entries. Returns the transitions applied, by position.
  */
 const SQL = `
 WITH t AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-    i int, id uuid, from_states text[], to_state text, event_type text, detail jsonb,
+    seq int, id uuid, from_states text[], to_state text, event_type text, detail jsonb,
     set_error boolean, error text, result jsonb, count_attempt boolean)
 ),
 prev AS (
   SELECT m.id, m.state AS from_state FROM migrations m JOIN t ON t.id = m.id
-  WHERE m.state = ANY(t.from_states) FOR UPDATE OF m
+  WHERE m.state = ANY(t.from_states) ORDER BY m.id FOR UPDATE OF m
 ),
 upd AS (
   UPDATE migrations m SET
     state = t.to_state,
-    updated_at = now(),
-    queued_at = CASE WHEN t.to_state = 'queued' THEN now() ELSE m.queued_at END,
-    started_at = CASE WHEN t.to_state = 'running' THEN now() ELSE m.started_at END,
-    finished_at = CASE WHEN t.to_state IN ('succeeded', 'failed', 'cancelled') THEN now() ELSE m.finished_at END,
+    updated_at = clock_timestamp(),
+    queued_at = CASE WHEN t.to_state = 'queued' THEN clock_timestamp() ELSE m.queued_at END,
+    started_at = CASE WHEN t.to_state = 'running' THEN clock_timestamp() ELSE m.started_at END,
+    finished_at = CASE WHEN t.to_state IN ('succeeded', 'failed', 'cancelled') THEN clock_timestamp() ELSE m.finished_at END,
     attempts = m.attempts + CASE WHEN t.count_attempt THEN 1 ELSE 0 END,
     error = CASE WHEN t.set_error THEN t.error ELSE m.error END,
     result = coalesce(t.result, m.result)
   FROM t JOIN prev ON prev.id = t.id
   WHERE m.id = t.id
   RETURNING m.id, m.kind, m.vm_id, m.state, m.target_host_id, m.source_datastore_id, m.target_datastore_id,
-            prev.from_state, t.i, t.event_type, t.detail
-),
-state_events AS (
-  INSERT INTO migration_events (migration_id, type, from_state, to_state, detail)
-  SELECT id, event_type, from_state, state, detail FROM upd ORDER BY i
+            m.cancel_requested, prev.from_state, t.seq, t.event_type, t.detail
 ),
 placed AS (
   UPDATE vms v SET host_id = upd.target_host_id, last_migrated_at = now(), updated_at = now()
@@ -70,46 +71,64 @@ restored AS (
   FROM upd WHERE upd.state = 'succeeded' AND upd.kind = 'storage' AND v.id = upd.vm_id
 ),
 e AS (
-  SELECT * FROM jsonb_to_recordset($2::jsonb) AS y(n int, id uuid, type text, to_state text, detail jsonb, progress jsonb)
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS y(seq int, id uuid, type text, to_state text, detail jsonb, progress jsonb)
 ),
-other_events AS (
-  INSERT INTO migration_events (migration_id, type, to_state, detail) SELECT id, type, to_state, detail FROM e ORDER BY n
+history AS (
+  INSERT INTO migration_events (migration_id, type, from_state, to_state, detail)
+  SELECT id, type, from_state, to_state, detail FROM (
+    SELECT seq, id, event_type AS type, from_state, state AS to_state, detail FROM upd
+    UNION ALL
+    SELECT seq, id, type, NULL, to_state, detail FROM e
+  ) rows ORDER BY seq
 ),
 latest_progress AS (
   UPDATE migrations m SET progress = lp.progress
-  FROM (SELECT DISTINCT ON (id) id, progress FROM e WHERE progress IS NOT NULL ORDER BY id, n DESC) lp
+  FROM (SELECT DISTINCT ON (id) id, progress FROM e WHERE progress IS NOT NULL ORDER BY id, seq DESC) lp
   WHERE m.id = lp.id AND NOT EXISTS (SELECT 1 FROM t WHERE t.id = lp.id)
 )
-SELECT i FROM upd`;
+SELECT seq, cancel_requested FROM upd`;
 
-export async function writeTransitions(
+/** A transition that applied, and whether an operator has asked to cancel its migration. */
+export interface Applied {
+  cancelRequested: boolean;
+}
+
+export async function writeJournal(manager: EntityManager, entries: readonly JournalEntry[]): Promise<Map<number, Applied>> {
+  if (entries.length === 0) return new Map();
+  const t: object[] = [];
+  const e: object[] = [];
+  entries.forEach((entry, seq) => {
+    if (entry.kind === 'transition') {
+      t.push({
+        seq,
+        id: entry.migrationId,
+        from_states: entry.from,
+        to_state: entry.to,
+        event_type: entry.eventType ?? 'state',
+        detail: entry.detail ?? null,
+        set_error: entry.error !== undefined,
+        error: entry.error ?? null,
+        result: entry.result ?? null,
+        count_attempt: entry.countAttempt ?? false,
+      });
+    } else {
+      e.push({ seq, id: entry.migrationId, type: entry.type, to_state: entry.toState ?? null, detail: entry.detail, progress: entry.progress ?? null });
+    }
+  });
+  const rows: { seq: number; cancel_requested: boolean }[] = await manager.query(SQL, [JSON.stringify(t), JSON.stringify(e)]);
+  return new Map(rows.map((r) => [r.seq, { cancelRequested: r.cancel_requested }]));
+}
+
+/** Transitions (then events) in one go; returns the transitions applied, by index. */
+export function writeTransitions(
   manager: EntityManager,
   transitions: readonly Transition[],
   events: readonly MigrationEvent[] = [],
-): Promise<Set<number>> {
-  if (transitions.length === 0 && events.length === 0) return new Set();
-  const t = transitions.map((tr, i) => ({
-    i,
-    id: tr.migrationId,
-    from_states: tr.from,
-    to_state: tr.to,
-    event_type: tr.eventType ?? 'state',
-    detail: tr.detail ?? null,
-    set_error: tr.error !== undefined,
-    error: tr.error ?? null,
-    result: tr.result ?? null,
-    count_attempt: tr.countAttempt ?? false,
-  }));
-  const e = events.map((ev, n) => ({
-    n,
-    id: ev.migrationId,
-    type: ev.type,
-    to_state: ev.toState ?? null,
-    detail: ev.detail,
-    progress: ev.progress ?? null,
-  }));
-  const rows: { i: number }[] = await manager.query(SQL, [JSON.stringify(t), JSON.stringify(e)]);
-  return new Set(rows.map((r) => r.i));
+): Promise<Map<number, Applied>> {
+  return writeJournal(manager, [
+    ...transitions.map((tr) => ({ kind: 'transition' as const, ...tr })),
+    ...events.map((ev) => ({ kind: 'event' as const, ...ev })),
+  ]);
 }
 
 /**

@@ -7,8 +7,8 @@ import { ClustersService } from '../inventory/clusters.service.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsService } from '../migrations/migrations.service.js';
-import { checkMoves, plan, type PlanOptions, type PlanResult } from '../planner/index.js';
-import type { HostState, Plan, Snapshot } from '../planner/snapshot.js';
+import { applyMoves, checkMoves, plan, type PlanOptions, type PlanResult, referenceImbalance } from '../planner/index.js';
+import type { HostState, Move, Plan, Snapshot } from '../planner/snapshot.js';
 import { PlanEntity, type PlanSource, type PlanStatus } from './plan.entity.js';
 import { stalenessReason } from './staleness.js';
 
@@ -80,21 +80,49 @@ export class PlansService {
   async store(preview: Preview, options: PlanOptions, source: PlanSource, manager: EntityManager = this.db.manager): Promise<PlanView> {
     const { plan: result, trace, snapshot } = preview;
     const entity = manager.create(PlanEntity, {
-      clusterId: snapshot.cluster.id,
+      ...this.basis(snapshot),
       status: 'proposed',
       source,
       threshold: options.threshold ?? snapshot.policy.migrationThreshold,
-      snapshotTakenAt: new Date(snapshot.takenAt!),
       imbalanceBefore: result.imbalanceBefore,
       imbalanceAfter: result.imbalanceAfter,
       moves: result.moves,
       unresolved: result.unresolved,
       trace,
-      hostStates: Object.fromEntries(snapshot.hosts.map((h) => [h.id, h.state])) as Record<string, HostState>,
       approvedMoves: null,
       decidedAt: null,
     });
     return view(await manager.save(entity), true);
+  }
+
+  /**
+   * Records moves that Ballast decided without the balancer (a maintenance evacuation, VMs going
+   * back after it) as an approved plan, so that every migration belongs to a plan in the history.
+   */
+  async record(manager: EntityManager, snapshot: Snapshot, moves: Move[], source: PlanSource, note: Record<string, unknown>): Promise<PlanView> {
+    const entity = manager.create(PlanEntity, {
+      ...this.basis(snapshot),
+      status: 'approved',
+      source,
+      threshold: snapshot.policy.migrationThreshold,
+      imbalanceBefore: referenceImbalance(snapshot),
+      imbalanceAfter: referenceImbalance(applyMoves(snapshot, moves)),
+      moves,
+      unresolved: [],
+      trace: note,
+      approvedMoves: moves.map((_, i) => i),
+      decidedAt: new Date(),
+    });
+    return view(await manager.save(entity), false);
+  }
+
+  /** What a plan was made from: the cluster, the snapshot's time and its hosts' states. */
+  private basis(snapshot: Snapshot): Pick<PlanEntity, 'clusterId' | 'snapshotTakenAt' | 'hostStates'> {
+    return {
+      clusterId: snapshot.cluster.id,
+      snapshotTakenAt: new Date(snapshot.takenAt!),
+      hostStates: Object.fromEntries(snapshot.hosts.map((h) => [h.id, h.state])) as Record<string, HostState>,
+    };
   }
 
   async list(filter: { clusterId?: string; status?: PlanStatus }, page: { limit: number; offset: number }): Promise<Page<PlanView>> {

@@ -9,6 +9,7 @@ import { PlansService, type PlanView } from '../plans/plans.service.js';
 
 const DISPATCH_EVERY_MS = 2000;
 const REQUEUE_EVERY_MS = 10000;
+const FIRST_BALANCE_AFTER_MS = 20000;
 /** Namespace of the planning advisory locks: one scheduler plans a cluster at a time. */
 const PLAN_LOCK = 7302;
 
@@ -37,7 +38,11 @@ export class SchedulerService implements OnApplicationBootstrap {
       if (requeued > 0) this.logger.warn(`put ${requeued} migrations back on the queue (their jobs were gone)`);
     });
     if (this.config.BALANCE_INTERVAL_SECONDS > 0) {
-      this.every('balance', this.config.BALANCE_INTERVAL_SECONDS * 1000, () => this.balanceAll());
+      const intervalMs = this.config.BALANCE_INTERVAL_SECONDS * 1000;
+      // A first pass soon after start, then one every interval.
+      const first = setTimeout(() => void this.balanceAll(), Math.min(intervalMs, FIRST_BALANCE_AFTER_MS));
+      this.registry.addTimeout('first-balance', first);
+      this.every('balance', intervalMs, () => this.balanceAll());
     }
   }
 

@@ -2,13 +2,13 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import { AppModule } from '../../src/app.module.js';
 import { type BallastConfig, loadConfig } from '../../src/config/config.js';
 import { migrate } from '../../src/database/data-source.js';
 import { dropDatabase, ensureDatabase } from '../../src/database/ensure-database.js';
 import { configureHttpApp } from '../../src/http-app.js';
+import { deleteKeysUnder } from '../../src/redis/delete-keys.js';
 
 const BASE_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/ballast';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -22,21 +22,6 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
   return { url: url.toString(), drop: () => dropDatabase(url.toString()) };
 }
 
-/** Deletes every key under a Redis prefix. */
-export async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export interface TestApp {
   app: NestExpressApplication;
   config: BallastConfig;
@@ -48,12 +33,13 @@ export interface TestApp {
 
 /**
  * The real service (every module, real PostgreSQL and Redis) on a fresh database and Redis prefix,
- * without the demo cluster unless asked for.
+ * without the demo cluster or timed balancing unless asked for.
  */
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const prefix = `ballast-test-${randomUUID().slice(0, 8)}`;
-  const shared = { DATABASE_URL: database.url, REDIS_URL, REDIS_PREFIX: prefix, BALLAST_DEMO: 'false' };
+  // No demo and no balancing on a timer: tests ask for what they want.
+  const shared = { DATABASE_URL: database.url, REDIS_URL, REDIS_PREFIX: prefix, BALLAST_DEMO: 'false', BALANCE_INTERVAL_SECONDS: '0' };
   const config = loadConfig({ ...shared, ...env });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: ['error', 'warn'] });
   configureHttpApp(app);
@@ -66,7 +52,7 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
     async close() {
       await app.close();
       await database.drop();
-      await deleteRedisKeys(prefix);
+      await deleteKeysUnder(REDIS_URL, prefix);
     },
   };
 }

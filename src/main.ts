@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { type BallastConfig, ConfigError, loadConfig } from './config/config.js';
 import { migrate } from './database/data-source.js';
+import { DemoService } from './demo/demo.service.js';
 import { configureHttpApp } from './http-app.js';
 import { checkRedis, preparePostgres, UnreachableServiceError } from './startup/preflight.js';
 
@@ -20,12 +21,15 @@ async function start(config: BallastConfig): Promise<void> {
   if (config.BALLAST_ROLES.has('api')) {
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config));
     configureHttpApp(app);
+    const demo = await app.get(DemoService).prepare();
     await app.listen(config.PORT);
     const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
     logger.log(`roles ${roles}; API on ${url}/api/v1, docs on ${url}/docs`);
+    if (demo) logger.log(`demo cluster: ${url}/api/v1/clusters/${demo}/snapshot`);
   } else {
     const app = await NestFactory.createApplicationContext(AppModule.forRoot(config));
     app.enableShutdownHooks();
+    await app.get(DemoService).prepare();
     logger.log(`roles ${roles} (no HTTP API in this process)`);
   }
 }

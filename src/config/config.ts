@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
 
 /**
@@ -149,6 +151,11 @@ export const SETTINGS = {
     default: '1',
     description: 'Simulated engine: wall seconds per simulated second (0.01 runs 100x faster; 0 completes at once)',
     parse: decimal(0, 1000),
+  },
+  QEMU_LAB_DIR: {
+    default: join(tmpdir(), 'ballast-qemu'),
+    description: 'qemu engine: where the lab keeps its guests, disks (one directory per datastore) and records',
+    parse: (raw: string) => raw,
   },
   SIM_FAULTS: {
     default: '',

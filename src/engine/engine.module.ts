@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { REDIS } from '../redis/redis.module.js';
 import { MIGRATION_ENGINE, type MigrationEngine } from './migration-engine.js';
+import { QemuEngine } from './qemu/qemu-engine.js';
 import { SimulatedEngine } from './simulated/simulated-engine.js';
 
 /** The adapter named by MIGRATION_ENGINE. */
@@ -19,7 +20,7 @@ export function createEngine(config: BallastConfig, redis: Redis): MigrationEngi
         leaseMs: config.MIGRATION_LOCK_SECONDS * 1000,
       });
     case 'qemu':
-      throw new Error('the qemu engine is not wired yet');
+      return new QemuEngine({ stateDir: config.QEMU_LAB_DIR });
   }
 }
 

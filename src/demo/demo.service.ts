@@ -1,0 +1,73 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { macAddressFor } from '../engine/mac-address.js';
+import { MIGRATION_ENGINE, type MigrationEngine } from '../engine/migration-engine.js';
+import { QemuEngine } from '../engine/qemu/qemu-engine.js';
+import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
+import { SnapshotsService } from '../inventory/snapshots.service.js';
+import { demoCluster } from '../scenarios/generate.js';
+import type { Snapshot } from '../planner/snapshot.js';
+import { labCluster } from './lab-cluster.js';
+
+/**
+ * The demo of `npm start` on an empty database (unless BALLAST_DEMO=false): a simulated cluster of
+ * 8 hosts and 150 VMs, or, with the qemu engine, a lab of real QEMU guests started on this machine.
+ */
+@Injectable()
+export class DemoService implements OnApplicationShutdown {
+  private readonly logger = new Logger(DemoService.name);
+  private startedLab = false;
+
+  constructor(
+    @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(MIGRATION_ENGINE) private readonly engine: MigrationEngine,
+    private readonly snapshots: SnapshotsService,
+  ) {}
+
+  get snapshot(): Snapshot {
+    return this.engine instanceof QemuEngine ? labCluster() : demoCluster();
+  }
+
+  /** Imports the demo cluster when the database has none; starts the lab's guests with the qemu engine. */
+  async prepare(): Promise<string | null> {
+    if (!this.config.BALLAST_DEMO) return null;
+    const demo = this.snapshot;
+    if ((await this.db.getRepository(ClusterEntity).count()) === 0) {
+      try {
+        await this.snapshots.import(demo, false);
+        this.logger.log(`imported the demo cluster "${demo.cluster.id}" (${demo.hosts.length} hosts, ${demo.vms.length} VMs)`);
+      } catch (error) {
+        // Another process of this deployment imported it first.
+        this.logger.warn(`demo cluster not imported: ${(error as Error).message}`);
+      }
+    }
+    const present = await this.db.getRepository(ClusterEntity).existsBy({ id: demo.cluster.id });
+    if (!present) return null;
+    if (this.engine instanceof QemuEngine) await this.startLabGuests(demo.cluster.id);
+    return demo.cluster.id;
+  }
+
+  private async startLabGuests(clusterId: string): Promise<void> {
+    const current = await this.snapshots.build(clusterId);
+    this.logger.log(`starting ${current.vms.length} QEMU guests of the lab in ${this.config.QEMU_LAB_DIR}...`);
+    await this.engine.register(
+      current.vms.map((vm) => ({
+        vm: { id: vm.id, memoryMb: vm.memoryMb, memoryDirtyRateMbps: vm.memoryDirtyRateMbps, macAddress: macAddressFor(vm.id), datastores: vm.datastores },
+        hostId: vm.hostId,
+        running: vm.powerState === 'on',
+      })),
+    );
+    this.startedLab = true;
+  }
+
+  /** The lab's guests belong to the demo: they stop with it. */
+  async onApplicationShutdown(): Promise<void> {
+    if (this.startedLab && this.engine instanceof QemuEngine) {
+      await this.engine.lab.stopAll();
+      this.logger.log('stopped the lab\'s QEMU guests');
+    }
+  }
+}

@@ -1,5 +1,6 @@
 /** Every schema migration, in order. `synchronize` stays off: the schema changes only through these. */
 import { Inventory1764000000000 } from './1764000000000-Inventory.js';
 import { PlansAndMigrations1764100000000 } from './1764100000000-PlansAndMigrations.js';
+import { Maintenance1764200000000 } from './1764200000000-Maintenance.js';
 
-export const MIGRATIONS = [Inventory1764000000000, PlansAndMigrations1764100000000];
+export const MIGRATIONS = [Inventory1764000000000, PlansAndMigrations1764100000000, Maintenance1764200000000];

@@ -2,9 +2,11 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source.js';
+import { DemoModule } from './demo/demo.module.js';
 import { EngineModule } from './engine/engine.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InventoryModule } from './inventory/inventory.module.js';
+import { MaintenanceModule } from './maintenance/maintenance.module.js';
 import { MigrationsModule } from './migrations/migrations.module.js';
 import { PlansModule } from './plans/plans.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -26,6 +28,8 @@ export class AppModule {
         MigrationsModule,
         PlansModule,
         SchedulerModule,
+        MaintenanceModule,
+        DemoModule,
       ],
       providers: [{ provide: BALLAST_CONFIG, useValue: config }],
       exports: [BALLAST_CONFIG],

@@ -4,11 +4,22 @@ import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { HostEntity } from '../inventory/entities/host.entity.js';
 import { RuleEntity } from '../inventory/entities/rule.entity.js';
 import { VmEntity } from '../inventory/entities/vm.entity.js';
+import { MaintenanceEventEntity, MaintenanceOperationEntity } from '../maintenance/maintenance.entity.js';
 import { MigrationEntity, MigrationEventEntity } from '../migrations/migration.entity.js';
 import { PlanEntity } from '../plans/plan.entity.js';
 
 /** Every entity of Ballast; feature modules register theirs here. */
-export const ENTITIES = [ClusterEntity, HostEntity, VmEntity, RuleEntity, PlanEntity, MigrationEntity, MigrationEventEntity];
+export const ENTITIES = [
+  ClusterEntity,
+  HostEntity,
+  VmEntity,
+  RuleEntity,
+  PlanEntity,
+  MigrationEntity,
+  MigrationEventEntity,
+  MaintenanceOperationEntity,
+  MaintenanceEventEntity,
+];
 
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
   return {

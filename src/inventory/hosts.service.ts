@@ -81,6 +81,10 @@ export class HostsService {
     await this.db.transaction(async (manager) => {
       const host = await this.require(id, manager);
       const next = parseOrBadRequest(() => parseItemUpdate(hostToFormat(host), body, HOST_FIELDS, parseHost));
+      const maintenance: HostState[] = ['entering-maintenance', 'maintenance'];
+      if (next.state !== host.state && (maintenance.includes(next.state) || maintenance.includes(host.state))) {
+        throw conflict(`host "${id}" enters and leaves maintenance through POST and DELETE /api/v1/hosts/${id}/maintenance`);
+      }
       await manager.save(HostEntity, { ...host, ...hostRow(host.clusterId, next) });
     });
     return this.get(id);

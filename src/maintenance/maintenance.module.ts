@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { InventoryModule } from '../inventory/inventory.module.js';
+import { MigrationsModule } from '../migrations/migrations.module.js';
+import { PlansModule } from '../plans/plans.module.js';
+import { MaintenanceSupervisor } from './maintenance-supervisor.js';
+import { MaintenanceController } from './maintenance.controller.js';
+import { MaintenanceService } from './maintenance.service.js';
+
+@Module({
+  imports: [InventoryModule, MigrationsModule, PlansModule],
+  controllers: [MaintenanceController],
+  providers: [MaintenanceService, MaintenanceSupervisor],
+})
+export class MaintenanceModule {}

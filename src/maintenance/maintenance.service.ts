@@ -1,0 +1,416 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { conflict, notFound } from '../common/http-errors.js';
+import { isUuid, type Page } from '../common/query-params.js';
+import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
+import { ClustersService } from '../inventory/clusters.service.js';
+import { HostEntity } from '../inventory/entities/host.entity.js';
+import { hostView, type HostView } from '../inventory/hosts.service.js';
+import { SnapshotsService } from '../inventory/snapshots.service.js';
+import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
+import { type CancelOutcome, MigrationsService } from '../migrations/migrations.service.js';
+import { checkMoves } from '../planner/index.js';
+import type { Move, Plan, Snapshot } from '../planner/snapshot.js';
+import { PlansService, type PlanView } from '../plans/plans.service.js';
+import { type Evacuation, planEvacuation } from './evacuation.js';
+import { MaintenanceOperationEntity, type OperationState } from './maintenance.entity.js';
+import { operationView, type OperationView } from './operation-view.js';
+
+export const DEFAULT_TIMEOUT_SECONDS = 1800;
+/** A VM whose migrations failed this many times for one operation is not tried again. */
+export const ATTEMPTS_PER_VM = 3;
+
+export interface EnterOptions {
+  includePoweredOff: boolean;
+  dryRun: boolean;
+  timeoutSeconds: number;
+}
+
+export interface EvacuationPreview {
+  dryRun: true;
+  hostId: string;
+  plan: Plan;
+  vmsToMove: number;
+  memoryToMoveGb: number;
+}
+
+export interface ExitResult {
+  host: HostView;
+  operationId: string | null;
+  /** With returnVms: the plan that moves the operation's VMs back (approved), and the VMs left where they are. */
+  returnPlan?: PlanView;
+  notReturned?: { vmId: string; reason: string }[];
+}
+
+interface InFlightRow {
+  vm_id: string;
+  source_host_id: string;
+  target_host_id: string;
+  priority: number;
+  reason: Move['reason'];
+}
+
+@Injectable()
+export class MaintenanceService {
+  private readonly logger = new Logger(MaintenanceService.name);
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly snapshots: SnapshotsService,
+    private readonly migrations: MigrationsService,
+    private readonly dispatcher: MigrationDispatcher,
+    private readonly plans: PlansService,
+  ) {}
+
+  /**
+   * Admission first: the host's VMs must fit on the rest of the cluster as it will be, or nothing
+   * changes (409 with the VMs that do not fit). Then the host goes entering-maintenance and its VMs
+   * leave as priority-1 migrations, ahead of any balancing.
+   */
+  async enter(hostId: string, options: EnterOptions): Promise<OperationView | EvacuationPreview> {
+    const outcome = await this.db.transaction(async (manager) => {
+      const host = await this.lockedHost(manager, hostId);
+      if (host.state === 'maintenance' || host.state === 'entering-maintenance') {
+        throw conflict(`host ${hostId} is already ${host.state}`);
+      }
+      if (host.state === 'failed') {
+        throw conflict(
+          `host ${hostId} is failed (unreachable): its VMs cannot be live-migrated; restart them on other hosts through HA (vSphere HA-style restart), then remove or repair the host`,
+        );
+      }
+      // Balancing moves into this host would undo the evacuation: they go.
+      const cancelled = options.dryRun ? [] : await this.cancelMovesInto(manager, host.clusterId, hostId);
+      const snapshot = await this.snapshots.build(host.clusterId, new Date(), manager);
+      const evacuation = planEvacuation(snapshot, {
+        hostId,
+        includePoweredOff: options.includePoweredOff,
+        inFlight: await this.inFlightMoves(manager, host.clusterId),
+      });
+      if (evacuation.unfit.length > 0) {
+        throw conflict(`host ${hostId} cannot be emptied: ${evacuation.unfit.length} of its VMs do not fit on the other hosts`, {
+          unfit: evacuation.unfit,
+        });
+      }
+      if (options.dryRun) return { preview: this.preview(snapshot, hostId, evacuation), operation: null, cancelled };
+      await manager.update(HostEntity, { id: hostId }, { state: 'entering-maintenance' });
+      const operation = manager.create(MaintenanceOperationEntity, {
+        clusterId: host.clusterId,
+        hostId,
+        state: 'evacuating',
+        includePoweredOff: options.includePoweredOff,
+        timeoutSeconds: options.timeoutSeconds,
+        deadline: new Date(Date.now() + options.timeoutSeconds * 1000),
+        vmIds: evacuation.leaving,
+        reasons: null,
+        finishedAt: null,
+        exitedAt: null,
+        returnPlanId: null,
+      });
+      try {
+        await manager.save(operation);
+      } catch (error) {
+        if (pgErrorCode(error) === PG_UNIQUE_VIOLATION) throw conflict(`host ${hostId} already has a maintenance operation`);
+        throw error;
+      }
+      const plan = await this.startMoves(manager, operation, snapshot, evacuation, 'planned');
+      await this.event(manager, operation.id, 'entering', { vms: evacuation.leaving.length, planId: plan?.id ?? null });
+      return { preview: null, operation, cancelled };
+    });
+    await this.migrations.afterCancel(outcome.cancelled);
+    if (!outcome.operation) return outcome.preview!;
+    void this.dispatcher.request(outcome.operation.clusterId);
+    return this.get(outcome.operation.id);
+  }
+
+  async list(
+    filter: { hostId?: string; clusterId?: string; state?: OperationState },
+    page: { limit: number; offset: number },
+  ): Promise<Page<OperationView>> {
+    const [operations, total] = await this.db.getRepository(MaintenanceOperationEntity).findAndCount({
+      where: {
+        ...(filter.hostId ? { hostId: filter.hostId } : {}),
+        ...(filter.clusterId ? { clusterId: filter.clusterId } : {}),
+        ...(filter.state ? { state: filter.state } : {}),
+      },
+      order: { createdAt: 'DESC' },
+      take: page.limit,
+      skip: page.offset,
+    });
+    const items = [];
+    for (const op of operations) items.push(await operationView(this.db.manager, op));
+    return { items, total, ...page };
+  }
+
+  async get(id: string): Promise<OperationView> {
+    return operationView(this.db.manager, await this.require(id));
+  }
+
+  /** Stops the queued migrations (running ones finish) and returns the host to connected. */
+  async cancel(id: string): Promise<OperationView> {
+    const stopped = await this.db.transaction(async (manager) => {
+      const op = await this.require(id, manager, true);
+      if (op.state === 'completed' || op.state === 'cancelled') throw conflict(`maintenance operation ${id} already ${op.state}`);
+      await manager.update(HostEntity, { id: op.hostId }, { state: 'connected' });
+      return this.stop(manager, op);
+    });
+    await this.migrations.afterCancel(stopped);
+    return this.get(id);
+  }
+
+  /** A stalled operation tries again, with a new deadline. */
+  async retry(id: string): Promise<OperationView> {
+    await this.db.transaction(async (manager) => {
+      const op = await this.require(id, manager, true);
+      if (op.state !== 'stalled') throw conflict(`maintenance operation ${id} is ${op.state}; only a stalled one can be retried`);
+      op.state = 'evacuating';
+      op.deadline = new Date(Date.now() + op.timeoutSeconds * 1000);
+      op.reasons = null;
+      await manager.save(op);
+      await this.event(manager, op.id, 'retried', { deadline: op.deadline.toISOString() });
+    });
+    await this.supervise(id);
+    return this.get(id);
+  }
+
+  /**
+   * Back to connected. With `returnVms`, the VMs that the last operation moved away go back (those
+   * still where it put them, where the move is valid now), as a recorded plan.
+   */
+  async exit(hostId: string, returnVms: boolean): Promise<ExitResult> {
+    const result = await this.db.transaction(async (manager) => {
+      const host = await this.lockedHost(manager, hostId);
+      if (host.state !== 'maintenance' && host.state !== 'entering-maintenance') {
+        throw conflict(`host ${hostId} is ${host.state}, not in maintenance`);
+      }
+      const [last] = await manager.find(MaintenanceOperationEntity, { where: { hostId }, order: { createdAt: 'DESC' }, take: 1 });
+      const stopped = last && (last.state === 'evacuating' || last.state === 'stalled') ? await this.stop(manager, last) : [];
+      await manager.update(HostEntity, { id: hostId }, { state: 'connected' });
+      if (last) {
+        await manager.update(MaintenanceOperationEntity, { id: last.id }, { exitedAt: new Date() });
+        await this.event(manager, last.id, 'exited', { returnVms });
+      }
+      const exit: ExitResult = { host: hostView({ ...host, state: 'connected' }), operationId: last?.id ?? null };
+      if (returnVms && last) Object.assign(exit, await this.planReturn(manager, last));
+      return { exit, stopped };
+    });
+    await this.migrations.afterCancel(result.stopped);
+    void this.dispatcher.request(result.exit.host.clusterId);
+    return result.exit;
+  }
+
+  /** Operations not ended, for the supervisor. */
+  async active(): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(`SELECT id FROM maintenance_operations WHERE state IN ('evacuating', 'stalled') ORDER BY created_at`);
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * One look at an operation: done when the host has nothing left to move; VMs whose migration
+   * failed are planned again, elsewhere; past the deadline, what is still there stalls it.
+   */
+  async supervise(id: string): Promise<void> {
+    const clusterToDispatch = await this.db.transaction(async (manager) => {
+      const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock(7303, hashtext($1)) AS locked`, [id]);
+      if (!locked) return null;
+      const op = await this.require(id, manager, true);
+      if (op.state !== 'evacuating' && op.state !== 'stalled') return null;
+      const remaining: { id: string; in_flight: boolean }[] = await manager.query(
+        `SELECT v.id, EXISTS (SELECT 1 FROM migrations m WHERE m.vm_id = v.id AND m.state IN ('pending', 'queued', 'running')) AS in_flight
+         FROM vms v WHERE v.host_id = $1 AND ($2 OR v.power_state = 'on') ORDER BY v.id`,
+        [op.hostId, op.includePoweredOff],
+      );
+      if (remaining.length === 0) {
+        await this.finishOperation(manager, op);
+        return null;
+      }
+      const idle = remaining.filter((vm) => !vm.in_flight).map((vm) => vm.id);
+      if (idle.length === 0 || op.state === 'stalled') return null;
+      const attempts = await this.attempts(manager, op);
+      const retryable = idle.filter((vmId) => (attempts.get(vmId)?.length ?? 0) < ATTEMPTS_PER_VM);
+      let unfit: { vmId: string; reason: string }[] = [];
+      if (retryable.length > 0) {
+        const snapshot = await this.snapshots.build(op.clusterId, new Date(), manager);
+        const evacuation = planEvacuation(snapshot, {
+          hostId: op.hostId,
+          includePoweredOff: op.includePoweredOff,
+          inFlight: await this.inFlightMoves(manager, op.clusterId),
+          onlyVms: new Set(retryable),
+          avoid: new Map(retryable.map((vmId) => [vmId, attempts.get(vmId) ?? []])),
+        });
+        if (evacuation.moves.length > 0) await this.startMoves(manager, op, snapshot, evacuation, 'retry-planned');
+        unfit = evacuation.unfit.map((u) => ({ vmId: u.vmId!, reason: u.reason }));
+      }
+      if (Date.now() >= op.deadline.getTime()) await this.stall(manager, op, idle, attempts, unfit);
+      return op.clusterId;
+    });
+    if (clusterToDispatch) void this.dispatcher.request(clusterToDispatch);
+  }
+
+  private async finishOperation(manager: EntityManager, op: MaintenanceOperationEntity): Promise<void> {
+    op.state = 'completed';
+    op.finishedAt = new Date();
+    op.reasons = null;
+    await manager.save(op);
+    await manager.update(HostEntity, { id: op.hostId }, { state: 'maintenance' });
+    await this.event(manager, op.id, 'completed', { hostState: 'maintenance' });
+    this.logger.log(`host ${op.hostId} is in maintenance`);
+  }
+
+  private async stall(
+    manager: EntityManager,
+    op: MaintenanceOperationEntity,
+    idle: string[],
+    attempts: Map<string, string[]>,
+    unfit: { vmId: string; reason: string }[],
+  ): Promise<void> {
+    const errors: { vm_id: string; error: string | null }[] = await manager.query(
+      `SELECT DISTINCT ON (vm_id) vm_id, error FROM migrations WHERE operation_id = $1 AND state IN ('failed', 'cancelled')
+       ORDER BY vm_id, finished_at DESC`,
+      [op.id],
+    );
+    const lastError = new Map(errors.map((e) => [e.vm_id, e.error]));
+    const unfitReason = new Map(unfit.map((u) => [u.vmId, u.reason]));
+    op.reasons = idle.map((vmId) => {
+      const failures = attempts.get(vmId)?.length ?? 0;
+      const failed = lastError.has(vmId) ? `${failures} ${failures === 1 ? 'migration' : 'migrations'} failed, the last: ${lastError.get(vmId)}` : null;
+      const unplaced = unfitReason.has(vmId) ? `no other host takes it: ${unfitReason.get(vmId)}` : null;
+      return { vmId, reason: [failed, unplaced].filter(Boolean).join('; ') || 'no migration could be planned for it' };
+    });
+    op.state = 'stalled';
+    await manager.save(op);
+    await this.event(manager, op.id, 'stalled', { reasons: op.reasons });
+    this.logger.warn(`maintenance of host ${op.hostId} stalled: ${op.reasons.length} VMs could not leave`);
+  }
+
+  /** Failed or cancelled migrations of the operation, per VM: the targets they were headed for. */
+  private async attempts(manager: EntityManager, op: MaintenanceOperationEntity): Promise<Map<string, string[]>> {
+    const rows: { vm_id: string; targets: string[] }[] = await manager.query(
+      `SELECT vm_id, array_agg(target_host_id) AS targets FROM migrations
+       WHERE operation_id = $1 AND state IN ('failed', 'cancelled') AND created_at >= $2 GROUP BY vm_id`,
+      [op.id, new Date(op.deadline.getTime() - op.timeoutSeconds * 1000)],
+    );
+    return new Map(rows.map((r) => [r.vm_id, r.targets]));
+  }
+
+  /** Records the evacuation's moves as an approved plan and makes them migrations of the operation. */
+  private async startMoves(
+    manager: EntityManager,
+    op: MaintenanceOperationEntity,
+    snapshot: Snapshot,
+    evacuation: Evacuation,
+    eventType: string,
+  ): Promise<PlanView | null> {
+    if (evacuation.moves.length === 0) return null;
+    const plan = await this.plans.record(manager, snapshot, evacuation.moves, 'maintenance', { reason: `evacuation of ${op.hostId}`, operationId: op.id });
+    await this.migrations.createFromMoves(
+      manager,
+      op.clusterId,
+      plan.id,
+      evacuation.moves.map((move, moveIndex) => ({ move, moveIndex })),
+      op.id,
+    );
+    await this.event(manager, op.id, eventType, { planId: plan.id, moves: evacuation.moves.length });
+    return plan;
+  }
+
+  /** Ends an operation early: its migrations not yet started are cancelled, running ones finish. */
+  private async stop(manager: EntityManager, op: MaintenanceOperationEntity): Promise<CancelOutcome[]> {
+    const waiting: { id: string; state: 'pending' | 'queued' }[] = await manager.query(
+      `SELECT id, state FROM migrations WHERE operation_id = $1 AND state IN ('pending', 'queued')`,
+      [op.id],
+    );
+    const outcomes: CancelOutcome[] = [];
+    for (const m of waiting) outcomes.push(await this.migrations.cancelWithin(manager, m, `the maintenance operation's cancellation`));
+    op.state = 'cancelled';
+    op.finishedAt = new Date();
+    await manager.save(op);
+    await this.event(manager, op.id, 'cancelled', { stoppedMigrations: waiting.length });
+    return outcomes;
+  }
+
+  /** Pending and queued balancing moves into the host are cancelled; running ones are asked to stop. */
+  private async cancelMovesInto(manager: EntityManager, clusterId: string, hostId: string): Promise<CancelOutcome[]> {
+    const incoming: { id: string; state: 'pending' | 'queued' | 'running' }[] = await manager.query(
+      `SELECT id, state FROM migrations WHERE cluster_id = $1 AND target_host_id = $2 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
+      [clusterId, hostId],
+    );
+    const outcomes: CancelOutcome[] = [];
+    for (const m of incoming) outcomes.push(await this.migrations.cancelWithin(manager, m, `host ${hostId} entering maintenance`));
+    return outcomes;
+  }
+
+  private async inFlightMoves(manager: EntityManager, clusterId: string): Promise<Move[]> {
+    const rows: InFlightRow[] = await manager.query(
+      `SELECT vm_id, source_host_id, target_host_id, priority, reason FROM migrations
+       WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')
+       ORDER BY priority, created_at, plan_id, move_index`,
+      [clusterId],
+    );
+    return rows.map((r) => ({ vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: r.reason }));
+  }
+
+  private preview(snapshot: Snapshot, hostId: string, evacuation: Evacuation): EvacuationPreview {
+    const memory = new Map(snapshot.vms.map((vm) => [vm.id, vm.memoryMb]));
+    const moving = evacuation.moves.filter((m) => m.fromHostId === hostId);
+    return {
+      dryRun: true,
+      hostId,
+      plan: { version: 1, clusterId: snapshot.cluster.id, moves: evacuation.moves, imbalanceBefore: 0, imbalanceAfter: 0, unresolved: [] },
+      vmsToMove: moving.length,
+      memoryToMoveGb: Math.round((moving.reduce((sum, m) => sum + (memory.get(m.vmId) ?? 0), 0) / 1024) * 100) / 100,
+    };
+  }
+
+  /** The return plan: each VM the operation moved, back to this host, if it is still where it went and the move is valid. */
+  private async planReturn(manager: EntityManager, op: MaintenanceOperationEntity): Promise<Pick<ExitResult, 'returnPlan' | 'notReturned'>> {
+    const moved: { vm_id: string; target_host_id: string }[] = await manager.query(
+      `SELECT DISTINCT ON (vm_id) vm_id, target_host_id FROM migrations
+       WHERE operation_id = $1 AND state = 'succeeded' ORDER BY vm_id, finished_at DESC`,
+      [op.id],
+    );
+    const snapshot = await this.snapshots.build(op.clusterId, new Date(), manager);
+    const where = new Map(snapshot.vms.map((vm) => [vm.id, vm.hostId]));
+    const notReturned: { vmId: string; reason: string }[] = [];
+    const candidates: Move[] = [];
+    for (const m of moved) {
+      const now = where.get(m.vm_id);
+      if (now === undefined) notReturned.push({ vmId: m.vm_id, reason: 'the VM no longer exists' });
+      else if (now !== m.target_host_id) notReturned.push({ vmId: m.vm_id, reason: `the VM moved on to ${now} since` });
+      else candidates.push({ vmId: m.vm_id, fromHostId: now, toHostId: op.hostId, priority: 2, reason: 'balance' });
+    }
+    // Each move is checked on its own against what the accepted ones leave.
+    const accepted: Move[] = [];
+    for (const move of candidates) {
+      const check = checkMoves(snapshot, [...accepted, move]);
+      if (check.valid) accepted.push(move);
+      else notReturned.push({ vmId: move.vmId, reason: check.problems.at(-1)!.reason });
+    }
+    if (accepted.length === 0) return { notReturned };
+    const returnPlan = await this.plans.record(manager, snapshot, accepted, 'maintenance', { reason: `return of VMs to ${op.hostId}`, operationId: op.id });
+    await this.migrations.createFromMoves(manager, op.clusterId, returnPlan.id, accepted.map((move, moveIndex) => ({ move, moveIndex })));
+    await manager.update(MaintenanceOperationEntity, { id: op.id }, { returnPlanId: returnPlan.id });
+    return { returnPlan, notReturned };
+  }
+
+  private async lockedHost(manager: EntityManager, hostId: string): Promise<HostEntity> {
+    const host = await manager.findOneBy(HostEntity, { id: hostId });
+    if (!host) throw notFound('host', hostId);
+    // One maintenance decision at a time per cluster: admissions see each other's hosts as gone.
+    await this.clusters.require(host.clusterId, manager, true);
+    return (await manager.findOneBy(HostEntity, { id: hostId }))!;
+  }
+
+  private async require(id: string, manager: EntityManager = this.db.manager, lock = false): Promise<MaintenanceOperationEntity> {
+    const op = isUuid(id)
+      ? await manager.findOne(MaintenanceOperationEntity, { where: { id }, lock: lock ? { mode: 'pessimistic_write' } : undefined })
+      : null;
+    if (!op) throw notFound('maintenance operation', id);
+    return op;
+  }
+
+  private async event(manager: EntityManager, operationId: string, type: string, detail: Record<string, unknown>): Promise<void> {
+    await manager.query(`INSERT INTO maintenance_events (operation_id, type, detail) VALUES ($1, $2, $3)`, [operationId, type, detail]);
+  }
+}

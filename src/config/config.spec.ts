@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig, SETTINGS } from './config.js';
+
+describe('configuration', () => {
+  it('has a default for everything', () => {
+    const config = loadConfig({});
+    expect(config.PORT).toBe(3000);
+    expect([...config.BALLAST_ROLES]).toEqual(['api', 'scheduler', 'worker']);
+    expect(config.BALLAST_DEMO).toBe(true);
+    expect(config.MIGRATION_ENGINE).toBe('simulated');
+    expect(config.SIM_TIME_SCALE).toBe(1);
+  });
+
+  it.each([
+    ['PORT', '-1', 'PORT must be between 0 and 65535'],
+    ['PORT', '80.5', 'PORT must be a whole number'],
+    ['BALLAST_ROLES', 'api,chef', 'BALLAST_ROLES must be a comma-separated list'],
+    ['BALLAST_DEMO', 'sometimes', 'BALLAST_DEMO must be true or false'],
+    ['MIGRATION_ENGINE', 'vmotion', 'MIGRATION_ENGINE must be one of simulated, qemu'],
+    ['SIM_TIME_SCALE', 'fast', 'SIM_TIME_SCALE must be a number'],
+    ['SIM_FAULTS', 'explode:vm-1', 'SIM_FAULTS'],
+    ['REDIS_PREFIX', 'a b', 'REDIS_PREFIX must be'],
+    ['DATABASE_URL', 'http://x/y', 'DATABASE_URL must start with postgres://'],
+  ])('refuses %s=%s, naming it', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('reads roles and numbers', () => {
+    const config = loadConfig({ BALLAST_ROLES: ' worker ', WORKER_CONCURRENCY: '64', SIM_TIME_SCALE: '0.01', BALLAST_DEMO: 'false' });
+    expect([...config.BALLAST_ROLES]).toEqual(['worker']);
+    expect(config.WORKER_CONCURRENCY).toBe(64);
+    expect(config.SIM_TIME_SCALE).toBe(0.01);
+    expect(config.BALLAST_DEMO).toBe(false);
+  });
+
+  it('the README documents every setting with its default', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const [name, setting] of Object.entries(SETTINGS)) {
+      const row = readme.split('\n').find((line) => line.startsWith(`| \`${name}\` |`));
+      expect(row).toBeDefined();
+      if (setting.default && !setting.default.startsWith('/')) expect(row).toContain(`\`${setting.default}\``);
+    }
+  });
+});

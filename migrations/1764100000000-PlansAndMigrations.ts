@@ -41,7 +41,6 @@ export class PlansAndMigrations1764100000000 implements MigrationInterface {
         attempts integer NOT NULL DEFAULT 0,
         cancel_requested boolean NOT NULL DEFAULT false,
         error text,
-        progress jsonb,
         result jsonb,
         created_at timestamptz NOT NULL DEFAULT now(),
         queued_at timestamptz,

@@ -48,7 +48,7 @@ const STARTABLE_SQL = `${SELECT_STARTABLE}
 /** Namespace of the dispatcher's advisory locks (one per cluster). */
 const DISPATCH_LOCK = 7301;
 /** A pass waits this long for more requests to fold in: under load, fewer and fuller passes. */
-const COALESCE_MS = 10;
+const COALESCE_MS = 50;
 
 /**
  * Starts pending migrations as slots free up: one cluster at a time under a PostgreSQL advisory

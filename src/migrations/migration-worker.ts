@@ -114,7 +114,7 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
     // The journal keeps a migration's entries in order; progress rides along with the next write.
     const progressWritten: Promise<void>[] = [];
     const onProgress = (progress: MigrationProgress) => {
-      progressWritten.push(this.journal.record({ migrationId, type: 'progress', detail: { ...progress }, progress }));
+      progressWritten.push(this.journal.record({ migrationId, type: 'progress', detail: { ...progress } }));
     };
     try {
       await this.engine.register([{ vm: request.vm, hostId: request.source.id, running: true }]);

@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
-import type { MigrationKind, MigrationProgress, MigrationResult } from '../engine/migration-engine.js';
+import type { MigrationKind, MigrationResult } from '../engine/migration-engine.js';
 import type { MoveReason } from '../planner/snapshot.js';
 import type { MigrationState } from './migration-state.js';
 
@@ -57,9 +57,6 @@ export class MigrationEntity {
 
   @Column('text', { nullable: true })
   error!: string | null;
-
-  @Column('jsonb', { nullable: true })
-  progress!: MigrationProgress | null;
 
   @Column('jsonb', { nullable: true })
   result!: MigrationResult | null;

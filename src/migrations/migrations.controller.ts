@@ -5,8 +5,7 @@ import { ParseBodyPipe } from '../common/parse-body.pipe.js';
 import { enumFilter, isUuid, type Page, pageOf, PageQuery } from '../common/query-params.js';
 import { readerOf } from '../planner/validate-snapshot.js';
 import { MIGRATION_KINDS, MIGRATION_STATES } from './migration-state.js';
-import type { MigrationEntity } from './migration.entity.js';
-import { MigrationsService, type MigrationWithEvents } from './migrations.service.js';
+import { MigrationsService, type MigrationView, type MigrationWithEvents } from './migrations.service.js';
 
 class MigrationQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -43,7 +42,7 @@ export class MigrationsController {
   constructor(private readonly migrations: MigrationsService) {}
 
   @Get('migrations')
-  list(@Query() query: MigrationQuery): Promise<Page<MigrationEntity>> {
+  list(@Query() query: MigrationQuery): Promise<Page<MigrationView>> {
     if (query.planId && !isUuid(query.planId)) throw badRequest('planId', `must be a plan id (a UUID), got "${query.planId}"`);
     const filter = {
       clusterId: query.clusterId,

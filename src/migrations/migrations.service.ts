@@ -7,6 +7,7 @@ import { bulkInsert } from '../database/bulk-insert.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
 import { HostEntity } from '../inventory/entities/host.entity.js';
 import { VmEntity } from '../inventory/entities/vm.entity.js';
+import type { MigrationProgress } from '../engine/migration-engine.js';
 import type { Move } from '../planner/snapshot.js';
 import { Cancellations } from './cancellations.js';
 import { MigrationDispatcher } from './migration-dispatcher.js';
@@ -28,7 +29,9 @@ export interface MigrationFilter {
   until?: Date;
 }
 
-export type MigrationWithEvents = MigrationEntity & { events: MigrationEventEntity[] };
+/** A migration with its latest progress milestone (from its history). */
+export type MigrationView = MigrationEntity & { progress: MigrationProgress | null };
+export type MigrationWithEvents = MigrationView & { events: MigrationEventEntity[] };
 
 export interface CancelOutcome {
   id: string;
@@ -51,7 +54,7 @@ export class MigrationsService {
     private readonly cancellations: Cancellations,
   ) {}
 
-  async list(filter: MigrationFilter, page: { limit: number; offset: number }): Promise<Page<MigrationEntity>> {
+  async list(filter: MigrationFilter, page: { limit: number; offset: number }): Promise<Page<MigrationView>> {
     const query = this.db.getRepository(MigrationEntity).createQueryBuilder('m');
     // A host's or a plan's migrations are all in its cluster: the cluster's index narrows the search.
     const scopes: string[] = [];
@@ -73,14 +76,21 @@ export class MigrationsService {
       .take(page.limit)
       .skip(page.offset)
       .getManyAndCount();
-    return { items, total, ...page };
+    const latest: { migration_id: string; detail: MigrationProgress }[] = await this.db.query(
+      `SELECT DISTINCT ON (migration_id) migration_id, detail FROM migration_events
+       WHERE migration_id = ANY($1) AND type = 'progress' ORDER BY migration_id, id DESC`,
+      [items.map((m) => m.id)],
+    );
+    const progress = new Map(latest.map((row) => [row.migration_id, row.detail]));
+    return { items: items.map((m) => ({ ...m, progress: progress.get(m.id) ?? null })), total, ...page };
   }
 
   async get(id: string): Promise<MigrationWithEvents> {
     const migration = isUuid(id) ? await this.db.getRepository(MigrationEntity).findOneBy({ id }) : null;
     if (!migration) throw notFound('migration', id);
     const events = await this.db.getRepository(MigrationEventEntity).find({ where: { migrationId: id }, order: { id: 'ASC' } });
-    return { ...migration, events };
+    const progress = events.findLast((e) => e.type === 'progress')?.detail as MigrationProgress | undefined;
+    return { ...migration, progress: progress ?? null, events };
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { MigrationProgress, MigrationResult } from '../engine/migration-engine.js';
+import type { MigrationResult } from '../engine/migration-engine.js';
 import type { MigrationState } from './migration-state.js';
 
 /** A guarded state change: it applies only if the migration is still in one of `from`. */
@@ -23,8 +23,6 @@ export interface MigrationEvent {
   /** For the creation of a migration: the state it starts in. */
   toState?: MigrationState;
   detail: Record<string, unknown>;
-  /** The latest progress, kept on the migration itself for quick reads. */
-  progress?: MigrationProgress;
 }
 
 export type JournalEntry = ({ kind: 'transition' } & Transition) | ({ kind: 'event' } & MigrationEvent);
@@ -71,7 +69,7 @@ restored AS (
   FROM upd WHERE upd.state = 'succeeded' AND upd.kind = 'storage' AND v.id = upd.vm_id
 ),
 e AS (
-  SELECT * FROM jsonb_to_recordset($2::jsonb) AS y(seq int, id uuid, type text, to_state text, detail jsonb, progress jsonb)
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS y(seq int, id uuid, type text, to_state text, detail jsonb)
 ),
 history AS (
   INSERT INTO migration_events (migration_id, type, from_state, to_state, detail)
@@ -80,11 +78,6 @@ history AS (
     UNION ALL
     SELECT seq, id, type, NULL, to_state, detail FROM e
   ) rows ORDER BY seq
-),
-latest_progress AS (
-  UPDATE migrations m SET progress = lp.progress
-  FROM (SELECT DISTINCT ON (id) id, progress FROM e WHERE progress IS NOT NULL ORDER BY id, seq DESC) lp
-  WHERE m.id = lp.id AND NOT EXISTS (SELECT 1 FROM t WHERE t.id = lp.id)
 )
 SELECT seq, cancel_requested FROM upd`;
 
@@ -112,7 +105,7 @@ export async function writeJournal(manager: EntityManager, entries: readonly Jou
         count_attempt: entry.countAttempt ?? false,
       });
     } else {
-      e.push({ seq, id: entry.migrationId, type: entry.type, to_state: entry.toState ?? null, detail: entry.detail, progress: entry.progress ?? null });
+      e.push({ seq, id: entry.migrationId, type: entry.type, to_state: entry.toState ?? null, detail: entry.detail });
     }
   });
   const rows: { seq: number; cancel_requested: boolean }[] = await manager.query(SQL, [JSON.stringify(t), JSON.stringify(e)]);

@@ -1,0 +1,68 @@
+/**
+ * The migration threshold (1 conservative .. 5 aggressive), DRS style.
+ *
+ * Priorities: 1 is mandatory (evacuation, broken must rules, a host above a hard cap); balancing
+ * and soft-overload moves get 2..5 from their *normalized gain*, the drop of the reference
+ * imbalance times the number of connected hosts (a move's effect on a standard deviation shrinks
+ * as 1/hosts, so this keeps the bands meaningful from 8 to 500 hosts):
+ *
+ *   priority 2: normalized gain >= 0.05   (a large step towards balance)
+ *   priority 3: normalized gain >= 0.015
+ *   priority 4: normalized gain >= 0.004
+ *   priority 5: anything smaller that still pays for itself
+ *
+ * Threshold t keeps priorities 1..t and balances until the reference imbalance is at or below its
+ * target; soft overload is utilization (CPU, or active memory) above `overloadUtilization`
+ * (capped by the policy's maxCpuUtilization for CPU). A move pays for itself when its normalized
+ * gain is at least `gainPerSecond` x its estimated migration time (cost-benefit gate).
+ *
+ *   threshold  priorities  target imbalance  soft overload  gain per migration-second
+ *   1          1           (no balancing)    (hard caps)    -
+ *   2          1-2         0.15              0.90           0.002
+ *   3          1-3         0.08              0.85           0.0005
+ *   4          1-4         0.04              0.80           0.0001
+ *   5          1-5         0                 0.75           0.00001
+ */
+export interface ThresholdLevel {
+  threshold: number;
+  keptPriorities: number[];
+  /** null: no balancing at this level. */
+  targetImbalance: number | null;
+  /** null: only hard caps (maxCpuUtilization, memory overcommit) count as overload. */
+  overloadUtilization: number | null;
+  /** Minimum normalized gain per second of estimated migration time. */
+  gainPerSecond: number | null;
+  /** The lowest normalized gain of each balancing priority 2..5. */
+  priorityBands: { priority: number; minNormalizedGain: number }[];
+}
+
+export const PRIORITY_BANDS = [
+  { priority: 2, minNormalizedGain: 0.05 },
+  { priority: 3, minNormalizedGain: 0.015 },
+  { priority: 4, minNormalizedGain: 0.004 },
+  { priority: 5, minNormalizedGain: 0 },
+];
+
+const LEVELS: Record<number, Omit<ThresholdLevel, 'threshold' | 'keptPriorities' | 'priorityBands'>> = {
+  1: { targetImbalance: null, overloadUtilization: null, gainPerSecond: null },
+  2: { targetImbalance: 0.15, overloadUtilization: 0.9, gainPerSecond: 0.002 },
+  3: { targetImbalance: 0.08, overloadUtilization: 0.85, gainPerSecond: 0.0005 },
+  4: { targetImbalance: 0.04, overloadUtilization: 0.8, gainPerSecond: 0.0001 },
+  5: { targetImbalance: 0, overloadUtilization: 0.75, gainPerSecond: 0.00001 },
+};
+
+export function thresholdLevel(threshold: number): ThresholdLevel {
+  const t = Math.min(5, Math.max(1, Math.round(threshold)));
+  return {
+    threshold: t,
+    keptPriorities: Array.from({ length: t }, (_, i) => i + 1),
+    ...LEVELS[t],
+    priorityBands: PRIORITY_BANDS.filter((b) => b.priority <= t),
+  };
+}
+
+/** The balancing priority (2..5) of a move with this normalized gain. */
+export function priorityOf(normalizedGain: number): number {
+  for (const band of PRIORITY_BANDS) if (normalizedGain >= band.minNormalizedGain) return band.priority;
+  return 5;
+}

@@ -1,0 +1,67 @@
+/**
+ * The `ballast` command: a small dispatcher of subcommands. Each subcommand parses its own flags
+ * (node:util parseArgs) and returns an exit code; a CliError becomes exactly one line on stderr
+ * and exit code 2 (bad usage, bad file, bad snapshot).
+ */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(args: string[], io: Io): Promise<number> | number;
+}
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
+    super(message);
+  }
+}
+
+/** One line: newlines of nested messages folded. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+export function helpText(commands: readonly Command[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'Usage: ballast <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'ballast <command> --help' for a command's options.",
+  ].join('\n');
+}
+
+export async function runCli(argv: string[], commands: readonly Command[], io: Io): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    io.out(`${helpText(commands)}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands.find((c) => c.name === name);
+  try {
+    if (command === undefined) throw new CliError(`unknown command "${name}" (commands: ${commands.map((c) => c.name).join(', ')})`);
+    return await command.run(rest, io);
+  } catch (error) {
+    if (error instanceof CliError) {
+      io.err(`ballast: ${oneLine(error.message)}\n`);
+      return error.exitCode;
+    }
+    // node:util parseArgs reports bad flags with a TypeError carrying an ERR_PARSE_ARGS_* code.
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`ballast: ${name}: ${oneLine((error as Error).message)}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,110 @@
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { plan, SnapshotError, validateSnapshot, type PlanResult, type Snapshot } from '../../planner/index.js';
+import { CliError, type Command, type Io } from '../cli.js';
+
+const USAGE = `Usage: ballast plan --snapshot FILE [--json] [--threshold N] [--max-moves N]
+
+Plans moves for a cluster snapshot (shared/scenarios/FORMAT.md) offline.
+  --snapshot FILE   the snapshot JSON file (required)
+  --json            print the plan as FORMAT.md JSON (with the decision trace under "trace")
+  --threshold N     migration threshold 1 (conservative) .. 5 (aggressive); default: the policy's
+  --max-moves N     cap on balancing moves; default: the policy's maxMovesPerRun`;
+
+export const planCommand: Command = {
+  name: 'plan',
+  summary: 'plan moves for a snapshot file (offline)',
+  usage: USAGE,
+  async run(args: string[], io: Io): Promise<number> {
+    const { values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        snapshot: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        threshold: { type: 'string' },
+        'max-moves': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+    if (values.help) {
+      io.out(`${USAGE}\n`);
+      return 0;
+    }
+    if (values.snapshot === undefined) throw new CliError('plan: --snapshot FILE is required');
+    const threshold = values.threshold === undefined ? undefined : wholeNumber('--threshold', values.threshold, 1, 5);
+    const maxMoves = values['max-moves'] === undefined ? undefined : wholeNumber('--max-moves', values['max-moves'], 0, 1_000_000);
+    const snapshot = await loadSnapshot(values.snapshot);
+    const result = plan(snapshot, { threshold, maxMoves });
+    io.out(values.json ? `${JSON.stringify({ ...result.plan, trace: result.trace }, null, 2)}\n` : formatPlan(snapshot, result));
+    return 0;
+  },
+};
+
+function wholeNumber(flag: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw)) throw new CliError(`plan: ${flag} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new CliError(`plan: ${flag} must be from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+/** Reads and validates a snapshot file; every failure is a one-line CliError naming the file or field. */
+export async function loadSnapshot(file: string): Promise<Snapshot> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? error);
+    throw new CliError(`cannot read snapshot file "${file}": ${why}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new CliError(`${file}: not valid JSON (${(error as Error).message})`);
+  }
+  try {
+    return validateSnapshot(doc);
+  } catch (error) {
+    if (error instanceof SnapshotError) throw new CliError(`${error.field}: ${error.reason}`);
+    throw error;
+  }
+}
+
+/** The human-readable plan: moves, before/after figures, unresolved items. */
+export function formatPlan(snapshot: Snapshot, result: PlanResult): string {
+  const { plan: p, trace } = result;
+  const s = trace.summary;
+  const memory = new Map(snapshot.vms.map((vm) => [vm.id, vm.powerState === 'on' ? vm.memoryMb : 0]));
+  const gb = (mb: number) => `${(mb / 1024).toFixed(1)} GB`;
+  const lines: string[] = [];
+  lines.push(
+    `Plan for cluster ${p.clusterId}: threshold ${trace.threshold.threshold}, ${p.moves.length} move${p.moves.length === 1 ? '' : 's'}, ${gb(s.memoryMovedMb)} of memory, about ${Math.round(s.estimatedSeconds)} s of migration`,
+  );
+  lines.push('');
+  if (p.moves.length === 0) {
+    lines.push('No moves.');
+  } else {
+    const rows = p.moves.map((m, i) => [String(i + 1), m.vmId, m.fromHostId, m.toHostId, String(m.priority), m.reason, gb(memory.get(m.vmId) ?? 0)]);
+    lines.push(...table(['#', 'VM', 'From', 'To', 'Priority', 'Reason', 'Memory'], rows));
+  }
+  lines.push('');
+  lines.push(`Imbalance:         ${p.imbalanceBefore.toFixed(4)} -> ${p.imbalanceAfter.toFixed(4)}`);
+  lines.push(`Must rules broken: ${s.mustRulesBrokenBefore} -> ${s.mustRulesBrokenAfter}`);
+  lines.push(`Moves by reason:   ${Object.entries(s.byReason).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  lines.push(`Balancing:         ${s.balanceStop}`);
+  if (p.unresolved.length > 0) {
+    lines.push('');
+    lines.push(`Unresolved (${p.unresolved.length}):`);
+    for (const u of p.unresolved) lines.push(`  ${u.vmId ?? u.ruleId ?? '-'}: ${u.reason}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}

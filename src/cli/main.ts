@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+import { runCli, type Command } from './cli.js';
+import { maintenanceCommand } from './commands/maintenance.js';
+import { planCommand } from './commands/plan.js';
+
+/** Subcommands of `ballast`; add new ones here. */
+const COMMANDS: Command[] = [planCommand, maintenanceCommand];
+
+const io = {
+  out: (text: string) => process.stdout.write(text),
+  err: (text: string) => process.stderr.write(text),
+};
+
+process.exitCode = await runCli(process.argv.slice(2), COMMANDS, io);

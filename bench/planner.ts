@@ -1,0 +1,317 @@
+/**
+ * `npm run bench:planner`: Ballast's planner (threshold 5, the policy's maxMovesPerRun) against the
+ * "greedy best single move" reference (bench/greedy.ts) on the sample scenarios and generated
+ * clusters up to 500 hosts / 50,000 VMs. Every plan is checked by the independent validator of the
+ * tests. Prints a side-by-side table and one verdict line per target; times are medians.
+ *
+ * Options: --quick (skip the 500-host case), --greedy-budget-ms N (default 120000: the greedy
+ * reference's balancing stops there on the 500-host case and is marked "capped").
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import v8 from 'node:v8';
+import { plan, validateSnapshot, type Plan, type Rule, type Snapshot } from '../src/planner/index.js';
+import { generateScenario, type ScenarioOptions } from '../src/scenarios/generate.js';
+import { validatePlan, type ValidationReport } from '../test/support/plan-validator.js';
+import { greedyPlan } from './greedy.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SAMPLES = process.env.BALLAST_SCENARIOS ?? join(here, '..', '..', '..', 'shared', 'scenarios');
+const TAKEN_AT = '2026-11-25T12:00:00Z';
+
+interface Scenario {
+  name: string;
+  load: () => Snapshot;
+  /** Greedy runs with a wall-time budget here (it needs minutes on 50,000 VMs). */
+  greedyBudget?: boolean;
+  big?: boolean;
+}
+
+const generated = (name: string, o: Omit<ScenarioOptions, 'clusterId' | 'takenAt'>, extra: Partial<Scenario> = {}): Scenario => ({
+  name,
+  load: () => generateScenario({ clusterId: name, takenAt: TAKEN_AT, ...o }),
+  ...extra,
+});
+
+const LARGE_500: Omit<ScenarioOptions, 'clusterId' | 'takenAt'> = {
+  seed: 500,
+  hosts: 500,
+  vms: 50_000,
+  compatibilityGroups: 2,
+  imbalance: 0.8,
+  enteringMaintenance: 2,
+  rules: { antiAffinity: 120, affinity: 40, vmHostAffinity: 10, vmHostAntiAffinity: 10, should: 20 },
+  poweredOff: 2500,
+  disabled: 300,
+  manual: 200,
+  recentlyMigrated: 500,
+  policy: { maxMovesPerRun: 200 },
+};
+
+const SCENARIOS: Scenario[] = [
+  ...['sample-small', 'sample-evacuate', 'sample-rules', 'sample-96-hosts'].map((name) => ({
+    name,
+    load: () => validateSnapshot(JSON.parse(readFileSync(join(SAMPLES, `${name}.json`), 'utf8'))),
+  })),
+  generated('gen-16h-400vm', { seed: 16, hosts: 16, vms: 400, imbalance: 1, rules: { antiAffinity: 4, affinity: 2, should: 2 }, poweredOff: 10, disabled: 3 }),
+  generated('gen-24h-1500vm-evac', {
+    seed: 24,
+    hosts: 24,
+    vms: 1500,
+    compatibilityGroups: 2,
+    imbalance: 0.6,
+    enteringMaintenance: 2,
+    rules: { antiAffinity: 10, affinity: 4, vmHostAffinity: 3, vmHostAntiAffinity: 2, should: 4 },
+    poweredOff: 40,
+    disabled: 10,
+    manual: 10,
+    recentlyMigrated: 30,
+    policy: { maxMovesPerRun: 60, maxCpuUtilization: 0.9 },
+  }),
+  generated('gen-96h-10k', {
+    seed: 96,
+    hosts: 96,
+    vms: 10_000,
+    compatibilityGroups: 2,
+    imbalance: 0.8,
+    enteringMaintenance: 1,
+    rules: { antiAffinity: 40, affinity: 15, vmHostAffinity: 4, vmHostAntiAffinity: 4, should: 8 },
+    poweredOff: 500,
+    disabled: 80,
+    manual: 50,
+    recentlyMigrated: 100,
+    policy: { maxMovesPerRun: 100 },
+  }),
+  generated('gen-500h-50k', LARGE_500, { big: true, greedyBudget: true }),
+];
+
+interface Row {
+  planner: string;
+  moves: number;
+  gbMoved: number;
+  imbalanceBefore: number;
+  imbalanceAfter: number;
+  mustBefore: number;
+  mustAfter: number;
+  leftOnEntering: number;
+  ms: number;
+  valid: boolean;
+  errors: string[];
+  note: string;
+  report: ValidationReport;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function timed<T>(runs: number, f: () => T): { result: T; ms: number } {
+  const times: number[] = [];
+  let result: T | undefined;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    result = f();
+    times.push(performance.now() - t0);
+  }
+  return { result: result as T, ms: median(times) };
+}
+
+function row(planner: string, snapshot: Snapshot, p: Plan, ms: number, note: string): Row {
+  const report = validatePlan(snapshot, p);
+  return {
+    planner,
+    moves: p.moves.length,
+    gbMoved: report.memoryMovedMb / 1024,
+    imbalanceBefore: report.imbalanceBefore,
+    imbalanceAfter: report.imbalanceAfter,
+    mustBefore: report.mustBrokenBefore.length,
+    mustAfter: report.mustBrokenAfter.length,
+    leftOnEntering: report.leftOnEnteringHosts.length,
+    ms,
+    valid: report.valid,
+    errors: report.errors,
+    note,
+    report,
+  };
+}
+
+/** A must rule left broken that no placement could repair (group, networks, datastores, hosts, pinned VMs). */
+function staticallyUnrepairable(s: Snapshot, rule: Rule): boolean {
+  const hosts = new Map(s.hosts.map((h) => [h.id, h]));
+  const vms = rule.vmIds.map((id) => s.vms.find((v) => v.id === id) as Snapshot['vms'][number]);
+  const possible = vms.map((vm) => {
+    if (vm.automationLevel === 'disabled') return [vm.hostId];
+    const group = vm.compatibilityGroup ?? hosts.get(vm.hostId)?.compatibilityGroup;
+    return s.hosts
+      .filter(
+        (h) =>
+          h.state === 'connected' &&
+          h.compatibilityGroup === group &&
+          vm.networks.every((n) => h.networks.includes(n)) &&
+          vm.datastores.every((d) => h.datastores.includes(d)),
+      )
+      .map((h) => h.id);
+  });
+  switch (rule.kind) {
+    case 'vm-affinity':
+      return !possible[0].some((h) => possible.every((list) => list.includes(h)));
+    case 'vm-host-affinity':
+      return possible.some((list) => !list.some((h) => rule.hostIds?.includes(h)));
+    case 'vm-host-anti-affinity':
+      return possible.some((list) => !list.some((h) => !rule.hostIds?.includes(h)));
+    case 'vm-anti-affinity':
+      return new Set(possible.flat()).size < vms.length;
+  }
+}
+
+function fmt(x: number, digits: number): string {
+  return x.toFixed(digits);
+}
+
+function heapProbe(): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const snapshot = generateScenario({ clusterId: 'gen-500h-50k', takenAt: TAKEN_AT, ...LARGE_500 });
+  gc?.();
+  const before = v8.getHeapStatistics();
+  const t0 = performance.now();
+  const result = plan(snapshot, { threshold: 5 });
+  const ms = performance.now() - t0;
+  const after = v8.getHeapStatistics();
+  process.stdout.write(
+    JSON.stringify({
+      ms,
+      moves: result.plan.moves.length,
+      usedBeforeMb: before.used_heap_size / 2 ** 20,
+      totalAfterMb: after.total_heap_size / 2 ** 20,
+      usedAfterMb: after.used_heap_size / 2 ** 20,
+      limitMb: after.heap_size_limit / 2 ** 20,
+    }),
+  );
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  if (args.includes('--heap-probe')) return heapProbe();
+  const quick = args.includes('--quick');
+  const budgetArg = args.indexOf('--greedy-budget-ms');
+  const greedyBudgetMs = budgetArg >= 0 ? Number(args[budgetArg + 1]) : 120_000;
+
+  const results: { scenario: string; hosts: number; vms: number; ballast: Row; greedy: Row | null; unrepairableLeft: number; repairableLeft: string[] }[] = [];
+  for (const sc of SCENARIOS) {
+    if (quick && sc.big) continue;
+    const snapshot = sc.load();
+    const runs = sc.big ? 5 : 7;
+    const b = timed(runs, () => plan(snapshot, { threshold: 5 }));
+    const ballast = row('ballast', snapshot, b.result.plan, b.ms, b.result.trace.summary.balanceStop);
+    const greedyRuns = snapshot.vms.length > 2000 ? 1 : 3;
+    const g = timed(greedyRuns, () => greedyPlan(snapshot, sc.greedyBudget ? { timeBudgetMs: greedyBudgetMs } : {}));
+    const greedy = row('greedy', snapshot, g.result.plan, g.ms, g.result.capped ? `CAPPED after ${g.result.balancingMoves} balancing moves (time budget)` : greedyRuns === 1 ? '1 run' : '');
+    const left = b.result.plan.unresolved.flatMap((u) => (u.ruleId !== undefined ? [u.ruleId] : []));
+    const leftRules = snapshot.rules.filter((r) => r.mode === 'must' && ballast.report.mustBrokenAfter.includes(r.id) && left.includes(r.id));
+    const repairableLeft = leftRules.filter((r) => !staticallyUnrepairable(snapshot, r)).map((r) => r.id);
+    results.push({
+      scenario: sc.name,
+      hosts: snapshot.hosts.length,
+      vms: snapshot.vms.length,
+      ballast,
+      greedy,
+      unrepairableLeft: leftRules.length - repairableLeft.length,
+      repairableLeft,
+    });
+    process.stderr.write(`  ${sc.name} done\n`);
+  }
+
+  const header = ['scenario', 'planner', 'moves', 'GB moved', 'imbalance before -> after', 'must broken before -> after', 'left on EM hosts', 'time ms (median)', 'valid', 'note'];
+  const lines: string[][] = [];
+  for (const r of results) {
+    for (const x of [r.ballast, r.greedy]) {
+      if (x === null) continue;
+      lines.push([
+        x.planner === 'ballast' ? `${r.scenario} (${r.hosts}h/${r.vms}vm)` : '',
+        x.planner,
+        String(x.moves),
+        fmt(x.gbMoved, 1),
+        `${fmt(x.imbalanceBefore, 4)} -> ${fmt(x.imbalanceAfter, 4)}`,
+        `${x.mustBefore} -> ${x.mustAfter}`,
+        String(x.leftOnEntering),
+        fmt(x.ms, x.ms < 10 ? 2 : 1),
+        x.valid ? 'yes' : 'NO',
+        x.note,
+      ]);
+    }
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const print = (cells: string[]) => console.log(cells.map((c, i) => c.padEnd(widths[i])).join(' | ').trimEnd());
+  console.log('Ballast planner (threshold 5, policy maxMovesPerRun) vs greedy best single move. GB moved: configured memory of powered-on VMs moved.');
+  console.log('Planning time: plan() on a validated snapshot (ballast: median of 5-7 runs; greedy: median of 3, 1 run above 2,000 VMs).');
+  print(header);
+  print(widths.map((w) => '-'.repeat(w)));
+  for (const l of lines) print(l);
+  for (const r of results) {
+    for (const x of [r.ballast, r.greedy]) {
+      if (x !== null && !x.valid) console.log(`  ${r.scenario} ${x.planner} INVALID: ${x.errors.slice(0, 5).join('; ')}`);
+    }
+  }
+
+  // Heap of the 500-host case, in a fresh process with a 500 MB old-space limit.
+  interface HeapFigures {
+    ms: number;
+    usedBeforeMb: number;
+    totalAfterMb: number;
+    usedAfterMb: number;
+  }
+  let heap: HeapFigures | null = null;
+  if (!quick) {
+    const child = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=500', fileURLToPath(import.meta.url), '--heap-probe'], { encoding: 'utf8' });
+    if (child.status === 0) {
+      const h = JSON.parse(child.stdout) as HeapFigures;
+      heap = h;
+      console.log(
+        `\nHeap, 500 hosts / 50,000 VMs (fresh process, --max-old-space-size=500): snapshot ${fmt(h.usedBeforeMb, 1)} MB used before planning; ` +
+          `after one plan: ${fmt(h.usedAfterMb, 1)} MB used, ${fmt(h.totalAfterMb, 1)} MB heap size (the heap's high-water mark: it does not shrink within one call). ` +
+          `That run took ${fmt(h.ms, 0)} ms (cold, first run).`,
+      );
+    } else {
+      console.log(`\nHeap probe FAILED (exit ${child.status}): ${child.stderr.split('\n').slice(-5).join(' ')}`);
+    }
+  }
+
+  // Verdicts.
+  const verdict = (ok: boolean, text: string) => console.log(`${ok ? 'PASS' : 'FAIL'}  ${text}`);
+  console.log('');
+  verdict(
+    results.every((r) => r.ballast.valid),
+    `every Ballast plan valid (independent validator)${results.every((r) => r.greedy === null || r.greedy.valid) ? '; every greedy plan valid too' : ''}`,
+  );
+  const repairableLeft = results.flatMap((r) => r.repairableLeft.map((id) => `${r.scenario}:${id}`));
+  const unrepairable = results.reduce((s, r) => s + r.unrepairableLeft, 0);
+  verdict(
+    repairableLeft.length === 0,
+    `every repairable broken must rule repaired (${unrepairable} left broken are statically unrepairable and reported in unresolved${repairableLeft.length ? `; left: ${repairableLeft.join(', ')}` : ''})`,
+  );
+  verdict(
+    results.every((r) => r.ballast.leftOnEntering === 0),
+    `every VM off entering-maintenance hosts (${results.reduce((s, r) => s + r.ballast.leftOnEntering, 0)} left)`,
+  );
+  for (const r of results) {
+    if (r.greedy === null) continue;
+    const capped = r.greedy.note.startsWith('CAPPED');
+    const ok = r.ballast.imbalanceAfter <= r.greedy.imbalanceAfter + 1e-12 && r.ballast.gbMoved < r.greedy.gbMoved;
+    verdict(
+      ok,
+      `${r.scenario}: imbalance after ${fmt(r.ballast.imbalanceAfter, 4)} <= greedy ${fmt(r.greedy.imbalanceAfter, 4)} with less memory moved (${fmt(r.ballast.gbMoved, 1)} GB vs ${fmt(r.greedy.gbMoved, 1)} GB)${capped ? ' [greedy capped by its time budget]' : ''}`,
+    );
+  }
+  const r96 = results.find((r) => r.scenario === 'gen-96h-10k');
+  if (r96) verdict(r96.ballast.ms <= 100, `96 hosts / 10,000 VMs planned in ${fmt(r96.ballast.ms, 1)} ms median (target <= 100 ms)`);
+  const r500 = results.find((r) => r.scenario === 'gen-500h-50k');
+  if (r500) {
+    verdict(r500.ballast.ms <= 1000, `500 hosts / 50,000 VMs planned in ${fmt(r500.ballast.ms, 1)} ms median (target <= 1 s)`);
+    verdict(heap !== null && heap.totalAfterMb < 500, `500 hosts / 50,000 VMs heap ${heap === null ? 'unknown' : `${fmt(heap.totalAfterMb, 1)} MB`} (target < 500 MB)`);
+  }
+}
+
+main();

@@ -143,7 +143,7 @@ export class MigrationDispatcher implements OnApplicationShutdown {
       const admitted = admit({ inFlight, candidates, linkMbps, limits: this.limits });
       const applied = await writeTransitions(
         manager,
-        admitted.map(({ row }) => ({ migrationId: row.id, from: ['pending'], to: 'queued' })),
+        admitted.map(({ row }) => ({ migrationId: row.id, from: 'pending', to: 'queued' })),
       );
       return admitted.filter((_, i) => applied.has(i)).map(({ row }) => this.toQueued(row));
     });

@@ -88,7 +88,7 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
     try {
       const started = await this.journal.transition({
         migrationId,
-        from: ['queued'],
+        from: 'queued',
         to: 'running',
         countAttempt: true,
         detail: { worker: this.name, attempt: job.attemptsMade + 1 },
@@ -138,7 +138,7 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
     if (engineError?.transient && attemptsLeft) {
       await this.journal.transition({
         migrationId,
-        from: ['running'],
+        from: 'running',
         to: 'queued',
         eventType: 'retry',
         error: message,
@@ -175,7 +175,7 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
   /** The migration's last transition; one that did not succeed takes the moves that wait for it down with it. */
   private async finish(job: Job<MigrationJobData>, end: Omit<Transition, 'migrationId' | 'from'>): Promise<void> {
     const { migrationId } = job.data;
-    await this.journal.transition({ migrationId, from: ['running'], ...end });
+    await this.journal.transition({ migrationId, from: 'running', ...end });
     if (end.to !== 'succeeded') await cancelDependents(this.db.manager, migrationId);
   }
 

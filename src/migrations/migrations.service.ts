@@ -125,7 +125,7 @@ export class MigrationsService {
       await writeTransitions(manager, [], [{ migrationId: id, type: 'cancel-requested', detail: { by } }]);
       return { id, requested: true };
     }
-    await writeTransitions(manager, [{ migrationId: id, from: [migration.state], to: 'cancelled', error: `cancelled by ${by}`, detail: { by } }]);
+    await writeTransitions(manager, [{ migrationId: id, from: migration.state, to: 'cancelled', error: `cancelled by ${by}`, detail: { by } }]);
     await cancelDependents(manager, id);
     return { id, requested: false };
   }

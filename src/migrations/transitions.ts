@@ -2,10 +2,10 @@ import type { EntityManager } from 'typeorm';
 import type { MigrationResult } from '../engine/migration-engine.js';
 import type { MigrationState } from './migration-state.js';
 
-/** A guarded state change: it applies only if the migration is still in one of `from`. */
+/** A guarded state change: it applies only if the migration is still in state `from`. */
 export interface Transition {
   migrationId: string;
-  from: readonly MigrationState[];
+  from: MigrationState;
   to: MigrationState;
   /** The history row's type: `state` unless said otherwise (`retry`, `reconciled`). */
   eventType?: string;
@@ -38,12 +38,8 @@ export type JournalEntry = ({ kind: 'transition' } & Transition) | ({ kind: 'eve
 const SQL = `
 WITH t AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
-    seq int, id uuid, from_states text[], to_state text, event_type text, detail jsonb,
+    seq int, id uuid, from_state text, to_state text, event_type text, detail jsonb,
     set_error boolean, error text, result jsonb, count_attempt boolean)
-),
-prev AS (
-  SELECT m.id, m.state AS from_state FROM migrations m JOIN t ON t.id = m.id
-  WHERE m.state = ANY(t.from_states) ORDER BY m.id FOR UPDATE OF m
 ),
 upd AS (
   UPDATE migrations m SET
@@ -55,10 +51,10 @@ upd AS (
     attempts = m.attempts + CASE WHEN t.count_attempt THEN 1 ELSE 0 END,
     error = CASE WHEN t.set_error THEN t.error ELSE m.error END,
     result = coalesce(t.result, m.result)
-  FROM t JOIN prev ON prev.id = t.id
-  WHERE m.id = t.id
+  FROM t
+  WHERE m.id = t.id AND m.state = t.from_state
   RETURNING m.id, m.kind, m.vm_id, m.state, m.target_host_id, m.source_datastore_id, m.target_datastore_id,
-            m.cancel_requested, prev.from_state, t.seq, t.event_type, t.detail
+            m.cancel_requested, t.from_state, t.seq, t.event_type, t.detail
 ),
 placed AS (
   UPDATE vms v SET host_id = upd.target_host_id, last_migrated_at = now(), updated_at = now()
@@ -95,7 +91,7 @@ export async function writeJournal(manager: EntityManager, entries: readonly Jou
       t.push({
         seq,
         id: entry.migrationId,
-        from_states: entry.from,
+        from_state: entry.from,
         to_state: entry.to,
         event_type: entry.eventType ?? 'state',
         detail: entry.detail ?? null,
@@ -142,7 +138,7 @@ export async function cancelDependents(manager: EntityManager, migrationId: stri
     manager,
     rows.map((row) => ({
       migrationId: row.id,
-      from: ['pending'],
+      from: 'pending',
       to: 'cancelled',
       error: `an earlier move it depends on (migration ${row.blocker}) did not succeed`,
       detail: { dependsOn: row.blocker },

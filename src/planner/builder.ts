@@ -151,8 +151,11 @@ export class PlanBuilder {
     let best = -1;
     let bestScore = -Infinity;
     let bestFree = -Infinity;
-    for (let t = 0; t < m.hostCount; t++) {
-      if (!m.connected[t] || t === here || (allowed !== undefined && !allowed(t))) continue;
+    // Only hosts of the VM's placement class can pass the group, network and datastore filters.
+    const hosts = m.classHosts[m.vmClass[v]];
+    for (let i = 0; i < hosts.length; i++) {
+      const t = hosts[i];
+      if (t === here || (allowed !== undefined && !allowed(t))) continue;
       const s = totalScore(profile.scorers, ctx, v, t);
       this.candidatesScored++;
       const free = (m.memLimit[t] - this.placement.mem[t]) / m.memCapacity[t];

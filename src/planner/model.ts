@@ -67,6 +67,10 @@ export interface Model {
   readonly vmDatastoreReq: Int32Array;
   readonly networkReqs: readonly Requirement[];
   readonly datastoreReqs: readonly Requirement[];
+  /** Placement class of each VM: VMs with the same group, networks and datastores can go to the same hosts. */
+  readonly vmClass: Int32Array;
+  /** Per placement class: the connected hosts that meet its group, networks and datastores. */
+  readonly classHosts: readonly number[][];
   readonly initialHost: Int32Array;
 
   readonly rules: readonly CompiledRule[];
@@ -164,6 +168,24 @@ export function compileModel(snapshot: Snapshot): Model {
     vmDatastoreReq[v] = datastoreReqs.indexOf(vm.datastores);
   }
 
+  const vmClass = new Int32Array(vmCount);
+  const classHosts: number[][] = [];
+  const classOf = new Map<string, number>();
+  for (let v = 0; v < vmCount; v++) {
+    const key = `${vmGroup[v]}|${vmNetworkReq[v]}|${vmDatastoreReq[v]}`;
+    let c = classOf.get(key);
+    if (c === undefined) {
+      c = classHosts.length;
+      classOf.set(key, c);
+      const nets = networkReqs.entries[vmNetworkReq[v]].hosts;
+      const stores = datastoreReqs.entries[vmDatastoreReq[v]].hosts;
+      const hosts: number[] = [];
+      for (let h = 0; h < hostCount; h++) if (connected[h] && hostGroup[h] === vmGroup[v] && nets[h] && stores[h]) hosts.push(h);
+      classHosts.push(hosts);
+    }
+    vmClass[v] = c;
+  }
+
   const { rules, vmRules, vmAffinityUnit, affinityUnits } = compileRules(snapshot, hostIndex, vmIndex);
   const weightSum = policy.resourceWeights.cpu + policy.resourceWeights.memory;
 
@@ -197,6 +219,8 @@ export function compileModel(snapshot: Snapshot): Model {
     vmDatastoreReq,
     networkReqs: networkReqs.entries,
     datastoreReqs: datastoreReqs.entries,
+    vmClass,
+    classHosts,
     initialHost,
     rules,
     vmRules,

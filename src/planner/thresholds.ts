@@ -13,15 +13,17 @@
  *
  * Threshold t keeps priorities 1..t and balances until the reference imbalance is at or below its
  * target; soft overload is utilization (CPU, or active memory) above `overloadUtilization`
- * (capped by the policy's maxCpuUtilization for CPU). A move pays for itself when its normalized
- * gain is at least `gainPerSecond` x its estimated migration time (cost-benefit gate).
+ * (capped by the policy's maxCpuUtilization for CPU). A balancing move must be *good enough*: it
+ * lowers the reference imbalance by at least `minGoodness` (DRS's minimum goodness: no churn for
+ * a sliver of balance), and it *pays for itself*: its normalized gain is at least
+ * `gainPerSecond` x its estimated migration time (cost-benefit gate).
  *
- *   threshold  priorities  target imbalance  soft overload  gain per migration-second
- *   1          1           (no balancing)    (hard caps)    -
- *   2          1-2         0.15              0.90           0.002
- *   3          1-3         0.08              0.85           0.0005
- *   4          1-4         0.04              0.80           0.0001
- *   5          1-5         0                 0.75           0.00001
+ *   threshold  priorities  target imbalance  soft overload  min goodness  gain per migration-second
+ *   1          1           (no balancing)    (hard caps)    -             -
+ *   2          1-2         0.15              0.90           0.002         0.002
+ *   3          1-3         0.08              0.85           0.001         0.0005
+ *   4          1-4         0.04              0.80           0.0003        0.0001
+ *   5          1-5         0                 0.75           0.0001        0.00001
  */
 export interface ThresholdLevel {
   threshold: number;
@@ -32,6 +34,8 @@ export interface ThresholdLevel {
   overloadUtilization: number | null;
   /** Minimum normalized gain per second of estimated migration time. */
   gainPerSecond: number | null;
+  /** Minimum drop of the reference imbalance of a balancing move. */
+  minGoodness: number | null;
   /** The lowest normalized gain of each balancing priority 2..5. */
   priorityBands: { priority: number; minNormalizedGain: number }[];
 }
@@ -44,11 +48,11 @@ export const PRIORITY_BANDS = [
 ];
 
 const LEVELS: Record<number, Omit<ThresholdLevel, 'threshold' | 'keptPriorities' | 'priorityBands'>> = {
-  1: { targetImbalance: null, overloadUtilization: null, gainPerSecond: null },
-  2: { targetImbalance: 0.15, overloadUtilization: 0.9, gainPerSecond: 0.002 },
-  3: { targetImbalance: 0.08, overloadUtilization: 0.85, gainPerSecond: 0.0005 },
-  4: { targetImbalance: 0.04, overloadUtilization: 0.8, gainPerSecond: 0.0001 },
-  5: { targetImbalance: 0, overloadUtilization: 0.75, gainPerSecond: 0.00001 },
+  1: { targetImbalance: null, overloadUtilization: null, gainPerSecond: null, minGoodness: null },
+  2: { targetImbalance: 0.15, overloadUtilization: 0.9, gainPerSecond: 0.002, minGoodness: 0.002 },
+  3: { targetImbalance: 0.08, overloadUtilization: 0.85, gainPerSecond: 0.0005, minGoodness: 0.001 },
+  4: { targetImbalance: 0.04, overloadUtilization: 0.8, gainPerSecond: 0.0001, minGoodness: 0.0003 },
+  5: { targetImbalance: 0, overloadUtilization: 0.75, gainPerSecond: 0.00001, minGoodness: 0.0001 },
 };
 
 export function thresholdLevel(threshold: number): ThresholdLevel {

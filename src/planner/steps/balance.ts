@@ -30,12 +30,22 @@ export const SIGNIFICANT_GAIN = 1e-4;
  * to 40 hosts); `cached` keeps each host's best move and re-searches lazily (what makes 50,000
  * VMs fast). `memoryWeight` is the normalized gain a GB costs when ranking candidates.
  */
-interface Strategy {
+export interface Strategy {
   search: 'exact' | 'cached';
   memoryWeight: number;
   /** Retarget moves as the forward pass goes (else only when it finds nothing). */
   eagerRetarget: boolean;
 }
+
+/** Small clusters: several searches (the first is the plain best-gain pass, the yardstick). */
+export const SMALL_PORTFOLIO: Strategy[] = [
+  { search: 'exact', memoryWeight: 0, eagerRetarget: false },
+  { search: 'exact', memoryWeight: 0, eagerRetarget: true },
+  { search: 'exact', memoryWeight: MEMORY_WEIGHT_PER_GB, eagerRetarget: true },
+  { search: 'cached', memoryWeight: 0, eagerRetarget: true },
+];
+/** Large clusters: the cached search only (time). */
+export const LARGE_PORTFOLIO: Strategy[] = [{ search: 'cached', memoryWeight: 0, eagerRetarget: false }];
 
 /**
  * Step 4: balancing moves, priorities 2..5 by gain.
@@ -56,16 +66,9 @@ export function balance(b: PlanBuilder): void {
     b.balanceStop = `threshold ${level.threshold} keeps only mandatory moves`;
     return;
   }
-  const strategies: Strategy[] =
-    b.model.vmCount <= TUNING.portfolioVms
-      ? [
-          { search: 'exact', memoryWeight: 0, eagerRetarget: false },
-          { search: 'exact', memoryWeight: 0, eagerRetarget: true },
-          { search: 'exact', memoryWeight: MEMORY_WEIGHT_PER_GB, eagerRetarget: true },
-          { search: 'cached', memoryWeight: 0, eagerRetarget: true },
-        ]
-      : [{ search: 'cached', memoryWeight: 0, eagerRetarget: true }];
-  const thorough = strategies.length > 1;
+  const small = b.model.vmCount <= TUNING.portfolioVms;
+  const strategies = small ? SMALL_PORTFOLIO : LARGE_PORTFOLIO;
+  const thorough = small;
   const start = b.checkpoint();
   const optimized = strategies.map((strategy) => {
     b.restore(start);
@@ -98,14 +101,22 @@ function refineState(b: PlanBuilder): RefineState {
     movable: movableForBalance(b),
     moved: new Uint8Array(m.vmCount),
     groups: hostsByGroup(b),
-    minGain: PRIORITY_BANDS.find((band) => band.priority === b.level.threshold)?.minNormalizedGain ?? 0,
+    // The threshold's lowest kept priority and its minimum goodness, in normalized gain.
+    minGain: Math.max(
+      PRIORITY_BANDS.find((band) => band.priority === b.level.threshold)?.minNormalizedGain ?? 0,
+      (b.level.minGoodness ?? 0) * m.connectedCount,
+    ),
   };
   for (const x of b.planned) s.moved[x.v] = 1;
   return s;
 }
 
-/** Step 3: exchange moves for smaller ones (or none) while the imbalance stays at or below `bound`. */
+/**
+ * Step 3: drop balancing moves, the one that costs the least imbalance per GB of memory first, then
+ * exchange moves for smaller ones, while the imbalance stays at or below `bound`.
+ */
 function spendSlack(b: PlanBuilder, bound: number, thorough: boolean): void {
+  dropCheapest(b, bound);
   const s = refineState(b);
   for (let pass = 0; pass < (thorough ? TUNING.refinePasses : 1); pass++) {
     const options = { mode: 'memory', bound, sources: TUNING.refineSources, targets: TUNING.refineTargets, sameSource: !thorough } as const;
@@ -195,7 +206,7 @@ function optimize(b: PlanBuilder, strategy: Strategy, thorough: boolean): number
     changed();
   }
   const plain = b.imbalance;
-  for (let pass = 0; pass < TUNING.refinePasses; pass++) {
+  for (let pass = 0; pass < (thorough ? TUNING.refinePasses : 1); pass++) {
     let improved = retarget(b, s);
     improved = swapTargets(b, s) || improved;
     sync();
@@ -242,6 +253,33 @@ function dropWeakest(b: PlanBuilder): void {
     });
     if (weakest < 0) break;
     const [x] = b.planned.splice(weakest, 1);
+    p.move(x.v, x.from);
+    b.imbalance = p.imbalance();
+    b.optionalMoves--;
+  }
+}
+
+/** Drops the balancing move with the lowest imbalance cost per GB, while the imbalance stays at or below `bound`. */
+function dropCheapest(b: PlanBuilder, bound: number): void {
+  const m = b.model;
+  const p = b.placement;
+  const ctx = b.context(PROFILES.optional);
+  for (;;) {
+    let pick = -1;
+    let pickRatio = Infinity;
+    for (let i = 0; i < b.planned.length; i++) {
+      const x = b.planned[i];
+      if (x.move.reason !== 'balance' || m.vmMem[x.v] === 0) continue;
+      const after = p.imbalanceIfMoved(x.v, x.from);
+      if (after > bound) continue;
+      const ratio = (after - b.imbalance) / m.vmMem[x.v];
+      if (ratio < pickRatio && acceptsAll(PROFILES.optional, ctx, x.v, x.from)) {
+        pickRatio = ratio;
+        pick = i;
+      }
+    }
+    if (pick < 0) return;
+    const [x] = b.planned.splice(pick, 1);
     p.move(x.v, x.from);
     b.imbalance = p.imbalance();
     b.optionalMoves--;

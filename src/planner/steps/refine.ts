@@ -38,8 +38,7 @@ export function retarget(b: PlanBuilder, s: RefineState, onlyOnHosts?: ReadonlyS
     const mandatory = x.move.priority === 1;
     const profile = mandatory ? PROFILES.mandatory : PROFILES.optional;
     const ctx = b.context(profile);
-    const hosts = s.groups.get(m.vmGroup[v]);
-    if (hosts === undefined) continue;
+    const hosts = m.classHosts[m.vmClass[v]];
     const hasRules = m.vmRules[v].length > 0;
     let best = -1;
     let bestGain = 1e-9;
@@ -159,6 +158,8 @@ export function exchange(b: PlanBuilder, s: RefineState, o: ExchangeOptions): bo
   const gb = (v: number) => m.vmMem[v] / 1024;
   const entries = b.planned.filter((x) => x.move.reason === 'balance').sort((x, y) => m.vmMem[y.v] - m.vmMem[x.v] || x.trace.index - y.trace.index);
   let changed = false;
+  // One set of targets for the pass (the coldest hosts move little from one exchange to the next).
+  const space = searchSpace(b, s.groups, 0, o.sources, o.targets);
   for (const x of entries) {
     const v = x.v;
     const at = p.host[v];
@@ -183,9 +184,7 @@ export function exchange(b: PlanBuilder, s: RefineState, o: ExchangeOptions): bo
       o.mode === 'imbalance'
         ? { movable: s.movable, skipVm: s.moved, key: gainKey, minGain: Math.max(s.minGain, (removed - before) * n + 1e-9) }
         : { movable: s.movable, skipVm: s.moved, key: (gain, _sec, w) => gain - gb(w), minGain: Math.max(s.minGain, (removed - o.bound) * n) };
-    const space = searchSpace(b, s.groups, 0, o.sources, o.targets);
-    if (o.sameSource) space.sources = [x.from];
-    const best = bestMove(b, space, search);
+    const best = bestMove(b, o.sameSource ? { sources: [x.from], targetsByClass: space.targetsByClass } : space, search);
     if (best === null || (best.v === v && best.to === at) || (o.mode === 'memory' && m.vmMem[best.v] >= m.vmMem[v])) {
       restore();
       continue;

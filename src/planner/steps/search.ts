@@ -32,7 +32,8 @@ export interface Candidate {
 export interface SearchSpace {
   /** Source hosts, per compatibility group of the VMs on them. */
   sources: number[];
-  targetsByGroup: Map<number, number[]>;
+  /** Target hosts per placement class (model.classHosts), or undefined for a class without any. */
+  targetsByClass: (readonly number[] | undefined)[];
 }
 
 /** VMs that optional moves may consider: powered on, automation default, not cooling, not in a must-affinity group. */
@@ -115,12 +116,10 @@ export function searchSpace(
   const p = b.placement;
   const heat = hostHeat(b);
   const sources: number[] = [];
-  const targetsByGroup = new Map<number, number[]>();
-  const top = (hosts: number[], k: number, key: (h: number) => number) => topK(hosts, k, key);
-  for (const [g, hosts] of groups) {
+  const top = (hosts: readonly number[], k: number, key: (h: number) => number) => topK(hosts, k, key);
+  for (const hosts of groups.values()) {
     if (hosts.length <= EXHAUSTIVE_GROUP) {
       sources.push(...hosts);
-      targetsByGroup.set(g, hosts);
       continue;
     }
     const src = new Set([
@@ -129,20 +128,22 @@ export function searchSpace(
       ...top(hosts, Math.ceil(sourceCount / 2), (h) => p.memUtil[h]),
     ]);
     sources.push(...src);
+  }
+  // Targets per placement class: every eligible host in small classes, else the coldest ones with room.
+  const targetsByClass = m.classHosts.map((hosts) => {
+    if (hosts.length === 0) return undefined;
+    if (hosts.length <= EXHAUSTIVE_GROUP) return hosts;
     const roomy = hosts.filter((h) => m.memLimit[h] - p.mem[h] >= minFreeMb);
     const pool = roomy.length > 0 ? roomy : hosts;
-    targetsByGroup.set(
-      g,
-      [
-        ...new Set([
-          ...top(pool, targetCount, (h) => -heat[h]),
-          ...top(pool, Math.ceil(targetCount / 2), (h) => -p.cpuUtil[h]),
-          ...top(pool, Math.ceil(targetCount / 2), (h) => -p.memUtil[h]),
-        ]),
-      ],
-    );
-  }
-  return { sources, targetsByGroup };
+    return [
+      ...new Set([
+        ...top(pool, targetCount, (h) => -heat[h]),
+        ...top(pool, Math.ceil(targetCount / 2), (h) => -p.cpuUtil[h]),
+        ...top(pool, Math.ceil(targetCount / 2), (h) => -p.memUtil[h]),
+      ]),
+    ];
+  });
+  return { sources, targetsByClass };
 }
 
 export interface SearchOptions {
@@ -164,7 +165,7 @@ export interface SearchOptions {
 export function bestMove(b: PlanBuilder, space: SearchSpace, o: SearchOptions): Candidate | null {
   let best: Candidate | null = null;
   for (const s of space.sources) {
-    const c = bestFromSource(b, s, space.targetsByGroup, o, best === null ? -Infinity : best.key);
+    const c = bestFromSource(b, s, space.targetsByClass, o, best === null ? -Infinity : best.key);
     if (c !== null) best = c;
   }
   return best;
@@ -175,7 +176,7 @@ export function bestMove(b: PlanBuilder, space: SearchSpace, o: SearchOptions): 
  * planner: the source's part of the imbalance sums is computed once per VM, each target adds its
  * part (the same arithmetic as Placement.imbalanceIfMoved, inlined).
  */
-function bestFromSource(b: PlanBuilder, s: number, targetsByGroup: Map<number, number[]>, o: SearchOptions, floor: number): Candidate | null {
+function bestFromSource(b: PlanBuilder, s: number, targetsByClass: SearchSpace['targetsByClass'], o: SearchOptions, floor: number): Candidate | null {
   const m = b.model;
   const p = b.placement;
   const n = m.connectedCount;
@@ -212,7 +213,7 @@ function bestFromSource(b: PlanBuilder, s: number, targetsByGroup: Map<number, n
   for (let i = 0; i < vms.length; i++) {
     const v = vms[i];
     if (movable[v] === 0 || (skipVm !== undefined && skipVm[v] === 1)) continue;
-    const targets = targetsByGroup.get(m.vmGroup[v]);
+    const targets = targetsByClass[m.vmClass[v]];
     if (targets === undefined) continue;
     const c = vmCpu[v];
     const a = vmActive[v];
@@ -272,6 +273,7 @@ export function gainKey(gain: number): number {
  * Targets are the coldest hosts of each group (see searchSpace), recomputed at every query.
  */
 const FULL_REFRESH_QUERIES = 100;
+const POOL_REFRESH = 16;
 
 export class CachedSearch {
   private readonly keys: Float64Array;
@@ -287,6 +289,7 @@ export class CachedSearch {
   private cursor = 0;
   private generation = -1;
   private queries = 0;
+  private verifiedAt = -1;
 
   constructor(
     private readonly b: PlanBuilder,
@@ -294,6 +297,10 @@ export class CachedSearch {
     private readonly o: SearchOptions,
     private readonly targetCount: number,
   ) {
+    // The cache keeps every host's best positive move, even below the minimum gain: as the
+    // imbalance falls those grow, and a host without any cached move is only seen again on a
+    // refresh. The minimum gain is applied to the answer.
+    this.cacheOptions = { ...o, minGain: Math.min(o.minGain, 0) };
     const H = b.model.hostCount;
     this.keys = new Float64Array(H);
     this.keyImbalance = new Float64Array(H);
@@ -301,15 +308,46 @@ export class CachedSearch {
     this.searchedAt = new Float64Array(H).fill(-1);
     this.rescoredAt = new Float64Array(H).fill(-1);
     this.sources = [...groups.values()].flat().sort((x, y) => x - y);
+    // Targets must have room for a median movable VM: the coldest hosts are often full.
+    const sizes: number[] = [];
+    for (let v = 0; v < b.model.vmCount; v++) if (o.movable[v]) sizes.push(b.model.vmMem[v]);
+    sizes.sort((x, y) => x - y);
+    this.roomMb = sizes.length === 0 ? 0 : sizes[sizes.length >> 1];
+  }
+
+  private readonly roomMb: number;
+  private readonly cacheOptions: SearchOptions;
+  private pool: SearchSpace['targetsByClass'] = [];
+  private poolAt = -1;
+  private poolGeneration = -1;
+
+  /**
+   * The coldest hosts per class, recomputed when a host in it changed, or every POOL_REFRESH
+   * changes (hosts' heat order moves slowly otherwise).
+   */
+  private targets(now: number): SearchSpace['targetsByClass'] {
+    const p = this.b.placement;
+    let stale = this.poolGeneration !== p.generation || now - this.poolAt >= POOL_REFRESH;
+    if (!stale && this.poolAt < now) {
+      const inPool = new Set<number>();
+      for (const list of this.pool) if (list !== undefined) for (const h of list) inPool.add(h);
+      for (let i = this.poolAt; i < now && !stale; i++) stale = inPool.has(p.changes[i]);
+    }
+    if (stale) {
+      this.pool = searchSpace(this.b, this.groups, this.roomMb, 0, this.targetCount).targetsByClass;
+      this.poolAt = now;
+      this.poolGeneration = p.generation;
+    }
+    return this.pool;
   }
 
   best(): Candidate | null {
     const b = this.b;
     const p = b.placement;
-    const pool = searchSpace(b, this.groups, 0, 0, this.targetCount).targetsByGroup;
     const now = p.changes.length;
+    const pool = this.targets(now);
     const refresh = (s: number) => {
-      const c = this.o.sourceOk !== undefined && !this.o.sourceOk(s) ? null : bestFromSource(b, s, pool, this.o, -Infinity);
+      const c = this.o.sourceOk !== undefined && !this.o.sourceOk(s) ? null : bestFromSource(b, s, pool, this.cacheOptions, -Infinity);
       this.candidates[s] = c;
       this.keys[s] = c === null ? -Infinity : c.key;
       this.keyImbalance[s] = b.imbalance;
@@ -354,9 +392,32 @@ export class CachedSearch {
           top = s;
         } else if (k > second) second = k;
       }
-      if (top < 0) return null;
+      if (top < 0) {
+        // Nothing cached qualifies: before concluding, re-search every host not searched since the last change.
+        let stale = false;
+        for (const s of this.sources) {
+          if (this.searchedAt[s] !== now) {
+            refresh(s);
+            stale = true;
+          }
+        }
+        if (!stale) return null;
+        continue;
+      }
       if (this.searchedAt[top] === now) {
-        if (topKey >= second) return this.candidates[top];
+        if (topKey < second) continue;
+        const c = this.candidates[top] as Candidate;
+        if (c.gain > this.o.minGain) return c;
+        // The best cached move is not good enough: before saying so, re-search the hosts whose
+        // cached move (scaled to the current imbalance) comes within half of the minimum.
+        if (this.verifiedAt === now) return null;
+        this.verifiedAt = now;
+        const current = b.imbalance > 0 ? b.imbalance : 1;
+        for (const s of this.sources) {
+          if (this.searchedAt[s] === now) continue;
+          const raw = this.keys[s];
+          if (raw > 0 && (raw * this.keyImbalance[s]) / current >= this.o.minGain / 2) refresh(s);
+        }
         continue;
       }
       if (this.rescoredAt[top] !== now) {
@@ -378,7 +439,7 @@ export class CachedSearch {
     const p = b.placement;
     if (p.host[c.v] === c.to || !this.o.movable[c.v] || (this.o.skipVm !== undefined && this.o.skipVm[c.v])) return null;
     let gain = (b.imbalance - p.imbalanceIfMoved(c.v, c.to)) * m.connectedCount;
-    if (gain <= this.o.minGain) return null;
+    if (gain <= this.cacheOptions.minGain) return null;
     if (m.vmRules[c.v].length > 0) gain += shouldRuleScore(m, p.host, c.v, c.to);
     const sec = costSeconds(m, c.v, p.host[c.v], c.to);
     if (!this.o.ignoreCost && gain - (b.level.gainPerSecond ?? 0) * sec <= 0) return null;

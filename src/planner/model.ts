@@ -41,6 +41,9 @@ export interface Model {
 
   readonly cpuCapacity: Float64Array;
   readonly memCapacity: Float64Array;
+  /** 1 / capacity (the candidate loop multiplies instead of dividing). */
+  readonly cpuCapacityInv: Float64Array;
+  readonly memCapacityInv: Float64Array;
   /** memoryCapacityMb x memoryOvercommitRatio: the bound on configured memory of powered-on VMs. */
   readonly memLimit: Float64Array;
   /** cpuCapacityMhz x maxCpuUtilization, Infinity without a cap. */
@@ -199,6 +202,8 @@ export function compileModel(snapshot: Snapshot): Model {
     vmCount,
     cpuCapacity,
     memCapacity,
+    cpuCapacityInv: cpuCapacity.map((x) => 1 / x),
+    memCapacityInv: memCapacity.map((x) => 1 / x),
     memLimit,
     cpuLimit,
     connected,

@@ -5,6 +5,7 @@ import { brokenRules, describeBreak } from './rules.js';
 import type { MoveReason, Plan, Snapshot } from './snapshot.js';
 import { balance } from './steps/balance.js';
 import { evacuate } from './steps/evacuate.js';
+import { explainStayed } from './steps/explain.js';
 import { relieveOverload } from './steps/overload.js';
 import { repairMustRules } from './steps/repair.js';
 import type { PlanTrace } from './trace.js';
@@ -35,9 +36,17 @@ export function plan(snapshot: Snapshot, options: PlanOptions = {}): PlanResult 
     repairMustRules(b);
     relieveOverload(b);
     balance(b);
+    explainStayed(b);
   }
 
   const host = b.placement.host;
+  // Every must rule still broken is reported (evacuate-only plans leave the others as they are).
+  const reported = new Set(b.unresolved.map((u) => u.ruleId));
+  for (const rule of brokenRules(model, host, true)) {
+    if (reported.has(rule.id)) continue;
+    const why = options.mode === 'evacuate-only' ? ': evacuate-only plans repair only the rules the evacuation involves' : '';
+    b.unresolved.push({ ruleId: rule.id, reason: `must rule left broken (${describeBreak(model, rule, host)})${why}` });
+  }
   const shouldAfter = brokenRules(model, host, false);
   for (const rule of shouldAfter) {
     b.unresolved.push({ ruleId: rule.id, reason: `should rule left broken (${describeBreak(model, rule, host)})` });

@@ -86,6 +86,11 @@ export class StayedLog {
     if (!entry.reasons.some((x) => x.plugin === r.plugin && x.reason === r.reason)) entry.reasons.push(r);
   }
 
+  /** No room for another VM (reasons of listed VMs may still be added). */
+  get full(): boolean {
+    return this.entries.size >= this.maxVms;
+  }
+
   has(v: number): boolean {
     return this.entries.has(v);
   }

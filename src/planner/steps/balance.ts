@@ -18,8 +18,11 @@ export const TUNING = {
   overshoot: 0.2,
   /** Coldest hosts per group the cached search sends VMs to. */
   targets: 10,
-  /** Up to this many VMs, several strategies are tried and the best plan kept. */
-  portfolioVms: 3000,
+  /**
+   * Up to this much search work (VMs x hosts of their compatibility group, summed), several
+   * strategies are tried and the best plan kept, with exhaustive searches.
+   */
+  portfolioWork: 20_000,
 };
 
 /** A drop of the reference imbalance below this is not significant (a plain planner stops there). */
@@ -56,7 +59,7 @@ export const LARGE_PORTFOLIO: Strategy[] = [{ search: 'cached', memoryWeight: 0,
  * 3. Memory phase: exchange each move for the smallest-memory one (or drop it) while the
  *    imbalance stays within TUNING.slackShare of what steps 1-2 gained below the yardstick: the
  *    imbalance of the plain best-gain pass where its moves stopped being significant.
- * Up to TUNING.portfolioVms VMs, several strategies run steps 1-2, each then runs step 3 against
+ * Up to TUNING.portfolioWork, several strategies run steps 1-2, each then runs step 3 against
  * the common yardstick, and the plan moving the least memory at or below the yardstick is kept
  * (the plain best-gain strategy always qualifies). Finally replay sequences the plan.
  */
@@ -66,7 +69,7 @@ export function balance(b: PlanBuilder): void {
     b.balanceStop = `threshold ${level.threshold} keeps only mandatory moves`;
     return;
   }
-  const small = b.model.vmCount <= TUNING.portfolioVms;
+  const small = searchWork(b) <= TUNING.portfolioWork;
   const strategies = small ? SMALL_PORTFOLIO : LARGE_PORTFOLIO;
   const thorough = small;
   const start = b.checkpoint();
@@ -210,6 +213,7 @@ function optimize(b: PlanBuilder, strategy: Strategy, thorough: boolean): number
     let improved = retarget(b, s);
     improved = swapTargets(b, s) || improved;
     sync();
+    // (Large clusters look for a replacement only on the move's own source host: time.)
     const options = { mode: 'imbalance', bound: plain, sources: TUNING.refineSources, targets: TUNING.refineTargets, sameSource: !thorough } as const;
     improved = exchange(b, s, options) || improved;
     if (b.optionalBudget > 0) forward();
@@ -284,4 +288,14 @@ function dropCheapest(b: PlanBuilder, bound: number): void {
     b.imbalance = p.imbalance();
     b.optionalMoves--;
   }
+}
+
+/** VMs x connected hosts of their compatibility group, summed: what one exhaustive search step costs. */
+function searchWork(b: PlanBuilder): number {
+  const m = b.model;
+  const groupSize = new Map<number, number>();
+  for (let h = 0; h < m.hostCount; h++) if (m.connected[h]) groupSize.set(m.hostGroup[h], (groupSize.get(m.hostGroup[h]) ?? 0) + 1);
+  let work = 0;
+  for (let v = 0; v < m.vmCount; v++) work += groupSize.get(m.vmGroup[v]) ?? 0;
+  return work;
 }

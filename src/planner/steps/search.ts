@@ -1,7 +1,6 @@
 import { acceptsAll, type PlanBuilder } from '../builder.js';
 import { costSeconds } from '../cost.js';
 import { AUTOMATION_DEFAULT } from '../model.js';
-import { sd } from '../placement.js';
 import { shouldRuleScore } from '../plugins/scores.js';
 import { PROFILES } from '../profiles.js';
 
@@ -33,7 +32,7 @@ export interface SearchSpace {
   /** Source hosts, per compatibility group of the VMs on them. */
   sources: number[];
   /** Target hosts per placement class (model.classHosts), or undefined for a class without any. */
-  targetsByClass: (readonly number[] | undefined)[];
+  targetsByClass: (Int32Array | undefined)[];
 }
 
 /** VMs that optional moves may consider: powered on, automation default, not cooling, not in a must-affinity group. */
@@ -130,18 +129,19 @@ export function searchSpace(
     sources.push(...src);
   }
   // Targets per placement class: every eligible host in small classes, else the coldest ones with room.
+  // (Typed arrays: the hot loop reads them, one element kind for all.)
   const targetsByClass = m.classHosts.map((hosts) => {
     if (hosts.length === 0) return undefined;
-    if (hosts.length <= EXHAUSTIVE_GROUP) return hosts;
+    if (hosts.length <= EXHAUSTIVE_GROUP) return Int32Array.from(hosts);
     const roomy = hosts.filter((h) => m.memLimit[h] - p.mem[h] >= minFreeMb);
     const pool = roomy.length > 0 ? roomy : hosts;
-    return [
-      ...new Set([
+    return Int32Array.from(
+      new Set([
         ...top(pool, targetCount, (h) => -heat[h]),
         ...top(pool, Math.ceil(targetCount / 2), (h) => -p.cpuUtil[h]),
         ...top(pool, Math.ceil(targetCount / 2), (h) => -p.memUtil[h]),
       ]),
-    ];
+    );
   });
   return { sources, targetsByClass };
 }
@@ -182,8 +182,9 @@ function bestFromSource(b: PlanBuilder, s: number, targetsByClass: SearchSpace['
   const n = m.connectedCount;
   const wc = m.weightCpu;
   const wm = m.weightMem;
-  const cpuCap = m.cpuCapacity;
-  const memCap = m.memCapacity;
+  const cpuInv = m.cpuCapacityInv;
+  const memInv = m.memCapacityInv;
+  const invN = 1 / n;
   const bandwidth = m.bandwidth;
   const vmCpu = m.vmCpu;
   const vmActive = m.vmActive;
@@ -222,8 +223,8 @@ function bestFromSource(b: PlanBuilder, s: number, targetsByClass: SearchSpace['
     let sm = p.sumMem;
     let qm = p.sqMem;
     if (sourceConnected) {
-      const nc = (pCpu[s] - c) / cpuCap[s];
-      const nm = (pAct[s] - a) / memCap[s];
+      const nc = (pCpu[s] - c) * cpuInv[s];
+      const nm = (pAct[s] - a) * memInv[s];
       sc += nc - cu[s];
       qc += nc * nc - cu[s] * cu[s];
       sm += nm - mu[s];
@@ -236,11 +237,16 @@ function bestFromSource(b: PlanBuilder, s: number, targetsByClass: SearchSpace['
       const t = targets[j];
       if (t === s) continue;
       scored++;
-      const nc = (pCpu[t] + c) / cpuCap[t];
-      const nm = (pAct[t] + a) / memCap[t];
+      const nc = (pCpu[t] + c) * cpuInv[t];
+      const nm = (pAct[t] + a) * memInv[t];
       const ct = cu[t];
       const mt = mu[t];
-      const after = wc * sd(sc + nc - ct, qc + nc * nc - ct * ct, n) + wm * sd(sm + nm - mt, qm + nm * nm - mt * mt, n);
+      // The reference imbalance after the move (Placement.imbalanceIfMoved, inlined).
+      const meanC = (sc + nc - ct) * invN;
+      const varC = (qc + nc * nc - ct * ct) * invN - meanC * meanC;
+      const meanM = (sm + nm - mt) * invN;
+      const varM = (qm + nm * nm - mt * mt) * invN - meanM * meanM;
+      const after = wc * (varC > 0 ? Math.sqrt(varC) : 0) + wm * (varM > 0 ? Math.sqrt(varM) : 0);
       let gain = (current - after) * n;
       if (gain <= minGain) continue;
       if (hasRules) gain += shouldRuleScore(m, p.host, v, t);
@@ -274,6 +280,8 @@ export function gainKey(gain: number): number {
  */
 const FULL_REFRESH_QUERIES = 100;
 const POOL_REFRESH = 16;
+/** When the best cached move is below the minimum, hosts whose cached move is within this share of it are re-searched. */
+const VERIFY_SHARE = 0.5;
 
 export class CachedSearch {
   private readonly keys: Float64Array;
@@ -355,9 +363,21 @@ export class CachedSearch {
       this.rescoredAt[s] = now;
     };
     if (this.generation !== p.generation || ++this.queries >= FULL_REFRESH_QUERIES) {
+      // Searched now: the hosts above the mean in CPU or memory (the sources of good moves); the
+      // others only if nothing better turns up (see the check below) or at the next full round.
       this.generation = p.generation;
       this.queries = 0;
-      for (const s of this.sources) refresh(s);
+      const mc = p.meanCpu();
+      const mm = p.meanMem();
+      for (const s of this.sources) {
+        if (p.cpuUtil[s] >= mc || p.memUtil[s] >= mm) refresh(s);
+        else {
+          this.candidates[s] = null;
+          this.keys[s] = -Infinity;
+          this.searchedAt[s] = -1;
+          this.rescoredAt[s] = -1;
+        }
+      }
     } else if (this.cursor < now) {
       // A host that lost a VM is re-searched (its candidate may be gone); one that gained a VM is
       // only re-scored (as a source it rarely matters: it was among the coldest).
@@ -409,14 +429,14 @@ export class CachedSearch {
         const c = this.candidates[top] as Candidate;
         if (c.gain > this.o.minGain) return c;
         // The best cached move is not good enough: before saying so, re-search the hosts whose
-        // cached move (scaled to the current imbalance) comes within half of the minimum.
+        // cached move (scaled to the current imbalance) comes within VERIFY_SHARE of the minimum.
         if (this.verifiedAt === now) return null;
         this.verifiedAt = now;
         const current = b.imbalance > 0 ? b.imbalance : 1;
         for (const s of this.sources) {
           if (this.searchedAt[s] === now) continue;
           const raw = this.keys[s];
-          if (raw > 0 && (raw * this.keyImbalance[s]) / current >= this.o.minGain / 2) refresh(s);
+          if (this.searchedAt[s] < 0 || (raw > 0 && (raw * this.keyImbalance[s]) / current >= this.o.minGain * VERIFY_SHARE)) refresh(s);
         }
         continue;
       }

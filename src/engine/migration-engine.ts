@@ -134,7 +134,10 @@ export interface MigrationEngine {
   register(placements: VmPlacement[]): Promise<void>;
   /** Can this VM go there now? Checks the engine's own view (the VM runs on the source, the target answers). */
   precheck(request: MigrationRequest): Promise<PrecheckResult>;
-  /** Runs the migration to the end; throws MigrationEngineError when it fails (the VM stays on the source). */
+  /**
+   * Runs the migration to the end; throws MigrationEngineError when it fails (the VM stays on the
+   * source). A VM the engine does not know yet is registered first, as running on the request's source.
+   */
   migrate(request: MigrationRequest, options?: MigrateOptions): Promise<MigrationResult>;
   /** Ground truth: where the VM really is. */
   locate(vmId: string): Promise<VmLocation>;

@@ -9,7 +9,6 @@ import {
   MigrationCancelledError,
   type MigrationEngine,
   MigrationEngineError,
-  type MigrationProgress,
   type MigrationResult,
   type VmLocation,
 } from '../engine/migration-engine.js';
@@ -18,6 +17,7 @@ import { MigrationDispatcher } from './migration-dispatcher.js';
 import { MigrationJournal } from './migration-journal.js';
 import { MIGRATION_QUEUE, type MigrationJobData } from './migration-queue.js';
 import type { MigrationState } from './migration-state.js';
+import { ProgressLog } from './progress-log.js';
 import { cancelDependents, type Transition } from './transitions.js';
 
 const SETTLE_POLL_MS = 250;
@@ -111,19 +111,23 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
   /** Runs the migration, which is `running`, through the engine to its end. */
   private async drive(job: Job<MigrationJobData>, signal: AbortSignal): Promise<void> {
     const { migrationId, request } = job.data;
-    // The journal keeps a migration's entries in order; progress rides along with the next write.
-    const progressWritten: Promise<void>[] = [];
-    const onProgress = (progress: MigrationProgress) => {
-      progressWritten.push(this.journal.record({ migrationId, type: 'progress', detail: { ...progress } }));
-    };
+    // The journal keeps a migration's entries in order: progress rides along with the next write.
+    const progress = new ProgressLog(migrationId, (event) => this.journal.record(event));
+    let outcome: { result: MigrationResult } | { error: unknown };
     try {
-      await this.engine.register([{ vm: request.vm, hostId: request.source.id, running: true }]);
-      const result = await this.engine.migrate(request, { onProgress, signal });
-      await this.finish(job, { to: 'succeeded', result, error: null, detail: summary(result) });
+      outcome = { result: await this.engine.migrate(request, { onProgress: (p) => progress.add(p), signal }) };
     } catch (error) {
-      await this.settleFailure(job, error);
+      outcome = { error };
+    }
+    progress.end();
+    try {
+      if ('result' in outcome) {
+        await this.finish(job, { to: 'succeeded', result: outcome.result, error: null, detail: summary(outcome.result) });
+      } else {
+        await this.settleFailure(job, outcome.error);
+      }
     } finally {
-      await Promise.allSettled(progressWritten);
+      await progress.settled();
     }
   }
 

@@ -221,6 +221,10 @@ export class QemuEngine implements MigrationEngine {
     if (previous?.state === 'running' && (await isOwnerAlive(previous.owner))) {
       throw new MigrationEngineError(`migration ${request.migrationId} is being run by process ${previous.owner.pid}`, true, 'in-progress');
     }
+    // The port's promise: a VM the engine does not know yet is taken to run on the request's source.
+    if (!previous && !(await this.lab.vm(request.vm.id))) {
+      await this.lab.register([{ vm: request.vm, hostId: request.source.id, running: true }]);
+    }
     const owner = await newOwner();
     this.owners.add(owner);
     const lock = await VmLock.acquire(this.lab.vmLockFile(request.vm.id), owner, 'migration', request.migrationId);

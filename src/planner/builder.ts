@@ -45,7 +45,8 @@ export interface Checkpoint {
 export class PlanBuilder {
   readonly placement: Placement;
   readonly level: ThresholdLevel;
-  readonly maxOptionalMoves: number;
+  /** maxMovesPerRun (balancing raises it for a while to overshoot, then drops back to it). */
+  maxOptionalMoves: number;
   readonly planned: PlannedMove[] = [];
   readonly unresolved: Unresolved[] = [];
   readonly stayed: StayedLog;

@@ -7,8 +7,8 @@ import { staysUnderOverloadLevel } from './overload.js';
 import { replay } from './replay.js';
 import { bestMove, CachedSearch, gainKey, hostsByGroup, movableForBalance, searchSpace, type Candidate } from './search.js';
 
-/** Tunables of the balancing search (exported for the benchmark's experiments). */
-export const TUNING = {
+/** Tunables of the balancing search. */
+const TUNING = {
   /** Share of the imbalance improved below the plain best-gain pass that may be traded for memory. */
   slackShare: 0.3,
   refinePasses: 3,
@@ -23,7 +23,7 @@ export const TUNING = {
    * strategies are tried and the best plan kept, with exhaustive searches.
    */
   portfolioWork: 20_000,
-};
+} as const;
 
 /** A drop of the reference imbalance below this is not significant (a plain planner stops there). */
 export const SIGNIFICANT_GAIN = 1e-4;
@@ -33,7 +33,7 @@ export const SIGNIFICANT_GAIN = 1e-4;
  * to 40 hosts); `cached` keeps each host's best move and re-searches lazily (what makes 50,000
  * VMs fast). `memoryWeight` is the normalized gain a GB costs when ranking candidates.
  */
-export interface Strategy {
+interface Strategy {
   search: 'exact' | 'cached';
   memoryWeight: number;
   /** Retarget moves as the forward pass goes (else only when it finds nothing). */
@@ -41,14 +41,14 @@ export interface Strategy {
 }
 
 /** Small clusters: several searches (the first is the plain best-gain pass, the yardstick). */
-export const SMALL_PORTFOLIO: Strategy[] = [
+const SMALL_PORTFOLIO: readonly Strategy[] = [
   { search: 'exact', memoryWeight: 0, eagerRetarget: false },
   { search: 'exact', memoryWeight: 0, eagerRetarget: true },
   { search: 'exact', memoryWeight: MEMORY_WEIGHT_PER_GB, eagerRetarget: true },
   { search: 'cached', memoryWeight: 0, eagerRetarget: true },
 ];
 /** Large clusters: the cached search only (time). */
-export const LARGE_PORTFOLIO: Strategy[] = [{ search: 'cached', memoryWeight: 0, eagerRetarget: false }];
+const LARGE_PORTFOLIO: readonly Strategy[] = [{ search: 'cached', memoryWeight: 0, eagerRetarget: false }];
 
 /**
  * Step 4: balancing moves, priorities 2..5 by gain.
@@ -237,7 +237,7 @@ function moveAgain(b: PlanBuilder, x: PlannedMove, to: number): void {
 
 
 function setCap(b: PlanBuilder, cap: number): void {
-  (b as { maxOptionalMoves: number }).maxOptionalMoves = cap;
+  b.maxOptionalMoves = cap;
 }
 
 /** Drops balancing moves, the one whose removal raises the imbalance least first, until the cap holds. */

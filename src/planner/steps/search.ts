@@ -110,6 +110,7 @@ export function searchSpace(
   minFreeMb: number,
   sourceCount = PRUNED_SOURCES,
   targetCount = PRUNED_TARGETS,
+  exhaustiveUpTo = EXHAUSTIVE_GROUP,
 ): SearchSpace {
   const m = b.model;
   const p = b.placement;
@@ -117,7 +118,7 @@ export function searchSpace(
   const sources: number[] = [];
   const top = (hosts: readonly number[], k: number, key: (h: number) => number) => topK(hosts, k, key);
   for (const hosts of groups.values()) {
-    if (hosts.length <= EXHAUSTIVE_GROUP) {
+    if (hosts.length <= exhaustiveUpTo) {
       sources.push(...hosts);
       continue;
     }
@@ -132,7 +133,7 @@ export function searchSpace(
   // (Typed arrays: the hot loop reads them, one element kind for all.)
   const targetsByClass = m.classHosts.map((hosts) => {
     if (hosts.length === 0) return undefined;
-    if (hosts.length <= EXHAUSTIVE_GROUP) return Int32Array.from(hosts);
+    if (hosts.length <= exhaustiveUpTo) return Int32Array.from(hosts);
     const roomy = hosts.filter((h) => m.memLimit[h] - p.mem[h] >= minFreeMb);
     const pool = roomy.length > 0 ? roomy : hosts;
     return Int32Array.from(
@@ -342,7 +343,8 @@ export class CachedSearch {
       for (let i = this.poolAt; i < now && !stale; i++) stale = inPool.has(p.changes[i]);
     }
     if (stale) {
-      this.pool = searchSpace(this.b, this.groups, this.roomMb, 0, this.targetCount).targetsByClass;
+      // Every host is a source here; the targets are pruned even in mid-size classes (time).
+      this.pool = searchSpace(this.b, this.groups, this.roomMb, 0, this.targetCount, this.targetCount * 2).targetsByClass;
       this.poolAt = now;
       this.poolGeneration = p.generation;
     }

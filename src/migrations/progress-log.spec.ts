@@ -10,11 +10,28 @@ const step = (phase: MigrationProgress['phase'], iteration: number): MigrationPr
   remainingBytes: 0,
 });
 
+/** A hand-driven clock: `at(ms)` moves time and fires what came due. */
 function log() {
   let now = 0;
+  const timers: { due: number; then: () => void }[] = [];
   const rows: MigrationEvent[] = [];
-  const progress = new ProgressLog('m1', async (event) => void rows.push(event), () => now);
-  return { progress, rows, at: (ms: number) => (now = ms) };
+  const clock = {
+    now: () => now,
+    later(ms: number, then: () => void) {
+      const timer = { due: now + ms, then };
+      timers.push(timer);
+      return () => timers.splice(timers.indexOf(timer), 1);
+    },
+  };
+  const progress = new ProgressLog('m1', async (event) => void rows.push(event), clock);
+  const at = (ms: number) => {
+    now = ms;
+    for (const timer of timers.filter((t) => t.due <= now)) {
+      timers.splice(timers.indexOf(timer), 1);
+      timer.then();
+    }
+  };
+  return { progress, rows, at };
 }
 
 describe('progress rows', () => {
@@ -50,6 +67,22 @@ describe('progress rows', () => {
       ['precopy', 2, new Date(20).toISOString()],
       ['switchover', 2, new Date(30).toISOString()],
     ]);
+  });
+
+  it('writes a held-back milestone once its time comes, without waiting for the next one', async () => {
+    const { progress, rows, at } = log();
+    progress.add(step('setup', 0));
+    at(10);
+    progress.add(step('precopy', 1));
+    at(200);
+    expect(rows.map((r) => r.detail.phase)).toEqual(['setup']);
+    at(250);
+    expect(rows.map((r) => r.detail.phase)).toEqual(['setup', 'precopy']);
+    at(5000);
+    progress.add(step('switchover', 3));
+    progress.end();
+    await progress.settled();
+    expect(rows.map((r) => r.detail.phase)).toEqual(['setup', 'precopy', 'switchover']);
   });
 
   it('writes nothing when nothing was reported', async () => {

@@ -7,27 +7,43 @@ export type Milestone = MigrationProgress & { at: string };
 /** At most one progress row per migration this often; a row carries every milestone since the last. */
 export const PROGRESS_ROW_EVERY_MS = 250;
 
+export interface Clock {
+  now(): number;
+  later(ms: number, then: () => void): () => void;
+}
+
+const realClock: Clock = {
+  now: Date.now,
+  later(ms, then) {
+    const timer = setTimeout(then, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
+  },
+};
+
 /**
  * Turns an engine's progress callbacks into history rows: every milestone is kept, with its time,
  * but milestones that come faster than one row per PROGRESS_ROW_EVERY_MS share a row (a migration
- * that takes milliseconds does not write five rows). A row's detail is the latest milestone, plus
- * `milestones` when it carries several.
+ * that takes milliseconds does not write five rows), written at most that long after the first of
+ * them. A row's detail is the latest milestone, plus `milestones` when it carries several.
  */
 export class ProgressLog {
   private waiting: Milestone[] = [];
   private lastRowAt = -Infinity;
+  private cancelTimer: (() => void) | null = null;
+  private readonly written: Promise<void>[] = [];
 
   constructor(
     private readonly migrationId: string,
     private readonly write: (event: MigrationEvent) => Promise<void>,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = realClock,
   ) {}
 
-  private readonly written: Promise<void>[] = [];
-
   add(progress: MigrationProgress): void {
-    this.waiting.push({ ...progress, at: new Date(this.now()).toISOString() });
-    if (this.now() - this.lastRowAt >= PROGRESS_ROW_EVERY_MS) this.flush();
+    this.waiting.push({ ...progress, at: new Date(this.clock.now()).toISOString() });
+    const due = this.lastRowAt + PROGRESS_ROW_EVERY_MS - this.clock.now();
+    if (due <= 0) this.flush();
+    else this.cancelTimer ??= this.clock.later(due, () => this.flush());
   }
 
   /** Hands over what waits: the journal writes it before the migration's next transition. */
@@ -41,10 +57,12 @@ export class ProgressLog {
   }
 
   private flush(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = null;
     if (this.waiting.length === 0) return;
     const milestones = this.waiting;
     this.waiting = [];
-    this.lastRowAt = this.now();
+    this.lastRowAt = this.clock.now();
     const latest = milestones[milestones.length - 1];
     const detail = milestones.length > 1 ? { ...latest, milestones } : { ...latest };
     this.written.push(this.write({ migrationId: this.migrationId, type: 'progress', detail }));

@@ -174,6 +174,13 @@ function fmt(x: number, digits: number): string {
   return x.toFixed(digits);
 }
 
+interface HeapFigures {
+  ms: number;
+  usedBeforeMb: number;
+  totalAfterMb: number;
+  usedAfterMb: number;
+}
+
 function heapProbe(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   const snapshot = generateScenario({ clusterId: 'gen-500h-50k', takenAt: TAKEN_AT, ...LARGE_500 });
@@ -273,23 +280,22 @@ function main(): void {
     }
   }
 
-  // Heap of the 500-host case, in a fresh process with a 500 MB old-space limit.
-  interface HeapFigures {
-    ms: number;
-    usedBeforeMb: number;
-    totalAfterMb: number;
-    usedAfterMb: number;
-  }
+  // Heap of the 500-host case: fresh processes with a 500 MB old-space limit (the target), and a
+  // 128 MB one (the plan must still finish: the peak is below it).
   let heap: HeapFigures | null = null;
+  let fitsIn128 = false;
   if (!quick) {
-    const child = spawnSync(process.execPath, ['--expose-gc', '--max-old-space-size=500', fileURLToPath(import.meta.url), '--heap-probe'], { encoding: 'utf8' });
+    const probe = (limitMb: number) =>
+      spawnSync(process.execPath, ['--expose-gc', `--max-old-space-size=${limitMb}`, fileURLToPath(import.meta.url), '--heap-probe'], { encoding: 'utf8' });
+    const child = probe(500);
     if (child.status === 0) {
       const h = JSON.parse(child.stdout) as HeapFigures;
       heap = h;
+      fitsIn128 = probe(128).status === 0;
       console.log(
         `\nHeap, 500 hosts / 50,000 VMs (fresh process, --max-old-space-size=500): snapshot ${fmt(h.usedBeforeMb, 1)} MB used before planning; ` +
-          `after one plan: ${fmt(h.usedAfterMb, 1)} MB used, ${fmt(h.totalAfterMb, 1)} MB heap size (the heap's high-water mark: it does not shrink within one call). ` +
-          `That run took ${fmt(h.ms, 0)} ms (cold, first run).`,
+          `after one plan: ${fmt(h.usedAfterMb, 1)} MB used, ${fmt(h.totalAfterMb, 1)} MB heap size (V8's heap only grows between major GCs, so this is the high-water mark of that call). ` +
+          `The same plan ${fitsIn128 ? 'also completes' : 'does NOT complete'} with --max-old-space-size=128. (Cold single run: ${fmt(h.ms, 0)} ms.)`,
       );
     } else {
       console.log(`\nHeap probe FAILED (exit ${child.status}): ${child.stderr.split('\n').slice(-5).join(' ')}`);
@@ -319,7 +325,7 @@ function main(): void {
     const ok = r.ballast.imbalanceAfter <= r.greedy.imbalanceAfter + 1e-12 && r.ballast.gbMoved < r.greedy.gbMoved;
     verdict(
       ok,
-      `${r.scenario}: imbalance after ${fmt(r.ballast.imbalanceAfter, 4)} <= greedy ${fmt(r.greedy.imbalanceAfter, 4)} with less memory moved (${fmt(r.ballast.gbMoved, 1)} GB vs ${fmt(r.greedy.gbMoved, 1)} GB)${capped ? ' [greedy capped by its time budget]' : ''}`,
+      `${r.scenario}: imbalance after ${fmt(r.ballast.imbalanceAfter, 5)} <= greedy ${fmt(r.greedy.imbalanceAfter, 5)} with less memory moved (${fmt(r.ballast.gbMoved, 1)} GB vs ${fmt(r.greedy.gbMoved, 1)} GB)${capped ? ' [greedy capped by its time budget]' : ''}`,
     );
   }
   const r96 = results.find((r) => r.scenario === 'gen-96h-10k');
@@ -327,7 +333,10 @@ function main(): void {
   const r500 = results.find((r) => r.scenario === 'gen-500h-50k');
   if (r500) {
     verdict(r500.ballast.ms <= 1000, `500 hosts / 50,000 VMs planned in ${fmt(r500.ballast.ms, 1)} ms median (target <= 1 s)`);
-    verdict(heap !== null && heap.totalAfterMb < 500, `500 hosts / 50,000 VMs heap ${heap === null ? 'unknown' : `${fmt(heap.totalAfterMb, 1)} MB`} (target < 500 MB)`);
+    verdict(
+      heap !== null && heap.totalAfterMb < 500,
+      `500 hosts / 50,000 VMs heap ${heap === null ? 'unknown' : `${fmt(heap.totalAfterMb, 1)} MB high-water, completes under a ${fitsIn128 ? 128 : 500} MB old-space limit`} (target < 500 MB)`,
+    );
   }
 }
 

@@ -151,20 +151,25 @@ class Greedy {
   // ---- imbalance ---------------------------------------------------------------------------
 
   private imbalance(): number {
+    return this.fromSums(...this.sums());
+  }
+
+  /** Sums over connected hosts of CPU and memory utilization and their squares, with optional load deltas per host. */
+  private sums(dc?: ReadonlyMap<number, number>, dm?: ReadonlyMap<number, number>): [number, number, number, number] {
     let sc = 0;
     let qc = 0;
     let sm = 0;
     let qm = 0;
     for (let h = 0; h < this.H; h++) {
       if (!this.isConnected[h]) continue;
-      const c = this.cpu[h] / this.s.hosts[h].cpuCapacityMhz;
-      const m = this.act[h] / this.s.hosts[h].memoryCapacityMb;
+      const c = (this.cpu[h] + (dc?.get(h) ?? 0)) / this.s.hosts[h].cpuCapacityMhz;
+      const m = (this.act[h] + (dm?.get(h) ?? 0)) / this.s.hosts[h].memoryCapacityMb;
       sc += c;
       qc += c * c;
       sm += m;
       qm += m * m;
     }
-    return this.fromSums(sc, qc, sm, qm);
+    return [sc, qc, sm, qm];
   }
 
   private fromSums(sc: number, qc: number, sm: number, qm: number): number {
@@ -214,20 +219,7 @@ class Greedy {
       dc.set(h, (dc.get(h) ?? 0) + vm.cpuDemandMhz);
       dm.set(h, (dm.get(h) ?? 0) + vm.memoryActiveMb);
     }
-    let sc = 0;
-    let qc = 0;
-    let sm = 0;
-    let qm = 0;
-    for (let x = 0; x < this.H; x++) {
-      if (!this.isConnected[x]) continue;
-      const c = (this.cpu[x] + (dc.get(x) ?? 0)) / this.s.hosts[x].cpuCapacityMhz;
-      const m = (this.act[x] + (dm.get(x) ?? 0)) / this.s.hosts[x].memoryCapacityMb;
-      sc += c;
-      qc += c * c;
-      sm += m;
-      qm += m * m;
-    }
-    return this.fromSums(sc, qc, sm, qm);
+    return this.fromSums(...this.sums(dc, dm));
   }
 
   /** Whether the group can move to h one VM after another. */
@@ -368,20 +360,7 @@ class Greedy {
     let moves = 0;
     while (moves < maxMoves) {
       if (performance.now() > deadline) return { capped: true, balancingMoves: moves };
-      // Sums of the current state.
-      let sc = 0;
-      let qc = 0;
-      let sm = 0;
-      let qm = 0;
-      for (let h = 0; h < this.H; h++) {
-        if (!this.isConnected[h]) continue;
-        const c = this.cpu[h] / capC[h];
-        const m = this.act[h] / capM[h];
-        sc += c;
-        qc += c * c;
-        sm += m;
-        qm += m * m;
-      }
+      const [sc, qc, sm, qm] = this.sums();
       const current = this.fromSums(sc, qc, sm, qm);
       let bestV = -1;
       let bestH = -1;

@@ -242,43 +242,35 @@ function setCap(b: PlanBuilder, cap: number): void {
 
 /** Drops balancing moves, the one whose removal raises the imbalance least first, until the cap holds. */
 function dropWeakest(b: PlanBuilder): void {
-  const p = b.placement;
-  const ctx = b.context(PROFILES.optional);
-  while (b.optionalMoves > b.maxOptionalMoves) {
-    let weakest = -1;
-    let weakestAfter = Infinity;
-    b.planned.forEach((x, i) => {
-      if (x.move.reason !== 'balance' || !acceptsAll(PROFILES.optional, ctx, x.v, x.from)) return;
-      const after = p.imbalanceIfMoved(x.v, x.from);
-      if (after < weakestAfter) {
-        weakestAfter = after;
-        weakest = i;
-      }
-    });
-    if (weakest < 0) break;
-    const [x] = b.planned.splice(weakest, 1);
-    p.move(x.v, x.from);
-    b.imbalance = p.imbalance();
-    b.optionalMoves--;
-  }
+  undoBalancingMoves(b, (_x, after) => after, () => b.optionalMoves > b.maxOptionalMoves);
 }
 
 /** Drops the balancing move with the lowest imbalance cost per GB, while the imbalance stays at or below `bound`. */
 function dropCheapest(b: PlanBuilder, bound: number): void {
   const m = b.model;
+  undoBalancingMoves(
+    b,
+    (x, after) => (after > bound || m.vmMem[x.v] === 0 ? null : (after - b.imbalance) / m.vmMem[x.v]),
+    () => true,
+  );
+}
+
+/**
+ * While `more()`, undoes the balancing move with the lowest `cost` (given the imbalance once it is
+ * undone; null: not a candidate). Stops when no move is a candidate.
+ */
+function undoBalancingMoves(b: PlanBuilder, cost: (x: PlannedMove, after: number) => number | null, more: () => boolean): void {
   const p = b.placement;
   const ctx = b.context(PROFILES.optional);
-  for (;;) {
+  while (more()) {
     let pick = -1;
-    let pickRatio = Infinity;
+    let pickCost = Infinity;
     for (let i = 0; i < b.planned.length; i++) {
       const x = b.planned[i];
-      if (x.move.reason !== 'balance' || m.vmMem[x.v] === 0) continue;
-      const after = p.imbalanceIfMoved(x.v, x.from);
-      if (after > bound) continue;
-      const ratio = (after - b.imbalance) / m.vmMem[x.v];
-      if (ratio < pickRatio && acceptsAll(PROFILES.optional, ctx, x.v, x.from)) {
-        pickRatio = ratio;
+      if (x.move.reason !== 'balance') continue;
+      const c = cost(x, p.imbalanceIfMoved(x.v, x.from));
+      if (c !== null && c < pickCost && acceptsAll(PROFILES.optional, ctx, x.v, x.from)) {
+        pickCost = c;
         pick = i;
       }
     }

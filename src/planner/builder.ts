@@ -240,6 +240,10 @@ function summarizeRejections(
     return `no host has ${Math.round(need)} MB free${groupText}`;
   }
   if (onlyCapacityLeft(byPlugin, 'cpu-cap')) return `no host has ${Math.round(m.vmCpu[v])} MHz of CPU to spare under the cap${groupText}`;
+  const onlyPlacement = [...byPlugin.keys()].every((k) => ['host-state', 'compatibility-group', 'networks', 'datastores', 'must-rules'].includes(k));
+  if (onlyPlacement && byPlugin.has('must-rules') && !byPlugin.has('networks') && !byPlugin.has('datastores')) {
+    return `its must rules allow no connected host${groupText}`;
+  }
   const parts = [...byPlugin.entries()].sort((a, b) => b[1] - a[1]).map(([plugin, n]) => `${n} x ${plugin}`);
   return `no host accepts it (${parts.join(', ')})`;
 }

@@ -137,6 +137,7 @@ function optimize(b: PlanBuilder, strategy: Strategy, thorough: boolean): number
   const level = b.level;
   const target = level.targetImbalance ?? Infinity;
   const s = refineState(b);
+  const cap = b.maxOptionalMoves;
   // Which planned move each VM already has (a second move of it becomes a retarget, for free).
   const plannedOf = new Map<number, PlannedMove>();
   const sync = () => {
@@ -169,7 +170,7 @@ function optimize(b: PlanBuilder, strategy: Strategy, thorough: boolean): number
       }
       if (b.optionalBudget <= 0) {
         while (retarget(b, s)) changed();
-        b.balanceStop = `maxMovesPerRun (${b.maxOptionalMoves}) reached`;
+        b.balanceStop = `maxMovesPerRun (${cap}) reached`;
         return;
       }
       const best = next();
@@ -199,7 +200,6 @@ function optimize(b: PlanBuilder, strategy: Strategy, thorough: boolean): number
 
   let significantUntil: number | null = null;
   if (strategy.eagerRetarget) retarget(b, s);
-  const cap = b.maxOptionalMoves;
   const overshoot = thorough ? 0 : Math.ceil(cap * TUNING.overshoot);
   setCap(b, cap + overshoot);
   forward();

@@ -195,3 +195,18 @@ describe('migrations API', () => {
     expect(res.body.message).toContain('succeeded');
   });
 });
+
+describe('deleting a cluster', () => {
+  it('takes its migrations and their history with it', async () => {
+    const { DataSource } = await import('typeorm');
+    const db = t.app.get(DataSource);
+    const [{ before }] = await db.query(
+      `SELECT count(*)::int AS before FROM migration_events e JOIN migrations m ON m.id = e.migration_id WHERE m.cluster_id = 'run'`,
+    );
+    expect(before).toBeGreaterThan(0);
+    await t.http.delete('/api/v1/clusters/run?force=true').expect(204);
+    expect((await t.http.get('/api/v1/migrations?clusterId=run').expect(200)).body.total).toBe(0);
+    const [{ orphans }] = await db.query(`SELECT count(*)::int AS orphans FROM migration_events e WHERE NOT EXISTS (SELECT 1 FROM migrations m WHERE m.id = e.migration_id)`);
+    expect(orphans).toBe(0);
+  });
+});

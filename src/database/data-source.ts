@@ -31,7 +31,9 @@ export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',
     synchronize: false,
-    extra: { max: 20, connectionTimeoutMillis: 5000 },
+    // Ballast's working set (live migrations, inventory) sits in memory: key lookups are cheap, and
+    // the planner should know it rather than scan a table for a few hundred rows.
+    extra: { max: 20, connectionTimeoutMillis: 5000, options: '-c random_page_cost=1.1' },
   };
 }
 

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { queryPrepared } from '../database/prepared.js';
 import { macAddressFor } from '../engine/mac-address.js';
 import type { MigrationKind, MigrationRequest } from '../engine/migration-engine.js';
 import { admit, hostSlots, type MigrationLimits, type SlotUser } from './admission.js';
@@ -35,15 +36,23 @@ const SELECT_STARTABLE = `
   JOIN hosts sh ON sh.id = m.source_host_id
   JOIN hosts th ON th.id = m.target_host_id`;
 
-/** Pending migrations between hosts with free slots whose earlier moves are done, in start order. */
-const STARTABLE_SQL = `${SELECT_STARTABLE}
-  WHERE m.cluster_id = $1 AND m.state = 'pending'
-    AND m.source_host_id = ANY($2) AND m.target_host_id = ANY($2)
-    AND NOT EXISTS (
-      SELECT 1 FROM migration_dependencies d JOIN migrations dep ON dep.id = d.depends_on
-      WHERE d.migration_id = m.id AND dep.state <> 'succeeded')
-  ORDER BY m.priority, m.created_at, m.plan_id, m.move_index
-  LIMIT $3`;
+/**
+ * Pending migrations between hosts with free slots whose earlier moves are done, in start order;
+ * the first ones are chosen before their VM and hosts are read.
+ */
+const STARTABLE_SQL = `
+  WITH c AS MATERIALIZED (
+    SELECT m.id FROM migrations m
+    WHERE m.cluster_id = $1 AND m.state = 'pending'
+      AND m.source_host_id = ANY($2) AND m.target_host_id = ANY($2)
+      AND NOT EXISTS (
+        SELECT 1 FROM migration_dependencies d JOIN migrations dep ON dep.id = d.depends_on
+        WHERE d.migration_id = m.id AND dep.state <> 'succeeded')
+    ORDER BY m.priority, m.created_at, m.plan_id, m.move_index
+    LIMIT $3)
+  ${SELECT_STARTABLE}
+  JOIN c ON c.id = m.id
+  ORDER BY m.priority, m.created_at, m.plan_id, m.move_index`;
 
 /** Namespace of the dispatcher's advisory locks (one per cluster). */
 const DISPATCH_LOCK = 7301;
@@ -95,7 +104,7 @@ export class MigrationDispatcher implements OnApplicationShutdown {
         do {
           await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
           this.again.delete(clusterId);
-          await this.dispatch(clusterId);
+          if ((await this.dispatch(clusterId)) === null) this.again.add(clusterId);
         } while (this.again.has(clusterId) && !this.closed);
       } catch (error) {
         this.logger.error(`dispatch of cluster ${clusterId} failed: ${(error as Error).message}`);
@@ -117,11 +126,17 @@ export class MigrationDispatcher implements OnApplicationShutdown {
     await Promise.allSettled([...this.passes]);
   }
 
-  /** One pass: admits what fits now. Returns the number of migrations started. */
-  async dispatch(clusterId: string): Promise<number> {
+  /**
+   * One pass: admits what fits now. Returns the number of migrations started, or null when another
+   * process is dispatching the cluster right now (it may not see what freed up since: try again).
+   */
+  async dispatch(clusterId: string): Promise<number | null> {
     const started = await this.db.transaction(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [DISPATCH_LOCK, clusterId]);
-      const [{ inFlight, hosts }]: { inFlight: SlotUser[]; hosts: { id: string; mbps: number | null }[] }[] = await manager.query(
+      const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked`, [DISPATCH_LOCK, clusterId]);
+      if (!locked) return null;
+      const [{ inFlight, hosts }] = await queryPrepared<{ inFlight: SlotUser[]; hosts: { id: string; mbps: number | null }[] }>(
+        manager,
+        'ballast-dispatch-slots',
         `SELECT
            (SELECT coalesce(json_agg(json_build_object('vmId', vm_id, 'sourceHostId', source_host_id, 'targetHostId', target_host_id)), '[]')
             FROM migrations WHERE cluster_id = $1 AND state IN ('queued', 'running')) AS "inFlight",
@@ -138,7 +153,11 @@ export class MigrationDispatcher implements OnApplicationShutdown {
       }
       const freeHosts = hosts.filter((h) => (used.get(h.id) ?? 0) < hostSlots(h.id, linkMbps, this.limits)).map((h) => h.id);
       if (freeHosts.length === 0) return [];
-      const rows: StartableRow[] = await manager.query(STARTABLE_SQL, [clusterId, freeHosts, Math.min(2000, clusterFree * 4)]);
+      const rows = await queryPrepared<StartableRow>(manager, 'ballast-dispatch-startable', STARTABLE_SQL, [
+        clusterId,
+        freeHosts,
+        Math.min(2000, clusterFree * 4),
+      ]);
       const candidates = rows.map((row) => ({ row, vmId: row.vm_id, sourceHostId: row.source_host_id, targetHostId: row.target_host_id }));
       const admitted = admit({ inFlight, candidates, linkMbps, limits: this.limits });
       const applied = await writeTransitions(
@@ -147,6 +166,7 @@ export class MigrationDispatcher implements OnApplicationShutdown {
       );
       return admitted.filter((_, i) => applied.has(i)).map(({ row }) => this.toQueued(row));
     });
+    if (started === null) return null;
     await this.queue.add(started);
     return started.length;
   }

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { queryPrepared } from '../database/prepared.js';
 import type { MigrationResult } from '../engine/migration-engine.js';
 import type { MigrationState } from './migration-state.js';
 
@@ -52,7 +53,7 @@ upd AS (
     error = CASE WHEN t.set_error THEN t.error ELSE m.error END,
     result = coalesce(t.result, m.result)
   FROM t
-  WHERE m.id = t.id AND m.state = t.from_state
+  WHERE m.id = ANY($3::uuid[]) AND m.id = t.id AND m.state = t.from_state
   RETURNING m.id, m.kind, m.vm_id, m.state, m.target_host_id, m.source_datastore_id, m.target_datastore_id,
             m.cancel_requested, t.from_state, t.seq, t.event_type, t.detail
 ),
@@ -104,7 +105,13 @@ export async function writeJournal(manager: EntityManager, entries: readonly Jou
       e.push({ seq, id: entry.migrationId, type: entry.type, to_state: entry.toState ?? null, detail: entry.detail });
     }
   });
-  const rows: { seq: number; cancel_requested: boolean }[] = await manager.query(SQL, [JSON.stringify(t), JSON.stringify(e)]);
+  // The ids again as an array: with it the planner finds the rows by key, whatever it guesses of the JSON's size.
+  const ids = entries.filter((entry) => entry.kind === 'transition').map((entry) => entry.migrationId);
+  const rows = await queryPrepared<{ seq: number; cancel_requested: boolean }>(manager, 'ballast-journal', SQL, [
+    JSON.stringify(t),
+    JSON.stringify(e),
+    ids,
+  ]);
   return new Map(rows.map((r) => [r.seq, { cancelRequested: r.cancel_requested }]));
 }
 

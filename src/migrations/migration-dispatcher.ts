@@ -88,12 +88,12 @@ export class MigrationDispatcher implements OnApplicationShutdown {
    * Resolves when the cluster has no dispatch running any more.
    */
   request(clusterId: string): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const settled = new Promise<void>((resolve) => {
       const waiting = this.idle.get(clusterId) ?? [];
       waiting.push(resolve);
       this.idle.set(clusterId, waiting);
     });
-    if (this.closed) return Promise.resolve();
     if (this.active.has(clusterId)) {
       this.again.add(clusterId);
       return settled;

@@ -19,7 +19,8 @@ import { validatePlan, type ValidationReport } from '../test/support/plan-valida
 import { greedyPlan } from './greedy.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SAMPLES = process.env.BALLAST_SCENARIOS ?? join(here, '..', '..', '..', 'shared', 'scenarios');
+/** The repository's copies of shared/scenarios (the benchmark runs from dist/bench). */
+const SAMPLES = join(here, '..', '..', 'test', 'fixtures', 'scenarios');
 const TAKEN_AT = '2026-11-25T12:00:00Z';
 
 interface Scenario {

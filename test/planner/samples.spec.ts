@@ -1,12 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { plan, validateSnapshot } from '../../src/planner/index.js';
 import { validatePlan } from '../support/plan-validator.js';
+import { loadSample } from '../support/samples.js';
 
 /** The shared sample snapshots, planned at every threshold, checked by the independent validator. */
-const DIR = process.env.BALLAST_SCENARIOS ?? join(process.cwd(), '..', 'shared', 'scenarios');
-const load = (name: string) => validateSnapshot(JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8')));
+const load = (name: string) => validateSnapshot(loadSample(`${name}.json`));
 
 describe.each(['sample-small', 'sample-evacuate', 'sample-rules', 'sample-96-hosts'])('%s', (name) => {
   const snapshot = load(name);

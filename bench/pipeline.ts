@@ -17,7 +17,8 @@ import type { DataSource } from 'typeorm';
 import { AppModule } from '../src/app.module.js';
 import { SnapshotsService } from '../src/inventory/snapshots.service.js';
 import { PlansService } from '../src/plans/plans.service.js';
-import type { Snapshot, SnapshotHost, SnapshotVm } from '../src/planner/snapshot.js';
+import type { Snapshot } from '../src/planner/snapshot.js';
+import { testCluster } from '../test/support/clusters.js';
 import { benchEnvironment } from './support/bench-env.js';
 
 const MOVES = Number(process.env.BENCH_MOVES ?? 20000);
@@ -68,36 +69,15 @@ async function drainWith(name: string, redisUrl: string, prefix: string, work: (
 function evacuationClusters(): Snapshot[] {
   const perCluster = Math.ceil(MOVES / CLUSTERS);
   const sources = 5;
-  const targets = 20;
   return Array.from({ length: CLUSTERS }, (_, c) => {
-    const id = `bench-${String(c + 1).padStart(2, '0')}`;
-    const hosts: SnapshotHost[] = Array.from({ length: sources + targets }, (_, h) => ({
-      id: `${id}-h${String(h + 1).padStart(2, '0')}`,
-      cpuCapacityMhz: 1_000_000,
-      memoryCapacityMb: 4_194_304,
-      state: h < sources ? 'entering-maintenance' : 'connected',
-      networks: ['prod'],
+    // The sources' VMs, dealt round-robin so that every source has its share.
+    const vmsPerHost = [...Array.from({ length: sources }, (_, s) => Math.ceil((perCluster - s) / sources)), ...Array(20).fill(0)];
+    return testCluster(`bench-${String(c + 1).padStart(2, '0')}`, {
+      vmsPerHost,
+      hostMemoryMb: 4_194_304,
+      enteringMaintenance: sources,
       datastores: ['ds-1'],
-    }));
-    const vms: SnapshotVm[] = Array.from({ length: perCluster }, (_, v) => ({
-      id: `${id}-vm${String(v + 1).padStart(5, '0')}`,
-      hostId: hosts[v % sources].id,
-      vcpus: 2,
-      memoryMb: 4096,
-      cpuDemandMhz: 1000,
-      memoryActiveMb: 2048,
-      powerState: 'on',
-      networks: ['prod'],
-      datastores: ['ds-1'],
-    }));
-    return {
-      version: 1,
-      cluster: { id, name: id },
-      policy: { automationLevel: 'manual', migrationThreshold: 3, resourceWeights: { cpu: 1, memory: 1 }, maxMovesPerRun: 50, memoryOvercommitRatio: 1 },
-      hosts,
-      vms,
-      rules: [],
-    };
+    });
   });
 }
 

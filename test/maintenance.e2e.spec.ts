@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Snapshot, SnapshotHost, SnapshotVm } from '../src/planner/snapshot.js';
+import type { Snapshot } from '../src/planner/snapshot.js';
+import { testCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -8,8 +9,8 @@ let t: TestApp;
 beforeAll(async () => {
   t = await createTestApp({
     SIM_TIME_SCALE: '0.002',
-    // Migrations into `faulty-h2` are refused; `stuck-vm01` never moves.
-    SIM_FAULTS: 'target:faulty-h2,vm:stuck-vm01',
+    // Migrations into `faulty-h2` are refused; `stuck-vm001` never moves.
+    SIM_FAULTS: 'target:faulty-h2,vm:stuck-vm001',
   });
 });
 
@@ -17,38 +18,9 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** A connected cluster: `vms[i]` VMs on host i+1, each `vmMemoryMb`; every host `hostMemoryMb`. */
-function cluster(id: string, vms: number[], options: { hostMemoryMb?: number; vmMemoryMb?: number; poweredOff?: number } = {}): Snapshot {
-  const hosts: SnapshotHost[] = vms.map((_, i) => ({
-    id: `${id}-h${i + 1}`,
-    cpuCapacityMhz: 100000,
-    memoryCapacityMb: options.hostMemoryMb ?? 262144,
-    state: 'connected',
-    networks: ['prod'],
-    datastores: ['ds-1'],
-  }));
-  let n = 0;
-  const list: SnapshotVm[] = vms.flatMap((count, h) =>
-    Array.from({ length: count }, (_, j) => ({
-      id: `${id}-vm${String(++n).padStart(2, '0')}`,
-      hostId: hosts[h].id,
-      vcpus: 2,
-      memoryMb: options.vmMemoryMb ?? 8192,
-      cpuDemandMhz: 1000,
-      memoryActiveMb: 4096,
-      powerState: j < (h === 0 ? (options.poweredOff ?? 0) : 0) ? ('off' as const) : ('on' as const),
-      networks: ['prod'],
-      datastores: ['ds-1'],
-    })),
-  );
-  return {
-    version: 1,
-    cluster: { id, name: id },
-    policy: { automationLevel: 'manual', migrationThreshold: 3, resourceWeights: { cpu: 1, memory: 1 }, maxMovesPerRun: 50, memoryOvercommitRatio: 1 },
-    hosts,
-    vms: list,
-    rules: [],
-  };
+/** A connected cluster: `vms[i]` VMs on host i+1, each `vmMemoryMb` (8 GiB); every host `hostMemoryMb`. */
+function cluster(id: string, vms: number[], options: { hostMemoryMb?: number; poweredOff?: number } = {}): Snapshot {
+  return testCluster(id, { vmsPerHost: vms, hostMemoryMb: options.hostMemoryMb ?? 262144, vmMemoryMb: 8192, poweredOff: options.poweredOff });
 }
 
 async function load(snapshot: Snapshot): Promise<void> {
@@ -72,7 +44,7 @@ describe('admission', () => {
     const res = await t.http.post('/api/v1/hosts/full-h1/maintenance').send({}).expect(409);
     expect(res.body.message).toContain('cannot be emptied');
     expect(res.body.unfit.length).toBeGreaterThan(0);
-    expect(res.body.unfit[0]).toMatchObject({ vmId: expect.stringMatching(/^full-vm0[1-4]$/), reason: expect.any(String) });
+    expect(res.body.unfit[0]).toMatchObject({ vmId: expect.stringMatching(/^full-vm00[1-4]$/), reason: expect.any(String) });
     expect((await host('full-h1')).state).toBe('connected');
     expect((await t.http.get('/api/v1/migrations?clusterId=full').expect(200)).body.total).toBe(0);
     expect((await t.http.get('/api/v1/maintenance?hostId=full-h1').expect(200)).body.total).toBe(0);
@@ -119,7 +91,7 @@ describe('evacuation', () => {
     expect(done.vms.every((vm: { status: string; hostId: string }) => vm.status === 'moved' && vm.hostId !== 'evac-h1')).toBe(true);
     expect(done.events.map((e: { type: string }) => e.type)).toEqual(['planned', 'entering', 'completed']);
     const left = (await t.http.get('/api/v1/vms?hostId=evac-h1').expect(200)).body.items;
-    expect(left.map((vm: { id: string; powerState: string }) => [vm.id, vm.powerState])).toEqual([['evac-vm01', 'off']]);
+    expect(left.map((vm: { id: string; powerState: string }) => [vm.id, vm.powerState])).toEqual([['evac-vm001', 'off']]);
     const migrations = (await t.http.get('/api/v1/migrations?hostId=evac-h1').expect(200)).body.items;
     expect(migrations).toHaveLength(5);
     expect(migrations.every((m: { priority: number; reason: string; operationId: string; state: string }) => m.priority === 1 && m.reason === 'evacuation' && m.operationId === operationId && m.state === 'succeeded')).toBe(true);
@@ -168,14 +140,14 @@ describe('when migrations fail', () => {
     const res = await t.http.post('/api/v1/hosts/stuck-h1/maintenance').send({ timeoutSeconds: 3 }).expect(202);
     const stalled = await operationUntil(res.body.id, ['stalled']);
     expect(stalled.hostState).toBe('entering-maintenance');
-    expect(stalled.reasons).toEqual([{ vmId: 'stuck-vm01', reason: expect.stringMatching(/^1 migration failed, the last: .+; no other host takes it/) }]);
+    expect(stalled.reasons).toEqual([{ vmId: 'stuck-vm001', reason: expect.stringMatching(/^1 migration failed, the last: .+; no other host takes it/) }]);
     expect(stalled.progress).toMatchObject({ vmsTotal: 2, vmsMoved: 1, vmsFailed: 1 });
     expect(stalled.events.map((e: { type: string }) => e.type)).toContain('stalled');
 
     const cancelled = (await t.http.post(`/api/v1/maintenance/${res.body.id}/cancel`).expect(200)).body;
     expect(cancelled).toMatchObject({ state: 'cancelled', hostState: 'connected' });
     expect((await host('stuck-h1')).state).toBe('connected');
-    expect((await t.http.get('/api/v1/vms/stuck-vm02').expect(200)).body.hostId).toBe('stuck-h2');
+    expect((await t.http.get('/api/v1/vms/stuck-vm002').expect(200)).body.hostId).toBe('stuck-h2');
   });
 });
 
@@ -187,7 +159,7 @@ describe('several hosts', () => {
     const second = await t.http.post('/api/v1/hosts/pair-h2/maintenance').send({}).expect(202);
     const third = await t.http.post('/api/v1/hosts/pair-h5/maintenance').send({}).expect(409);
     expect(third.body.unfit.length).toBeGreaterThan(0);
-    expect(third.body.unfit.every((u: { vmId: string }) => /^pair-vm(0[7-9]|1[01])$/.test(u.vmId))).toBe(true);
+    expect(third.body.unfit.every((u: { vmId: string }) => /^pair-vm0(0[7-9]|1[01])$/.test(u.vmId))).toBe(true);
     expect((await host('pair-h5')).state).toBe('connected');
     await operationUntil(first.body.id, ['completed']);
     await operationUntil(second.body.id, ['completed']);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { host, snapshot, vm } from '../../test/planner/builders.js';
+import { host, snapshot, vm } from '../../test/support/builders.js';
 import { applyMoves, checkMoves } from './check-moves.js';
 import { plan } from './plan.js';
 import type { Move } from './snapshot.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { host, snapshot, vm, vmsOn } from '../../test/planner/builders.js';
+import { host, snapshot, vm, vmsOn } from '../../test/support/builders.js';
 import { validatePlan } from '../../test/support/plan-validator.js';
 import { plan } from './plan.js';
 import type { PlanOptions } from './builder.js';

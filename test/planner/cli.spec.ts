@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validatePlan } from '../support/plan-validator.js';
-import { host, snapshot, vm, vmsOn } from './builders.js';
+import { host, snapshot, vm, vmsOn } from '../support/builders.js';
 
 /** The built `ballast` command (npm test builds first; run `npm run build` before running this file alone). */
 const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Move, Plan } from '../../src/planner/snapshot.js';
 import { imbalance, validatePlan } from '../support/plan-validator.js';
-import { host, snapshot, vm } from './builders.js';
+import { host, snapshot, vm } from '../support/builders.js';
 
 /** The validator the planner is judged by must itself catch broken plans. */
 const s = snapshot({

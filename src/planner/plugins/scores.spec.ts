@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { host, snapshot, vm } from '../../../test/planner/builders.js';
+import { host, snapshot, vm } from '../../../test/support/builders.js';
 import { compileModel } from '../model.js';
 import { Placement } from '../placement.js';
 import type { Snapshot } from '../snapshot.js';

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
@@ -65,7 +65,7 @@ const COALESCE_MS = 50;
  * Started migrations become `queued` and get their BullMQ job.
  */
 @Injectable()
-export class MigrationDispatcher implements OnApplicationShutdown {
+export class MigrationDispatcher implements BeforeApplicationShutdown {
   private readonly logger = new Logger(MigrationDispatcher.name);
   private readonly active = new Set<string>();
   private readonly again = new Set<string>();
@@ -120,8 +120,8 @@ export class MigrationDispatcher implements OnApplicationShutdown {
     return settled;
   }
 
-  /** Shutting down: no new passes; the ones under way finish (they hold a transaction). */
-  async onApplicationShutdown(): Promise<void> {
+  /** Shutting down: no new passes; the ones under way finish (they hold a transaction) before PostgreSQL closes. */
+  async beforeApplicationShutdown(): Promise<void> {
     this.closed = true;
     await Promise.allSettled([...this.passes]);
   }

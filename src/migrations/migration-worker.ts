@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type Job, Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
@@ -42,7 +42,7 @@ function summary(result: MigrationResult): Record<string, unknown> {
  * VM now?", never run twice and never lost.
  */
 @Injectable()
-export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShutdown {
+export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(MigrationWorker.name);
   private readonly name = `${hostname()}:${process.pid}`;
   private readonly running = new Map<string, AbortController>();
@@ -74,8 +74,11 @@ export class MigrationWorker implements OnApplicationBootstrap, OnApplicationShu
     this.logger.log(`worker ${this.name}: ${this.config.WORKER_CONCURRENCY} migrations at once, engine ${this.engine.name}`);
   }
 
-  /** SIGTERM: take no new migration, let the running ones finish. */
-  async onApplicationShutdown(): Promise<void> {
+  /**
+   * SIGTERM: take no new migration, let the running ones finish; before the engine, Redis and
+   * PostgreSQL close (their hooks run after this one).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.worker?.close();
   }
 

@@ -56,12 +56,8 @@ export class MigrationsService {
 
   async list(filter: MigrationFilter, page: { limit: number; offset: number }): Promise<Page<MigrationView>> {
     const query = this.db.getRepository(MigrationEntity).createQueryBuilder('m');
-    // A host's or a plan's migrations are all in its cluster: the cluster's index narrows the search.
-    const scopes: string[] = [];
-    if (filter.hostId) scopes.push(...(await this.db.query(`SELECT cluster_id FROM hosts WHERE id = $1`, [filter.hostId])).map((r: { cluster_id: string }) => r.cluster_id));
-    if (filter.planId) scopes.push(...(await this.db.query(`SELECT cluster_id FROM plans WHERE id = $1`, [filter.planId])).map((r: { cluster_id: string }) => r.cluster_id));
-    if (scopes.length > 0) query.andWhere('m.cluster_id IN (:...scopes)', { scopes });
-    if (filter.clusterId) query.andWhere('m.cluster_id = :clusterId', { clusterId: filter.clusterId });
+    const clusterId = filter.clusterId ?? (await this.clusterOf(filter));
+    if (clusterId) query.andWhere('m.cluster_id = :clusterId', { clusterId });
     if (filter.vmId) query.andWhere('m.vm_id = :vmId', { vmId: filter.vmId });
     if (filter.hostId) query.andWhere('(m.source_host_id = :hostId OR m.target_host_id = :hostId)', { hostId: filter.hostId });
     if (filter.state) query.andWhere('m.state = :state', { state: filter.state });
@@ -83,6 +79,19 @@ export class MigrationsService {
     );
     const progress = new Map(latest.map((row) => [row.migration_id, row.detail]));
     return { items: items.map((m) => ({ ...m, progress: progress.get(m.id) ?? null })), total, ...page };
+  }
+
+  /**
+   * A host's or a plan's migrations are all in its cluster: naming the cluster lets its index narrow
+   * the search (migrations have no index by host or plan, to keep their writes cheap).
+   */
+  private async clusterOf(filter: MigrationFilter): Promise<string | undefined> {
+    const [row]: { cluster_id: string }[] = filter.hostId
+      ? await this.db.query(`SELECT cluster_id FROM hosts WHERE id = $1`, [filter.hostId])
+      : filter.planId
+        ? await this.db.query(`SELECT cluster_id FROM plans WHERE id = $1`, [filter.planId])
+        : [];
+    return row?.cluster_id;
   }
 
   async get(id: string): Promise<MigrationWithEvents> {

@@ -119,6 +119,20 @@ describe('evacuation', () => {
   });
 });
 
+describe('powered-off VMs', () => {
+  it('are re-registered on other hosts with includePoweredOff', async () => {
+    await load(cluster('cold', [3, 0, 0], { poweredOff: 2 }));
+    const res = await t.http.post('/api/v1/hosts/cold-h1/maintenance').send({ includePoweredOff: true }).expect(202);
+    expect(res.body.progress.vmsTotal).toBe(3);
+    const done = await operationUntil(res.body.id, ['completed']);
+    expect(done.hostState).toBe('maintenance');
+    expect((await t.http.get('/api/v1/vms?hostId=cold-h1').expect(200)).body.total).toBe(0);
+    const off = (await t.http.get('/api/v1/vms?clusterId=cold&powerState=off').expect(200)).body.items;
+    expect(off).toHaveLength(2);
+    expect(off.every((vm: { hostId: string }) => vm.hostId !== 'cold-h1')).toBe(true);
+  });
+});
+
 describe('when migrations fail', () => {
   it('retries a failed migration on another target', async () => {
     await load(cluster('faulty', [4, 0, 0]));

@@ -24,12 +24,12 @@ const realClock: Clock = {
 /**
  * Turns an engine's progress callbacks into history rows: every milestone is kept, with its time,
  * but milestones that come faster than one row per PROGRESS_ROW_EVERY_MS share a row (a migration
- * that takes milliseconds does not write five rows), written at most that long after the first of
- * them. A row's detail is the latest milestone, plus `milestones` when it carries several.
+ * that takes milliseconds writes one), written at most that long after the first of them. A row's detail is the latest milestone, plus `milestones` when it carries several.
  */
 export class ProgressLog {
   private waiting: Milestone[] = [];
-  private lastRowAt = -Infinity;
+  /** Set in the constructor: the first row, too, gathers what came in its first 250 ms. */
+  private lastRowAt: number;
   private cancelTimer: (() => void) | null = null;
   private readonly written: Promise<void>[] = [];
 
@@ -37,7 +37,9 @@ export class ProgressLog {
     private readonly migrationId: string,
     private readonly write: (event: MigrationEvent) => Promise<void>,
     private readonly clock: Clock = realClock,
-  ) {}
+  ) {
+    this.lastRowAt = clock.now();
+  }
 
   add(progress: MigrationProgress): void {
     this.waiting.push({ ...progress, at: new Date(this.clock.now()).toISOString() });

@@ -13,7 +13,8 @@ import { checkRedis, preparePostgres, UnreachableServiceError } from './startup/
 async function start(config: BallastConfig): Promise<void> {
   const logger = new Logger('Ballast');
   await preparePostgres(config.DATABASE_URL);
-  await checkRedis(config.REDIS_URL);
+  const redisWarning = await checkRedis(config.REDIS_URL);
+  if (redisWarning) logger.warn(redisWarning);
   const applied = await migrate(config.DATABASE_URL);
   if (applied.length > 0) logger.log(`applied migrations: ${applied.join(', ')}`);
 

@@ -61,3 +61,29 @@ describe('health', () => {
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/v1/clusters', '/api/v1/clusters/import', '/api/v1/hosts/{id}']));
   });
 });
+
+describe('Redis that may evict keys', () => {
+  it('is named in a warning, since queued jobs could vanish', async () => {
+    const { spawn } = await import('node:child_process');
+    const { checkRedis } = await import('../src/startup/preflight.js');
+    const port = 16379 + Math.floor(Math.random() * 1000);
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'allkeys-lru'], {
+      stdio: 'ignore',
+    });
+    try {
+      const url = `redis://127.0.0.1:${port}`;
+      let warning: string | null = null;
+      for (let tries = 0; tries < 50; tries += 1) {
+        try {
+          warning = await checkRedis(url);
+          break;
+        } catch {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+      expect(warning).toBe(`Redis at ${url} has maxmemory-policy allkeys-lru: set it to noeviction, or queued jobs may be evicted`);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+});

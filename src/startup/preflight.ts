@@ -23,8 +23,12 @@ export async function preparePostgres(databaseUrl: string): Promise<void> {
   }
 }
 
-/** Fails with one readable line when Redis does not answer, or would evict queue data. */
-export async function checkRedis(redisUrl: string): Promise<void> {
+/**
+ * Fails with one readable line when Redis does not answer. Returns a warning when Redis may evict
+ * keys (the queue's jobs would vanish; PostgreSQL stays the truth and the scheduler puts them back,
+ * but later), or null.
+ */
+export async function checkRedis(redisUrl: string): Promise<string | null> {
   const redis = new Redis(redisUrl, {
     lazyConnect: true,
     connectTimeout: 3000,
@@ -36,7 +40,17 @@ export async function checkRedis(redisUrl: string): Promise<void> {
     await redis.connect();
     await redis.ping();
   } catch (error) {
+    redis.disconnect();
     throw new UnreachableServiceError(`cannot reach Redis at ${redactUrl(redisUrl)} (${describe(error)}): ${HOW_TO_START}`);
+  }
+  try {
+    const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as string[];
+    return policy && policy !== 'noeviction'
+      ? `Redis at ${redactUrl(redisUrl)} has maxmemory-policy ${policy}: set it to noeviction, or queued jobs may be evicted`
+      : null;
+  } catch {
+    // A managed Redis may refuse CONFIG; nothing to say then.
+    return null;
   } finally {
     redis.disconnect();
   }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { every } from '../scheduler/every.js';
 import { MaintenanceService } from './maintenance.service.js';
 
 const SUPERVISE_EVERY_MS = 1000;
@@ -9,7 +10,6 @@ const SUPERVISE_EVERY_MS = 1000;
 @Injectable()
 export class MaintenanceSupervisor implements OnApplicationBootstrap {
   private readonly logger = new Logger(MaintenanceSupervisor.name);
-  private busy = false;
 
   constructor(
     @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
@@ -19,20 +19,12 @@ export class MaintenanceSupervisor implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     if (!this.config.BALLAST_ROLES.has('scheduler')) return;
-    this.registry.addInterval('maintenance', setInterval(() => void this.tick(), SUPERVISE_EVERY_MS));
+    every(this.registry, this.logger, 'maintenance', SUPERVISE_EVERY_MS, () => this.tick());
   }
 
   async tick(): Promise<void> {
-    if (this.busy) return;
-    this.busy = true;
-    try {
-      for (const id of await this.maintenance.active()) {
-        await this.maintenance.supervise(id).catch((error: Error) => this.logger.error(`operation ${id}: ${error.message}`));
-      }
-    } catch (error) {
-      this.logger.error(`maintenance: ${(error as Error).message}`);
-    } finally {
-      this.busy = false;
+    for (const id of await this.maintenance.active()) {
+      await this.maintenance.supervise(id).catch((error: Error) => this.logger.error(`operation ${id}: ${error.message}`));
     }
   }
 }

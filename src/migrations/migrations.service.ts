@@ -238,6 +238,15 @@ export class MigrationsService {
     return migration;
   }
 
+  /** Compute migrations of the cluster not yet ended: while there are any, no other balancing plan runs. */
+  async computeInProgress(manager: EntityManager, clusterId: string): Promise<number> {
+    const [{ count }]: { count: number }[] = await manager.query(
+      `SELECT count(*)::int AS count FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
+      [clusterId],
+    );
+    return count;
+  }
+
   /** Migrations not yet ended that involve the VM (a VM with one cannot be deleted or moved by hand). */
   async activeFor(manager: EntityManager, filter: { vmId?: string; hostId?: string }): Promise<{ id: string; vm_id: string }[]> {
     if (filter.vmId) {

@@ -154,12 +154,9 @@ export class PlansService {
         if (index >= entity.moves.length) throw badRequest(`body.moves[${i}]`, `plan ${id} has ${entity.moves.length} moves, there is no move ${index}`);
       });
       await this.clusters.require(entity.clusterId, manager, true);
-      const busy: { count: number }[] = await manager.query(
-        `SELECT count(*)::int AS count FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
-        [entity.clusterId],
-      );
-      if (busy[0].count > 0) {
-        throw conflict(`cluster ${entity.clusterId} still has ${busy[0].count} migrations in progress; approve when they are done, or make a new plan then`);
+      const busy = await this.migrations.computeInProgress(manager, entity.clusterId);
+      if (busy > 0) {
+        throw conflict(`cluster ${entity.clusterId} still has ${busy} migrations in progress; approve when they are done, or make a new plan then`);
       }
       const current = await this.snapshots.build(entity.clusterId, new Date(), manager);
       const stale = stalenessReason(entity, current, indexes);

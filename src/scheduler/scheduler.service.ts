@@ -5,7 +5,9 @@ import type { DataSource } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
+import { MigrationsService } from '../migrations/migrations.service.js';
 import { PlansService, type PlanView } from '../plans/plans.service.js';
+import { every } from './every.js';
 
 const DISPATCH_EVERY_MS = 2000;
 const REQUEUE_EVERY_MS = 10000;
@@ -27,13 +29,14 @@ export class SchedulerService implements OnApplicationBootstrap {
     @InjectDataSource() private readonly db: DataSource,
     private readonly registry: SchedulerRegistry,
     private readonly dispatcher: MigrationDispatcher,
+    private readonly migrations: MigrationsService,
     private readonly plans: PlansService,
   ) {}
 
   onApplicationBootstrap(): void {
     if (!this.config.BALLAST_ROLES.has('scheduler')) return;
-    this.every('dispatch', DISPATCH_EVERY_MS, () => this.dispatchPending());
-    this.every('requeue', REQUEUE_EVERY_MS, async () => {
+    every(this.registry, this.logger, 'dispatch', DISPATCH_EVERY_MS, () => this.dispatchPending());
+    every(this.registry, this.logger, 'requeue', REQUEUE_EVERY_MS, async () => {
       const requeued = await this.dispatcher.requeueOrphans();
       if (requeued > 0) this.logger.warn(`put ${requeued} migrations back on the queue (their jobs were gone)`);
     });
@@ -42,7 +45,7 @@ export class SchedulerService implements OnApplicationBootstrap {
       // A first pass soon after start, then one every interval.
       const first = setTimeout(() => void this.balanceAll(), Math.min(intervalMs, FIRST_BALANCE_AFTER_MS));
       this.registry.addTimeout('first-balance', first);
-      this.every('balance', intervalMs, () => this.balanceAll());
+      every(this.registry, this.logger, 'balance', intervalMs, () => this.balanceAll());
     }
   }
 
@@ -69,11 +72,7 @@ export class SchedulerService implements OnApplicationBootstrap {
     const proposed = await this.db.transaction(async (manager) => {
       const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked`, [PLAN_LOCK, clusterId]);
       if (!locked) return null;
-      const [{ busy }] = await manager.query(
-        `SELECT count(*)::int AS busy FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
-        [clusterId],
-      );
-      if (busy > 0) return null;
+      if ((await this.migrations.computeInProgress(manager, clusterId)) > 0) return null;
       const preview = await this.plans.preview(clusterId, {}, manager);
       if (preview.plan.moves.length === 0) return null;
       return this.plans.store(preview, {}, 'scheduler', manager);
@@ -86,15 +85,4 @@ export class SchedulerService implements OnApplicationBootstrap {
     return plan;
   }
 
-  private every(name: string, ms: number, task: () => Promise<void>): void {
-    let running = false;
-    const timer = setInterval(() => {
-      if (running) return;
-      running = true;
-      task()
-        .catch((error: Error) => this.logger.error(`${name}: ${error.message}`))
-        .finally(() => (running = false));
-    }, ms);
-    this.registry.addInterval(name, timer);
-  }
 }

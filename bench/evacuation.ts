@@ -65,7 +65,7 @@ function cluster(hosts: SnapshotHost[], vms: SnapshotVm[]): Snapshot {
 
 /** Empties one host: admission's plan, started in order as slots free up, until the last VM is gone. */
 function evacuate(snapshot: Snapshot, hostId: string): { run: EvacuationRun; after: Snapshot } {
-  const evacuation = planEvacuation(snapshot, { hostId, includePoweredOff: false, inFlight: [] });
+  const evacuation = planEvacuation(snapshot, { hostId, includePoweredOff: false, unfinished: [] });
   if (evacuation.unfit.length > 0) throw new Error(`${evacuation.unfit.length} VMs of ${hostId} do not fit: ${evacuation.unfit[0].reason}`);
   const vms = new Map(snapshot.vms.map((vm) => [vm.id, vm]));
   const links = new Map(snapshot.hosts.map((h) => [h.id, h.migrationBandwidthMbps ?? null]));
@@ -75,7 +75,7 @@ function evacuate(snapshot: Snapshot, hostId: string): { run: EvacuationRun; aft
   let failed = 0;
   let peakOnSource = 0;
   while (pending.length > 0 || sim.inFlight > 0) {
-    for (const next of admit({ inFlight: [...inFlight.values()], candidates: pending, linkMbps: links, limits: LIMITS })) {
+    for (const next of admit({ slotHolders: [...inFlight.values()], candidates: pending, linkMbps: links, limits: LIMITS })) {
       pending.splice(pending.indexOf(next), 1);
       inFlight.set(next.id, next);
       const vm = vms.get(next.vmId)!;

@@ -6,8 +6,10 @@ import { DemoModule } from './demo/demo.module.js';
 import { EngineModule } from './engine/engine.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InventoryModule } from './inventory/inventory.module.js';
+import { MIGRATIONS_IN_PROGRESS } from './inventory/migrations-in-progress.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
 import { MigrationsModule } from './migrations/migrations.module.js';
+import { MigrationsRepository } from './migrations/migrations.repository.js';
 import { PlansModule } from './plans/plans.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
@@ -31,8 +33,12 @@ export class AppModule {
         MaintenanceModule,
         DemoModule,
       ],
-      providers: [{ provide: BALLAST_CONFIG, useValue: config }],
-      exports: [BALLAST_CONFIG],
+      providers: [
+        { provide: BALLAST_CONFIG, useValue: config },
+        // The inventory's port on migrations, provided by the migrations module (see migrations-in-progress.ts).
+        { provide: MIGRATIONS_IN_PROGRESS, useExisting: MigrationsRepository },
+      ],
+      exports: [BALLAST_CONFIG, MIGRATIONS_IN_PROGRESS],
     };
   }
 }

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, FindOptionsWhere } from 'typeorm';
 import { badRequest, conflict, notFound } from '../common/http-errors.js';
@@ -11,8 +11,8 @@ import { HostEntity } from './entities/host.entity.js';
 import { parseItemUpdate } from './item-body.js';
 import { VmEntity } from './entities/vm.entity.js';
 import { hostRow, hostToFormat } from './format-mapping.js';
-import { MigrationsService } from '../migrations/migrations.service.js';
 import { ClustersService } from './clusters.service.js';
+import { MIGRATIONS_IN_PROGRESS, type MigrationsInProgress } from './migrations-in-progress.js';
 
 export type HostView = SnapshotHost & { clusterId: string };
 
@@ -31,7 +31,7 @@ export class HostsService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly clusters: ClustersService,
-    private readonly migrations: MigrationsService,
+    @Inject(MIGRATIONS_IN_PROGRESS) private readonly migrations: MigrationsInProgress,
   ) {}
 
   async list(filter: HostFilter, page: { limit: number; offset: number }): Promise<Page<HostView>> {
@@ -93,8 +93,8 @@ export class HostsService {
   async remove(id: string): Promise<void> {
     await this.db.transaction(async (manager) => {
       const host = await this.require(id, manager);
-      const [active] = await this.migrations.activeFor(manager, { hostId: id });
-      if (active) throw conflict(`host "${id}" takes part in migration ${active.id} (VM ${active.vm_id}); it cannot be deleted until it ends`);
+      const active = await this.migrations.firstOfHost(manager, id);
+      if (active) throw conflict(`host "${id}" takes part in migration ${active.id} (VM ${active.vmId}); it cannot be deleted until it ends`);
       const vmCount = await manager.countBy(VmEntity, { hostId: id });
       if (vmCount > 0) throw conflict(`host "${id}" still has ${vmCount} VMs; move or delete them first`);
       const rules: { id: string }[] = await manager.query(`SELECT id FROM rules WHERE $1 = ANY(host_ids) ORDER BY id`, [id]);

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { MigrationsModule } from '../migrations/migrations.module.js';
 import { ClustersController } from './clusters.controller.js';
 import { ClustersService } from './clusters.service.js';
 import { HostsController } from './hosts.controller.js';
@@ -11,7 +10,6 @@ import { VmsController } from './vms.controller.js';
 import { VmsService } from './vms.service.js';
 
 @Module({
-  imports: [MigrationsModule],
   controllers: [ClustersController, HostsController, VmsController, RulesController],
   providers: [ClustersService, HostsService, VmsService, RulesService, SnapshotsService],
   exports: [ClustersService, HostsService, VmsService, RulesService, SnapshotsService],

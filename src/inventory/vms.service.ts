@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager, FindOptionsWhere } from 'typeorm';
 import { badRequest, conflict, notFound } from '../common/http-errors.js';
@@ -10,7 +10,7 @@ import { parseVm, VM_FIELDS } from '../planner/validate-snapshot.js';
 import { VmEntity } from './entities/vm.entity.js';
 import { parseItemUpdate } from './item-body.js';
 import { vmRow, vmToFormat } from './format-mapping.js';
-import { MigrationsService } from '../migrations/migrations.service.js';
+import { MIGRATIONS_IN_PROGRESS, type MigrationsInProgress } from './migrations-in-progress.js';
 import { HostsService } from './hosts.service.js';
 
 export type VmView = SnapshotVm & { clusterId: string };
@@ -30,7 +30,7 @@ export class VmsService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly hosts: HostsService,
-    private readonly migrations: MigrationsService,
+    @Inject(MIGRATIONS_IN_PROGRESS) private readonly migrations: MigrationsInProgress,
   ) {}
 
   async list(filter: VmFilter, page: { limit: number; offset: number }): Promise<Page<VmView>> {
@@ -107,7 +107,7 @@ export class VmsService {
   }
 
   private async refuseWhileMigrating(manager: EntityManager, vmId: string, what: string): Promise<void> {
-    const [active] = await this.migrations.activeFor(manager, { vmId });
+    const active = await this.migrations.firstOfVm(manager, vmId);
     if (active) throw conflict(`VM "${vmId}" has migration ${active.id} in progress; it cannot be ${what} until it ends`);
   }
 }

@@ -5,7 +5,7 @@ export interface EvacuationRequest {
   hostId: string;
   includePoweredOff: boolean;
   /** Migrations not yet ended: the cluster is planned as it will be once they are done. */
-  inFlight: readonly Move[];
+  unfinished: readonly Move[];
   /** Only these VMs of the host (a retry); all by default. */
   onlyVms?: ReadonlySet<string>;
   /** Hosts a VM must not go to (its earlier attempts failed there). */
@@ -22,12 +22,12 @@ export interface Evacuation {
 }
 
 /**
- * Plans emptying one host (pure): the cluster as it will be once the migrations in flight are done,
+ * Plans emptying one host (pure): the cluster as it will be once the migrations not yet ended are done,
  * the host entering maintenance (other hosts already entering count as gone: no VM goes there), the
  * planner's evacuate-only mode. Earlier failed targets are kept out with must anti-affinity rules.
  */
 export function planEvacuation(snapshot: Snapshot, request: EvacuationRequest): Evacuation {
-  const projected = applyMoves(snapshot, request.inFlight);
+  const projected = applyMoves(snapshot, request.unfinished);
   const avoidRules: Rule[] = [...(request.avoid ?? new Map())].flatMap(([vmId, hostIds]) =>
     hostIds.length > 0 ? [{ id: `maintenance-avoid-${vmId}`, kind: 'vm-host-anti-affinity', mode: 'must', vmIds: [vmId], hostIds: [...hostIds] } as Rule] : [],
   );

@@ -8,7 +8,9 @@ import { ClustersService } from '../inventory/clusters.service.js';
 import { HostEntity } from '../inventory/entities/host.entity.js';
 import { hostView, type HostView } from '../inventory/hosts.service.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
+import { tryAdvisoryXactLock } from '../database/advisory-locks.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
+import { MigrationsRepository } from '../migrations/migrations.repository.js';
 import { type CancelOutcome, MigrationsService } from '../migrations/migrations.service.js';
 import { checkMoves } from '../planner/index.js';
 import type { Move, Plan, Snapshot } from '../planner/snapshot.js';
@@ -43,14 +45,6 @@ export interface ExitResult {
   notReturned?: { vmId: string; reason: string }[];
 }
 
-interface InFlightRow {
-  vm_id: string;
-  source_host_id: string;
-  target_host_id: string;
-  priority: number;
-  reason: Move['reason'];
-}
-
 @Injectable()
 export class MaintenanceService {
   private readonly logger = new Logger(MaintenanceService.name);
@@ -60,6 +54,7 @@ export class MaintenanceService {
     private readonly clusters: ClustersService,
     private readonly snapshots: SnapshotsService,
     private readonly migrations: MigrationsService,
+    private readonly migrationRows: MigrationsRepository,
     private readonly dispatcher: MigrationDispatcher,
     private readonly plans: PlansService,
   ) {}
@@ -86,7 +81,7 @@ export class MaintenanceService {
       const evacuation = planEvacuation(snapshot, {
         hostId,
         includePoweredOff: options.includePoweredOff,
-        inFlight: await this.inFlightMoves(manager, host.clusterId),
+        unfinished: await this.migrationRows.unfinishedComputeMoves(manager, host.clusterId),
       });
       if (evacuation.unfit.length > 0) {
         throw conflict(`host ${hostId} cannot be emptied: ${evacuation.unfit.length} of its VMs do not fit on the other hosts`, {
@@ -139,12 +134,12 @@ export class MaintenanceService {
       skip: page.offset,
     });
     const items = [];
-    for (const op of operations) items.push(await operationView(this.db.manager, op));
+    for (const op of operations) items.push(await operationView(this.db.manager, this.migrationRows, op));
     return { items, total, ...page };
   }
 
   async get(id: string): Promise<OperationView> {
-    return operationView(this.db.manager, await this.require(id));
+    return operationView(this.db.manager, this.migrationRows, await this.require(id));
   }
 
   /** Stops the queued migrations (running ones finish) and returns the host to connected. */
@@ -212,20 +207,15 @@ export class MaintenanceService {
    */
   async supervise(id: string): Promise<void> {
     const clusterToDispatch = await this.db.transaction(async (manager) => {
-      const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock(7303, hashtext($1)) AS locked`, [id]);
-      if (!locked) return null;
+      if (!(await tryAdvisoryXactLock(manager, 'maintenance', id))) return null;
       const op = await this.require(id, manager, true);
       if (op.state !== 'evacuating' && op.state !== 'stalled') return null;
-      const remaining: { id: string; in_flight: boolean }[] = await manager.query(
-        `SELECT v.id, EXISTS (SELECT 1 FROM migrations m WHERE m.vm_id = v.id AND m.state IN ('pending', 'queued', 'running')) AS in_flight
-         FROM vms v WHERE v.host_id = $1 AND ($2 OR v.power_state = 'on') ORDER BY v.id`,
-        [op.hostId, op.includePoweredOff],
-      );
+      const remaining = await this.migrationRows.vmsOnHost(manager, op.hostId, op.includePoweredOff);
       if (remaining.length === 0) {
         await this.finishOperation(manager, op);
         return null;
       }
-      const idle = remaining.filter((vm) => !vm.in_flight).map((vm) => vm.id);
+      const idle = remaining.filter((vm) => !vm.unfinished).map((vm) => vm.id);
       if (idle.length === 0 || op.state === 'stalled') return null;
       const attempts = await this.attempts(manager, op);
       const retryable = idle.filter((vmId) => (attempts.get(vmId)?.length ?? 0) < ATTEMPTS_PER_VM);
@@ -235,7 +225,7 @@ export class MaintenanceService {
         const evacuation = planEvacuation(snapshot, {
           hostId: op.hostId,
           includePoweredOff: op.includePoweredOff,
-          inFlight: await this.inFlightMoves(manager, op.clusterId),
+          unfinished: await this.migrationRows.unfinishedComputeMoves(manager, op.clusterId),
           onlyVms: new Set(retryable),
           avoid: new Map(retryable.map((vmId) => [vmId, attempts.get(vmId) ?? []])),
         });
@@ -265,12 +255,7 @@ export class MaintenanceService {
     attempts: Map<string, string[]>,
     unfit: { vmId: string; reason: string }[],
   ): Promise<void> {
-    const errors: { vm_id: string; error: string | null }[] = await manager.query(
-      `SELECT DISTINCT ON (vm_id) vm_id, error FROM migrations WHERE operation_id = $1 AND state IN ('failed', 'cancelled')
-       ORDER BY vm_id, finished_at DESC`,
-      [op.id],
-    );
-    const lastError = new Map(errors.map((e) => [e.vm_id, e.error]));
+    const lastError = await this.migrationRows.lastErrorsOfOperation(manager, op.id);
     const unfitReason = new Map(unfit.map((u) => [u.vmId, u.reason]));
     op.reasons = idle.map((vmId) => {
       const failures = attempts.get(vmId)?.length ?? 0;
@@ -286,12 +271,7 @@ export class MaintenanceService {
 
   /** Failed or cancelled migrations of the operation, per VM: the targets they were headed for. */
   private async attempts(manager: EntityManager, op: MaintenanceOperationEntity): Promise<Map<string, string[]>> {
-    const rows: { vm_id: string; targets: string[] }[] = await manager.query(
-      `SELECT vm_id, array_agg(target_host_id) AS targets FROM migrations
-       WHERE operation_id = $1 AND state IN ('failed', 'cancelled') AND created_at >= $2 GROUP BY vm_id`,
-      [op.id, new Date(op.deadline.getTime() - op.timeoutSeconds * 1000)],
-    );
-    return new Map(rows.map((r) => [r.vm_id, r.targets]));
+    return this.migrationRows.unsuccessfulTargetsOfOperation(manager, op.id, new Date(op.deadline.getTime() - op.timeoutSeconds * 1000));
   }
 
   /** Records the evacuation's moves as an approved plan and makes them migrations of the operation. */
@@ -317,10 +297,7 @@ export class MaintenanceService {
 
   /** Ends an operation early: its migrations not yet started are cancelled, running ones finish. */
   private async stop(manager: EntityManager, op: MaintenanceOperationEntity): Promise<CancelOutcome[]> {
-    const waiting: { id: string; state: 'pending' | 'queued' }[] = await manager.query(
-      `SELECT id, state FROM migrations WHERE operation_id = $1 AND state IN ('pending', 'queued')`,
-      [op.id],
-    );
+    const waiting = await this.migrationRows.notStartedOfOperation(manager, op.id);
     const outcomes: CancelOutcome[] = [];
     for (const m of waiting) outcomes.push(await this.migrations.cancelWithin(manager, m, `the maintenance operation's cancellation`));
     op.state = 'cancelled';
@@ -332,23 +309,10 @@ export class MaintenanceService {
 
   /** Pending and queued balancing moves into the host are cancelled; running ones are asked to stop. */
   private async cancelMovesInto(manager: EntityManager, clusterId: string, hostId: string): Promise<CancelOutcome[]> {
-    const incoming: { id: string; state: 'pending' | 'queued' | 'running' }[] = await manager.query(
-      `SELECT id, state FROM migrations WHERE cluster_id = $1 AND target_host_id = $2 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
-      [clusterId, hostId],
-    );
+    const incoming = await this.migrationRows.unfinishedComputeInto(manager, clusterId, hostId);
     const outcomes: CancelOutcome[] = [];
     for (const m of incoming) outcomes.push(await this.migrations.cancelWithin(manager, m, `host ${hostId} entering maintenance`));
     return outcomes;
-  }
-
-  private async inFlightMoves(manager: EntityManager, clusterId: string): Promise<Move[]> {
-    const rows: InFlightRow[] = await manager.query(
-      `SELECT vm_id, source_host_id, target_host_id, priority, reason FROM migrations
-       WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')
-       ORDER BY priority, created_at, plan_id, move_index`,
-      [clusterId],
-    );
-    return rows.map((r) => ({ vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: r.reason }));
   }
 
   private preview(snapshot: Snapshot, hostId: string, evacuation: Evacuation): EvacuationPreview {
@@ -365,20 +329,16 @@ export class MaintenanceService {
 
   /** The return plan: each VM the operation moved, back to this host, if it is still where it went and the move is valid. */
   private async planReturn(manager: EntityManager, op: MaintenanceOperationEntity): Promise<Pick<ExitResult, 'returnPlan' | 'notReturned'>> {
-    const moved: { vm_id: string; target_host_id: string }[] = await manager.query(
-      `SELECT DISTINCT ON (vm_id) vm_id, target_host_id FROM migrations
-       WHERE operation_id = $1 AND state = 'succeeded' ORDER BY vm_id, finished_at DESC`,
-      [op.id],
-    );
+    const moved = await this.migrationRows.lastSucceededOfOperation(manager, op.id);
     const snapshot = await this.snapshots.build(op.clusterId, new Date(), manager);
     const where = new Map(snapshot.vms.map((vm) => [vm.id, vm.hostId]));
     const notReturned: { vmId: string; reason: string }[] = [];
     const candidates: Move[] = [];
     for (const m of moved) {
-      const now = where.get(m.vm_id);
-      if (now === undefined) notReturned.push({ vmId: m.vm_id, reason: 'the VM no longer exists' });
-      else if (now !== m.target_host_id) notReturned.push({ vmId: m.vm_id, reason: `the VM moved on to ${now} since` });
-      else candidates.push({ vmId: m.vm_id, fromHostId: now, toHostId: op.hostId, priority: 2, reason: 'balance' });
+      const now = where.get(m.vmId);
+      if (now === undefined) notReturned.push({ vmId: m.vmId, reason: 'the VM no longer exists' });
+      else if (now !== m.targetHostId) notReturned.push({ vmId: m.vmId, reason: `the VM moved on to ${now} since` });
+      else candidates.push({ vmId: m.vmId, fromHostId: now, toHostId: op.hostId, priority: 2, reason: 'balance' });
     }
     // Each move is checked on its own against what the accepted ones leave.
     const accepted: Move[] = [];

@@ -1,4 +1,6 @@
 import type { EntityManager } from 'typeorm';
+import { isUnfinished } from '../migrations/migration-state.js';
+import type { MigrationsRepository } from '../migrations/migrations.repository.js';
 import type { HostState } from '../planner/snapshot.js';
 import type { MaintenanceOperationEntity, OperationState } from './maintenance.entity.js';
 
@@ -49,39 +51,26 @@ export interface OperationView {
   events: { at: Date; type: string; detail: Record<string, unknown> | null }[];
 }
 
-interface LatestMigration {
-  vm_id: string;
-  id: string;
-  state: string;
-  target_host_id: string;
-  error: string | null;
-  finished_at: Date | null;
-}
-
 const gb = (mb: number) => Math.round((mb / 1024) * 100) / 100;
 
 /** An operation with its progress, read from the migrations it made and where its VMs are now. */
-export async function operationView(manager: EntityManager, op: MaintenanceOperationEntity): Promise<OperationView> {
+export async function operationView(manager: EntityManager, migrations: MigrationsRepository, op: MaintenanceOperationEntity): Promise<OperationView> {
   const [host] = await manager.query(`SELECT state FROM hosts WHERE id = $1`, [op.hostId]);
   const vms: { id: string; host_id: string; memory_mb: number }[] = await manager.query(
     `SELECT id, host_id, memory_mb FROM vms WHERE id = ANY($1)`,
     [op.vmIds],
   );
-  const latest: LatestMigration[] = await manager.query(
-    `SELECT DISTINCT ON (vm_id) vm_id, id, state, target_host_id, error, finished_at
-     FROM migrations WHERE operation_id = $1 AND target_host_id <> $2 ORDER BY vm_id, created_at DESC`,
-    [op.id, op.hostId],
-  );
+  const latest = await migrations.latestOfOperations(manager, [op]);
   const events = await manager.query(`SELECT at, type, detail FROM maintenance_events WHERE operation_id = $1 ORDER BY id`, [op.id]);
   const vmById = new Map(vms.map((vm) => [vm.id, vm]));
-  const migrationOf = new Map(latest.map((m) => [m.vm_id, m]));
+  const migrationOf = new Map(latest.map((m) => [m.vmId, m]));
 
   const list: OperationVmView[] = op.vmIds.map((vmId) => {
     const vm = vmById.get(vmId);
     const m = migrationOf.get(vmId);
     let status: VmEvacuationStatus;
     if (m?.state === 'succeeded') status = 'moved';
-    else if (m && ['pending', 'queued', 'running'].includes(m.state)) status = 'in-flight';
+    else if (m && isUnfinished(m.state)) status = 'in-flight';
     else if (vm && vm.host_id !== op.hostId) status = 'left-otherwise';
     else if (m) status = 'failed';
     else status = 'waiting';
@@ -91,7 +80,7 @@ export async function operationView(manager: EntityManager, op: MaintenanceOpera
       status,
       hostId: vm?.host_id ?? null,
       migrationId: m?.id ?? null,
-      targetHostId: m?.target_host_id ?? null,
+      targetHostId: m?.targetHostId ?? null,
       error: status === 'failed' ? m!.error : null,
     };
   });
@@ -102,7 +91,7 @@ export async function operationView(manager: EntityManager, op: MaintenanceOpera
   const now = Date.now();
   const windowStart = Math.max(now - THROUGHPUT_WINDOW_MS, op.createdAt.getTime());
   const recentMb = list
-    .filter((vm) => vm.status === 'moved' && (migrationOf.get(vm.vmId)?.finished_at?.getTime() ?? 0) >= windowStart)
+    .filter((vm) => vm.status === 'moved' && (migrationOf.get(vm.vmId)?.finishedAt?.getTime() ?? 0) >= windowStart)
     .reduce((sum, vm) => sum + vm.memoryMb, 0);
   const elapsedS = Math.max((now - windowStart) / 1000, 1);
   const ended = op.state === 'completed' || op.state === 'cancelled';

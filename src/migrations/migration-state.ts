@@ -2,14 +2,23 @@
  * The migration state machine: pending -> queued -> running -> succeeded | failed | cancelled.
  * `running -> queued` is a retry after a transient engine error. Every transition is a row in the
  * migration's history.
+ *
+ * The sets of states that the code and its SQL ask about are named here, once.
  */
 export const MIGRATION_STATES = ['pending', 'queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type MigrationState = (typeof MIGRATION_STATES)[number];
 
-export const ACTIVE_STATES: readonly MigrationState[] = ['pending', 'queued', 'running'];
-/** Queued and running migrations hold their hosts' and cluster's migration slots. */
-export const IN_FLIGHT_STATES: readonly MigrationState[] = ['queued', 'running'];
-export const FINAL_STATES: readonly MigrationState[] = ['succeeded', 'failed', 'cancelled'];
+/** Not ended yet: the VM is spoken for (it cannot be moved by hand, deleted or planned again). */
+export const UNFINISHED_STATES = ['pending', 'queued', 'running'] as const satisfies readonly MigrationState[];
+export type UnfinishedState = (typeof UNFINISHED_STATES)[number];
+/** Started: holds its hosts' and its cluster's migration slots until it ends. */
+export const SLOT_HOLDING_STATES = ['queued', 'running'] as const satisfies readonly MigrationState[];
+/** Not running yet: cancelling one ends it at once (a running one is asked to stop). */
+export const NOT_STARTED_STATES = ['pending', 'queued'] as const satisfies readonly MigrationState[];
+export type NotStartedState = (typeof NOT_STARTED_STATES)[number];
+/** Ended without moving the VM. */
+export const UNSUCCESSFUL_STATES = ['failed', 'cancelled'] as const satisfies readonly MigrationState[];
+export const FINAL_STATES = ['succeeded', 'failed', 'cancelled'] as const satisfies readonly MigrationState[];
 
 const NEXT: Record<MigrationState, readonly MigrationState[]> = {
   pending: ['queued', 'cancelled'],
@@ -25,7 +34,20 @@ export function canTransition(from: MigrationState, to: MigrationState): boolean
 }
 
 export function isFinal(state: MigrationState): boolean {
-  return FINAL_STATES.includes(state);
+  return (FINAL_STATES as readonly MigrationState[]).includes(state);
+}
+
+export function isUnfinished(state: MigrationState): state is UnfinishedState {
+  return (UNFINISHED_STATES as readonly MigrationState[]).includes(state);
+}
+
+/**
+ * A state set as an SQL list, `('pending', 'queued', 'running')`, written into the statement's text
+ * rather than passed as a parameter: PostgreSQL then sees that a query matches the partial indexes
+ * made for these sets (`migrations_active_idx`, `migrations_one_in_flight_per_vm`).
+ */
+export function sqlStates(states: readonly MigrationState[]): string {
+  return `(${states.map((s) => `'${s}'`).join(', ')})`;
 }
 
 export const MIGRATION_KINDS = ['compute', 'storage'] as const;

@@ -16,7 +16,7 @@ import { Cancellations } from './cancellations.js';
 import { MigrationDispatcher } from './migration-dispatcher.js';
 import { MigrationJournal } from './migration-journal.js';
 import { MIGRATION_QUEUE, type MigrationJobData } from './migration-queue.js';
-import type { MigrationState } from './migration-state.js';
+import { MigrationsRepository } from './migrations.repository.js';
 import { ProgressLog } from './progress-log.js';
 import { cancelDependents, type Transition } from './transitions.js';
 
@@ -53,6 +53,7 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(MIGRATION_ENGINE) private readonly engine: MigrationEngine,
     @InjectDataSource() private readonly db: DataSource,
     private readonly journal: MigrationJournal,
+    private readonly migrations: MigrationsRepository,
     private readonly dispatcher: MigrationDispatcher,
     private readonly cancellations: Cancellations,
   ) {}
@@ -101,7 +102,7 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
         return await this.drive(job, controller.signal);
       }
       // Finished, cancelled or not queued (yet): a repeated delivery, nothing to do.
-      const current = await this.current(migrationId);
+      const current = await this.migrations.stateOf(migrationId);
       if (current?.state !== 'running') return;
       if (current.cancelRequested) controller.abort();
       return await this.reconcile(job, controller.signal);
@@ -197,8 +198,4 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     return location;
   }
 
-  private async current(migrationId: string): Promise<{ state: MigrationState; cancelRequested: boolean } | undefined> {
-    const [row] = await this.db.query(`SELECT state, cancel_requested AS "cancelRequested" FROM migrations WHERE id = $1`, [migrationId]);
-    return row;
-  }
 }

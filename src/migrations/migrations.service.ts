@@ -3,7 +3,6 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { badRequest, conflict, notFound } from '../common/http-errors.js';
 import { isUuid, type Page } from '../common/query-params.js';
-import { bulkInsert } from '../database/bulk-insert.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
 import { HostEntity } from '../inventory/entities/host.entity.js';
 import { VmEntity } from '../inventory/entities/vm.entity.js';
@@ -12,22 +11,11 @@ import type { Move } from '../planner/snapshot.js';
 import { Cancellations } from './cancellations.js';
 import { MigrationDispatcher } from './migration-dispatcher.js';
 import { MigrationQueue } from './migration-queue.js';
-import { isFinal, type MigrationState } from './migration-state.js';
-import { MigrationEntity, MigrationEventEntity } from './migration.entity.js';
+import { isFinal } from './migration-state.js';
+import { MigrationEntity, type MigrationEventEntity } from './migration.entity.js';
+import { type MigrationFilter, MigrationsRepository } from './migrations.repository.js';
 import { moveDependencies } from './move-dependencies.js';
 import { cancelDependents, writeTransitions } from './transitions.js';
-
-export interface MigrationFilter {
-  clusterId?: string;
-  vmId?: string;
-  /** Source or target. */
-  hostId?: string;
-  state?: MigrationState;
-  planId?: string;
-  kind?: 'compute' | 'storage';
-  since?: Date;
-  until?: Date;
-}
 
 /** A migration with its latest progress milestone (from its history). */
 export type MigrationView = MigrationEntity & { progress: MigrationProgress | null };
@@ -49,35 +37,16 @@ export interface PlannedMigration {
 export class MigrationsService {
   constructor(
     @InjectDataSource() private readonly db: DataSource,
+    private readonly repository: MigrationsRepository,
     private readonly dispatcher: MigrationDispatcher,
     private readonly queue: MigrationQueue,
     private readonly cancellations: Cancellations,
   ) {}
 
   async list(filter: MigrationFilter, page: { limit: number; offset: number }): Promise<Page<MigrationView>> {
-    const query = this.db.getRepository(MigrationEntity).createQueryBuilder('m');
     const clusterId = filter.clusterId ?? (await this.clusterOf(filter));
-    if (clusterId) query.andWhere('m.cluster_id = :clusterId', { clusterId });
-    if (filter.vmId) query.andWhere('m.vm_id = :vmId', { vmId: filter.vmId });
-    if (filter.hostId) query.andWhere('(m.source_host_id = :hostId OR m.target_host_id = :hostId)', { hostId: filter.hostId });
-    if (filter.state) query.andWhere('m.state = :state', { state: filter.state });
-    if (filter.planId) query.andWhere('m.plan_id = :planId', { planId: filter.planId });
-    if (filter.kind) query.andWhere('m.kind = :kind', { kind: filter.kind });
-    if (filter.since) query.andWhere('m.created_at >= :since', { since: filter.since });
-    if (filter.until) query.andWhere('m.created_at < :until', { until: filter.until });
-    const [items, total] = await query
-      .orderBy('m.created_at', 'DESC')
-      .addOrderBy('m.move_index', 'ASC', 'NULLS LAST')
-      .addOrderBy('m.id', 'ASC')
-      .take(page.limit)
-      .skip(page.offset)
-      .getManyAndCount();
-    const latest: { migration_id: string; detail: MigrationProgress }[] = await this.db.query(
-      `SELECT DISTINCT ON (migration_id) migration_id, detail FROM migration_events
-       WHERE migration_id = ANY($1) AND type = 'progress' ORDER BY migration_id, id DESC`,
-      [items.map((m) => m.id)],
-    );
-    const progress = new Map(latest.map((row) => [row.migration_id, row.detail]));
+    const { items, total } = await this.repository.page({ ...filter, clusterId }, page);
+    const progress = await this.repository.latestProgress(items.map((m) => m.id));
     return { items: items.map((m) => ({ ...m, progress: progress.get(m.id) ?? null })), total, ...page };
   }
 
@@ -95,9 +64,9 @@ export class MigrationsService {
   }
 
   async get(id: string): Promise<MigrationWithEvents> {
-    const migration = isUuid(id) ? await this.db.getRepository(MigrationEntity).findOneBy({ id }) : null;
+    const migration = isUuid(id) ? await this.repository.find(id) : null;
     if (!migration) throw notFound('migration', id);
-    const events = await this.db.getRepository(MigrationEventEntity).find({ where: { migrationId: id }, order: { id: 'ASC' } });
+    const events = await this.repository.events(id);
     const progress = events.findLast((e) => e.type === 'progress')?.detail as MigrationProgress | undefined;
     return { ...migration, progress: progress ?? null, events };
   }
@@ -108,7 +77,7 @@ export class MigrationsService {
    */
   async cancel(id: string): Promise<MigrationWithEvents> {
     const { migration, outcome } = await this.db.transaction(async (manager) => {
-      const found = isUuid(id) ? await manager.findOne(MigrationEntity, { where: { id }, lock: { mode: 'pessimistic_write' } }) : null;
+      const found = isUuid(id) ? await this.repository.find(id, manager, true) : null;
       if (!found) throw notFound('migration', id);
       if (isFinal(found.state)) throw conflict(`migration ${id} already ended: ${found.state}`);
       return { migration: found, outcome: await this.cancelWithin(manager, found, 'operator') };
@@ -130,7 +99,7 @@ export class MigrationsService {
   ): Promise<CancelOutcome> {
     const { id } = migration;
     if (migration.state === 'running') {
-      await manager.update(MigrationEntity, { id }, { cancelRequested: true });
+      await this.repository.markCancelRequested(manager, id);
       await writeTransitions(manager, [], [{ migrationId: id, type: 'cancel-requested', detail: { by } }]);
       return { id, requested: true };
     }
@@ -174,17 +143,10 @@ export class MigrationsService {
       attempts: 0,
       cancelRequested: false,
     }));
-    await bulkInsert(manager, MigrationEntity, rows);
     const dependencies = moveDependencies(planned.map((p) => p.move)).flatMap((needs, i) =>
-      needs.map((j) => ({ migration_id: ids[i], depends_on: ids[j] })),
+      needs.map((j) => ({ migrationId: ids[i], dependsOn: ids[j] })),
     );
-    if (dependencies.length > 0) {
-      await manager.query(
-        `INSERT INTO migration_dependencies (migration_id, depends_on)
-         SELECT migration_id, depends_on FROM jsonb_to_recordset($1::jsonb) AS x(migration_id uuid, depends_on uuid)`,
-        [JSON.stringify(dependencies)],
-      );
-    }
+    await this.repository.insert(manager, rows, dependencies);
     await writeTransitions(
       manager,
       [],
@@ -207,8 +169,8 @@ export class MigrationsService {
         throw badRequest('body.sourceDatastoreId', `VM ${vmId} has no disks on "${from ?? ''}" (it uses ${vm.datastores.join(', ') || 'none'})`);
       }
       if (vm.datastores.includes(datastoreId)) throw conflict(`VM ${vmId} already has disks on "${datastoreId}"`);
-      const active = await this.activeFor(manager, { vmId });
-      if (active.length > 0) throw conflict(`VM ${vmId} already has migration ${active[0].id} in progress`);
+      const active = await this.repository.firstOfVm(manager, vmId);
+      if (active) throw conflict(`VM ${vmId} already has migration ${active.id} in progress`);
       const row: Partial<MigrationEntity> = {
         id: crypto.randomUUID(),
         clusterId: vm.clusterId,
@@ -225,7 +187,7 @@ export class MigrationsService {
         cancelRequested: false,
       };
       try {
-        await bulkInsert(manager, MigrationEntity, [row]);
+        await this.repository.insert(manager, [row]);
       } catch (error) {
         if (pgErrorCode(error) === PG_UNIQUE_VIOLATION) throw conflict(`VM ${vmId} already has a migration in flight`);
         throw error;
@@ -236,25 +198,5 @@ export class MigrationsService {
     const migration = await this.get(id);
     void this.dispatcher.request(migration.clusterId);
     return migration;
-  }
-
-  /** Compute migrations of the cluster not yet ended: while there are any, no other balancing plan runs. */
-  async computeInProgress(manager: EntityManager, clusterId: string): Promise<number> {
-    const [{ count }]: { count: number }[] = await manager.query(
-      `SELECT count(*)::int AS count FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ('pending', 'queued', 'running')`,
-      [clusterId],
-    );
-    return count;
-  }
-
-  /** Migrations not yet ended that involve the VM (a VM with one cannot be deleted or moved by hand). */
-  async activeFor(manager: EntityManager, filter: { vmId?: string; hostId?: string }): Promise<{ id: string; vm_id: string }[]> {
-    if (filter.vmId) {
-      return manager.query(`SELECT id, vm_id FROM migrations WHERE vm_id = $1 AND state IN ('pending', 'queued', 'running')`, [filter.vmId]);
-    }
-    return manager.query(
-      `SELECT id, vm_id FROM migrations WHERE (source_host_id = $1 OR target_host_id = $1) AND state IN ('pending', 'queued', 'running')`,
-      [filter.hostId],
-    );
   }
 }

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { queryPrepared } from '../database/prepared.js';
 import type { MigrationResult } from '../engine/migration-engine.js';
-import type { MigrationState } from './migration-state.js';
+import { FINAL_STATES, type MigrationState, sqlStates } from './migration-state.js';
 
 /** A guarded state change: it applies only if the migration is still in state `from`. */
 export interface Transition {
@@ -48,7 +48,7 @@ upd AS (
     updated_at = clock_timestamp(),
     queued_at = CASE WHEN t.to_state = 'queued' THEN clock_timestamp() ELSE m.queued_at END,
     started_at = CASE WHEN t.to_state = 'running' THEN clock_timestamp() ELSE m.started_at END,
-    finished_at = CASE WHEN t.to_state IN ('succeeded', 'failed', 'cancelled') THEN clock_timestamp() ELSE m.finished_at END,
+    finished_at = CASE WHEN t.to_state IN ${sqlStates(FINAL_STATES)} THEN clock_timestamp() ELSE m.finished_at END,
     attempts = m.attempts + CASE WHEN t.count_attempt THEN 1 ELSE 0 END,
     error = CASE WHEN t.set_error THEN t.error ELSE m.error END,
     result = coalesce(t.result, m.result)

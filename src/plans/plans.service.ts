@@ -7,6 +7,7 @@ import { ClustersService } from '../inventory/clusters.service.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsService } from '../migrations/migrations.service.js';
+import { MigrationsRepository } from '../migrations/migrations.repository.js';
 import { applyMoves, checkMoves, plan, type PlanOptions, type PlanResult, referenceImbalance } from '../planner/index.js';
 import type { HostState, Move, Plan, Snapshot } from '../planner/snapshot.js';
 import { PlanEntity, type PlanSource, type PlanStatus } from './plan.entity.js';
@@ -63,6 +64,7 @@ export class PlansService {
     private readonly clusters: ClustersService,
     private readonly snapshots: SnapshotsService,
     private readonly migrations: MigrationsService,
+    private readonly migrationRows: MigrationsRepository,
     private readonly dispatcher: MigrationDispatcher,
   ) {}
 
@@ -154,7 +156,7 @@ export class PlansService {
         if (index >= entity.moves.length) throw badRequest(`body.moves[${i}]`, `plan ${id} has ${entity.moves.length} moves, there is no move ${index}`);
       });
       await this.clusters.require(entity.clusterId, manager, true);
-      const busy = await this.migrations.computeInProgress(manager, entity.clusterId);
+      const busy = await this.migrationRows.unfinishedComputeCount(manager, entity.clusterId);
       if (busy > 0) {
         throw conflict(`cluster ${entity.clusterId} still has ${busy} migrations in progress; approve when they are done, or make a new plan then`);
       }

@@ -3,17 +3,16 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { tryAdvisoryXactLock } from '../database/advisory-locks.js';
 import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
-import { MigrationsService } from '../migrations/migrations.service.js';
+import { MigrationsRepository } from '../migrations/migrations.repository.js';
 import { PlansService, type PlanView } from '../plans/plans.service.js';
 import { every } from './every.js';
 
 const DISPATCH_EVERY_MS = 2000;
 const REQUEUE_EVERY_MS = 10000;
 const FIRST_BALANCE_AFTER_MS = 20000;
-/** Namespace of the planning advisory locks: one scheduler plans a cluster at a time. */
-const PLAN_LOCK = 7302;
 
 /**
  * The scheduler role: balances every cluster on a schedule (DRS semantics: a fully-automated
@@ -29,7 +28,7 @@ export class SchedulerService implements OnApplicationBootstrap {
     @InjectDataSource() private readonly db: DataSource,
     private readonly registry: SchedulerRegistry,
     private readonly dispatcher: MigrationDispatcher,
-    private readonly migrations: MigrationsService,
+    private readonly migrations: MigrationsRepository,
     private readonly plans: PlansService,
   ) {}
 
@@ -50,7 +49,7 @@ export class SchedulerService implements OnApplicationBootstrap {
   }
 
   async dispatchPending(): Promise<void> {
-    for (const clusterId of await this.dispatcher.clustersWithPending()) await this.dispatcher.request(clusterId);
+    for (const clusterId of await this.migrations.clustersWithPending()) await this.dispatcher.request(clusterId);
   }
 
   async balanceAll(): Promise<void> {
@@ -70,9 +69,8 @@ export class SchedulerService implements OnApplicationBootstrap {
    */
   async balance(clusterId: string): Promise<PlanView | null> {
     const proposed = await this.db.transaction(async (manager) => {
-      const [{ locked }] = await manager.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked`, [PLAN_LOCK, clusterId]);
-      if (!locked) return null;
-      if ((await this.migrations.computeInProgress(manager, clusterId)) > 0) return null;
+      if (!(await tryAdvisoryXactLock(manager, 'plan', clusterId))) return null;
+      if ((await this.migrations.unfinishedComputeCount(manager, clusterId)) > 0) return null;
       const preview = await this.plans.preview(clusterId, {}, manager);
       if (preview.plan.moves.length === 0) return null;
       return this.plans.store(preview, {}, 'scheduler', manager);

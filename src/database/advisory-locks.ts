@@ -1,0 +1,28 @@
+import type { EntityManager } from 'typeorm';
+
+/**
+ * The namespaces of Ballast's PostgreSQL advisory locks, in one place so that no two share a number.
+ * Each lock is (namespace, hashtext(key)) and lasts until the end of the caller's transaction.
+ */
+export const ADVISORY_LOCKS = {
+  /** The dispatcher of a cluster: one process starts its migrations at a time (key: cluster id). */
+  dispatch: 7301,
+  /** The balancer of a cluster: one scheduler plans it at a time (key: cluster id). */
+  plan: 7302,
+  /** The supervisor of a maintenance operation: one process looks at it at a time (key: operation id). */
+  maintenance: 7303,
+} as const;
+
+export type AdvisoryLock = keyof typeof ADVISORY_LOCKS;
+
+/**
+ * Takes the lock for the rest of `manager`'s transaction if no one holds it; false when another
+ * transaction does (the caller skips its turn rather than wait).
+ */
+export async function tryAdvisoryXactLock(manager: EntityManager, lock: AdvisoryLock, key: string): Promise<boolean> {
+  const [{ locked }]: { locked: boolean }[] = await manager.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked`, [
+    ADVISORY_LOCKS[lock],
+    key,
+  ]);
+  return locked;
+}

@@ -1,0 +1,303 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { bulkInsert } from '../database/bulk-insert.js';
+import { queryPrepared } from '../database/prepared.js';
+import type { MigrationKind, MigrationProgress } from '../engine/migration-engine.js';
+import type { MigrationsInProgress } from '../inventory/migrations-in-progress.js';
+import type { Move } from '../planner/snapshot.js';
+import type { SlotUser } from './admission.js';
+import {
+  type MigrationState,
+  NOT_STARTED_STATES,
+  type NotStartedState,
+  SLOT_HOLDING_STATES,
+  sqlStates,
+  UNFINISHED_STATES,
+  type UnfinishedState,
+  UNSUCCESSFUL_STATES,
+} from './migration-state.js';
+import { MigrationEntity, MigrationEventEntity } from './migration.entity.js';
+
+const UNFINISHED = sqlStates(UNFINISHED_STATES);
+const SLOT_HOLDING = sqlStates(SLOT_HOLDING_STATES);
+const NOT_STARTED = sqlStates(NOT_STARTED_STATES);
+const UNSUCCESSFUL = sqlStates(UNSUCCESSFUL_STATES);
+
+/** What the dispatcher reads of a migration to start it: the row and the engine's view of VM and hosts. */
+export interface StartableRow {
+  id: string;
+  cluster_id: string;
+  kind: MigrationKind;
+  vm_id: string;
+  source_host_id: string;
+  target_host_id: string;
+  source_datastore_id: string | null;
+  target_datastore_id: string | null;
+  priority: number;
+  memory_mb: number;
+  memory_dirty_rate_mbps: number | null;
+  datastores: string[];
+  source_mbps: number | null;
+  target_mbps: number | null;
+}
+
+const SELECT_STARTABLE = `
+  SELECT m.id, m.cluster_id, m.kind, m.vm_id, m.source_host_id, m.target_host_id, m.source_datastore_id,
+         m.target_datastore_id, m.priority, v.memory_mb, v.memory_dirty_rate_mbps, v.datastores,
+         sh.migration_bandwidth_mbps AS source_mbps, th.migration_bandwidth_mbps AS target_mbps
+  FROM migrations m
+  JOIN vms v ON v.id = m.vm_id
+  JOIN hosts sh ON sh.id = m.source_host_id
+  JOIN hosts th ON th.id = m.target_host_id`;
+
+/**
+ * Pending migrations between hosts with free slots whose earlier moves are done, in start order;
+ * the first ones are chosen before their VM and hosts are read.
+ */
+const STARTABLE_SQL = `
+  WITH c AS MATERIALIZED (
+    SELECT m.id FROM migrations m
+    WHERE m.cluster_id = $1 AND m.state = 'pending'
+      AND m.source_host_id = ANY($2) AND m.target_host_id = ANY($2)
+      AND NOT EXISTS (
+        SELECT 1 FROM migration_dependencies d JOIN migrations dep ON dep.id = d.depends_on
+        WHERE d.migration_id = m.id AND dep.state <> 'succeeded')
+    ORDER BY m.priority, m.created_at, m.plan_id, m.move_index
+    LIMIT $3)
+  ${SELECT_STARTABLE}
+  JOIN c ON c.id = m.id
+  ORDER BY m.priority, m.created_at, m.plan_id, m.move_index`;
+
+const SLOTS_SQL = `
+  SELECT
+    (SELECT coalesce(json_agg(json_build_object('vmId', vm_id, 'sourceHostId', source_host_id, 'targetHostId', target_host_id)), '[]')
+     FROM migrations WHERE cluster_id = $1 AND state IN ${SLOT_HOLDING}) AS "slotHolders",
+    (SELECT coalesce(json_agg(json_build_object('id', id, 'mbps', migration_bandwidth_mbps)), '[]')
+     FROM hosts WHERE cluster_id = $1) AS hosts`;
+
+export interface MigrationFilter {
+  clusterId?: string;
+  vmId?: string;
+  /** Source or target. */
+  hostId?: string;
+  state?: MigrationState;
+  planId?: string;
+  kind?: MigrationKind;
+  since?: Date;
+  until?: Date;
+}
+
+/** A migration of a maintenance operation, as its view shows it: the latest one of each VM. */
+export interface OperationMigration {
+  operationId: string;
+  vmId: string;
+  id: string;
+  state: MigrationState;
+  targetHostId: string;
+  error: string | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/**
+ * The one place for the SQL of the `migrations` table (and of its dependencies and history reads),
+ * outside the journal's guarded state changes (transitions.ts). Methods that take a manager run in
+ * its transaction.
+ */
+@Injectable()
+export class MigrationsRepository implements MigrationsInProgress {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  // --- reads for the API ---
+
+  async page(filter: MigrationFilter, page: { limit: number; offset: number }): Promise<{ items: MigrationEntity[]; total: number }> {
+    const query = this.db.getRepository(MigrationEntity).createQueryBuilder('m');
+    if (filter.clusterId) query.andWhere('m.cluster_id = :clusterId', { clusterId: filter.clusterId });
+    if (filter.vmId) query.andWhere('m.vm_id = :vmId', { vmId: filter.vmId });
+    if (filter.hostId) query.andWhere('(m.source_host_id = :hostId OR m.target_host_id = :hostId)', { hostId: filter.hostId });
+    if (filter.state) query.andWhere('m.state = :state', { state: filter.state });
+    if (filter.planId) query.andWhere('m.plan_id = :planId', { planId: filter.planId });
+    if (filter.kind) query.andWhere('m.kind = :kind', { kind: filter.kind });
+    if (filter.since) query.andWhere('m.created_at >= :since', { since: filter.since });
+    if (filter.until) query.andWhere('m.created_at < :until', { until: filter.until });
+    const [items, total] = await query
+      .orderBy('m.created_at', 'DESC')
+      .addOrderBy('m.move_index', 'ASC', 'NULLS LAST')
+      .addOrderBy('m.id', 'ASC')
+      .take(page.limit)
+      .skip(page.offset)
+      .getManyAndCount();
+    return { items, total };
+  }
+
+  /** The latest progress milestone of each of the migrations that has one. */
+  async latestProgress(ids: string[]): Promise<Map<string, MigrationProgress>> {
+    const rows: { migration_id: string; detail: MigrationProgress }[] = await this.db.query(
+      `SELECT DISTINCT ON (migration_id) migration_id, detail FROM migration_events
+       WHERE migration_id = ANY($1) AND type = 'progress' ORDER BY migration_id, id DESC`,
+      [ids],
+    );
+    return new Map(rows.map((row) => [row.migration_id, row.detail]));
+  }
+
+  async find(id: string, manager: EntityManager = this.db.manager, lock = false): Promise<MigrationEntity | null> {
+    return manager.findOne(MigrationEntity, { where: { id }, lock: lock ? { mode: 'pessimistic_write' } : undefined });
+  }
+
+  async events(id: string): Promise<MigrationEventEntity[]> {
+    return this.db.getRepository(MigrationEventEntity).find({ where: { migrationId: id }, order: { id: 'ASC' } });
+  }
+
+  /** A migration's state and whether an operator asked to cancel it. */
+  async stateOf(id: string): Promise<{ state: MigrationState; cancelRequested: boolean } | undefined> {
+    const [row] = await this.db.query(`SELECT state, cancel_requested AS "cancelRequested" FROM migrations WHERE id = $1`, [id]);
+    return row;
+  }
+
+  // --- writes (state changes go through the journal, transitions.ts) ---
+
+  /** New migrations, with the migrations each waits for (pairs of ids). */
+  async insert(manager: EntityManager, rows: Partial<MigrationEntity>[], dependencies: { migrationId: string; dependsOn: string }[] = []): Promise<void> {
+    await bulkInsert(manager, MigrationEntity, rows);
+    if (dependencies.length === 0) return;
+    await manager.query(
+      `INSERT INTO migration_dependencies (migration_id, depends_on)
+       SELECT migration_id, depends_on FROM jsonb_to_recordset($1::jsonb) AS x(migration_id uuid, depends_on uuid)`,
+      [JSON.stringify(dependencies.map((d) => ({ migration_id: d.migrationId, depends_on: d.dependsOn })))],
+    );
+  }
+
+  async markCancelRequested(manager: EntityManager, id: string): Promise<void> {
+    await manager.update(MigrationEntity, { id }, { cancelRequested: true });
+  }
+
+  // --- not yet ended ---
+
+  /** Compute migrations of the cluster not yet ended: while there are any, no other balancing plan runs. */
+  async unfinishedComputeCount(manager: EntityManager, clusterId: string): Promise<number> {
+    const [{ count }]: { count: number }[] = await manager.query(
+      `SELECT count(*)::int AS count FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ${UNFINISHED}`,
+      [clusterId],
+    );
+    return count;
+  }
+
+  /** The cluster's compute migrations not yet ended, as moves in start order (planning sees the cluster as they leave it). */
+  async unfinishedComputeMoves(manager: EntityManager, clusterId: string): Promise<Move[]> {
+    const rows: { vm_id: string; source_host_id: string; target_host_id: string; priority: number; reason: Move['reason'] }[] = await manager.query(
+      `SELECT vm_id, source_host_id, target_host_id, priority, reason FROM migrations
+       WHERE cluster_id = $1 AND kind = 'compute' AND state IN ${UNFINISHED}
+       ORDER BY priority, created_at, plan_id, move_index`,
+      [clusterId],
+    );
+    return rows.map((r) => ({ vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: r.reason }));
+  }
+
+  /** Compute migrations not yet ended that go to the host. */
+  async unfinishedComputeInto(manager: EntityManager, clusterId: string, hostId: string): Promise<{ id: string; state: UnfinishedState }[]> {
+    return manager.query(
+      `SELECT id, state FROM migrations WHERE cluster_id = $1 AND target_host_id = $2 AND kind = 'compute' AND state IN ${UNFINISHED}`,
+      [clusterId, hostId],
+    );
+  }
+
+  async firstOfVm(manager: EntityManager, vmId: string): Promise<{ id: string } | undefined> {
+    const [row]: { id: string }[] = await manager.query(`SELECT id FROM migrations WHERE vm_id = $1 AND state IN ${UNFINISHED} LIMIT 1`, [vmId]);
+    return row;
+  }
+
+  async firstOfHost(manager: EntityManager, hostId: string): Promise<{ id: string; vmId: string } | undefined> {
+    const [row]: { id: string; vmId: string }[] = await manager.query(
+      `SELECT id, vm_id AS "vmId" FROM migrations WHERE (source_host_id = $1 OR target_host_id = $1) AND state IN ${UNFINISHED} LIMIT 1`,
+      [hostId],
+    );
+    return row;
+  }
+
+  /** The VMs on a host (powered-on ones only unless asked), each with whether it has a migration not yet ended. */
+  async vmsOnHost(manager: EntityManager, hostId: string, includePoweredOff: boolean): Promise<{ id: string; unfinished: boolean }[]> {
+    return manager.query(
+      `SELECT v.id, EXISTS (SELECT 1 FROM migrations m WHERE m.vm_id = v.id AND m.state IN ${UNFINISHED}) AS unfinished
+       FROM vms v WHERE v.host_id = $1 AND ($2 OR v.power_state = 'on') ORDER BY v.id`,
+      [hostId, includePoweredOff],
+    );
+  }
+
+  // --- the dispatcher ---
+
+  /** The migrations holding slots in the cluster, and its hosts' migration links. */
+  async slotUsage(manager: EntityManager, clusterId: string): Promise<{ slotHolders: SlotUser[]; hosts: { id: string; mbps: number | null }[] }> {
+    const [row] = await queryPrepared<{ slotHolders: SlotUser[]; hosts: { id: string; mbps: number | null }[] }>(
+      manager,
+      'ballast-dispatch-slots',
+      SLOTS_SQL,
+      [clusterId],
+    );
+    return row;
+  }
+
+  async startable(manager: EntityManager, clusterId: string, freeHostIds: string[], limit: number): Promise<StartableRow[]> {
+    return queryPrepared<StartableRow>(manager, 'ballast-dispatch-startable', STARTABLE_SQL, [clusterId, freeHostIds, limit]);
+  }
+
+  /** Started migrations left unchanged for a while (recently changed ones are having their job added right now). */
+  async slotHoldersUnchangedFor(seconds: number): Promise<StartableRow[]> {
+    return this.db.query(`${SELECT_STARTABLE} WHERE m.state IN ${SLOT_HOLDING} AND m.updated_at < now() - make_interval(secs => $1)`, [seconds]);
+  }
+
+  /** Clusters with migrations waiting to start. */
+  async clustersWithPending(manager: EntityManager = this.db.manager): Promise<string[]> {
+    const rows: { cluster_id: string }[] = await manager.query(`SELECT DISTINCT cluster_id FROM migrations WHERE state = 'pending'`);
+    return rows.map((r) => r.cluster_id);
+  }
+
+  // --- maintenance operations ---
+
+  /** The operation's migrations not started yet (cancelling the operation ends them). */
+  async notStartedOfOperation(manager: EntityManager, operationId: string): Promise<{ id: string; state: NotStartedState }[]> {
+    return manager.query(`SELECT id, state FROM migrations WHERE operation_id = $1 AND state IN ${NOT_STARTED}`, [operationId]);
+  }
+
+  /** Per VM, the error of the operation's last migration that failed or was cancelled. */
+  async lastErrorsOfOperation(manager: EntityManager, operationId: string): Promise<Map<string, string | null>> {
+    const rows: { vm_id: string; error: string | null }[] = await manager.query(
+      `SELECT DISTINCT ON (vm_id) vm_id, error FROM migrations WHERE operation_id = $1 AND state IN ${UNSUCCESSFUL}
+       ORDER BY vm_id, finished_at DESC`,
+      [operationId],
+    );
+    return new Map(rows.map((r) => [r.vm_id, r.error]));
+  }
+
+  /** Per VM, the targets of the operation's migrations created since `since` that failed or were cancelled. */
+  async unsuccessfulTargetsOfOperation(manager: EntityManager, operationId: string, since: Date): Promise<Map<string, string[]>> {
+    const rows: { vm_id: string; targets: string[] }[] = await manager.query(
+      `SELECT vm_id, array_agg(target_host_id) AS targets FROM migrations
+       WHERE operation_id = $1 AND state IN ${UNSUCCESSFUL} AND created_at >= $2 GROUP BY vm_id`,
+      [operationId, since],
+    );
+    return new Map(rows.map((r) => [r.vm_id, r.targets]));
+  }
+
+  /** Per VM, where the operation's last successful migration took it. */
+  async lastSucceededOfOperation(manager: EntityManager, operationId: string): Promise<{ vmId: string; targetHostId: string }[]> {
+    return manager.query(
+      `SELECT DISTINCT ON (vm_id) vm_id AS "vmId", target_host_id AS "targetHostId" FROM migrations
+       WHERE operation_id = $1 AND state = 'succeeded' ORDER BY vm_id, finished_at DESC`,
+      [operationId],
+    );
+  }
+
+  /** For each operation, the latest migration of each VM away from the operation's host. */
+  async latestOfOperations(manager: EntityManager, operations: { id: string; hostId: string }[]): Promise<OperationMigration[]> {
+    if (operations.length === 0) return [];
+    return manager.query(
+      `SELECT DISTINCT ON (m.operation_id, m.vm_id) m.operation_id AS "operationId", m.vm_id AS "vmId", m.id, m.state,
+              m.target_host_id AS "targetHostId", m.error, m.started_at AS "startedAt", m.finished_at AS "finishedAt"
+       FROM migrations m JOIN unnest($1::uuid[], $2::text[]) AS op(id, host_id) ON m.operation_id = op.id
+       WHERE m.target_host_id <> op.host_id
+       ORDER BY m.operation_id, m.vm_id, m.created_at DESC`,
+      [operations.map((o) => o.id), operations.map((o) => o.hostId)],
+    );
+  }
+}

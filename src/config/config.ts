@@ -1,6 +1,9 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
+import { ConfigError } from './config-error.js';
+
+export { ConfigError };
 
 /**
  * Every setting of Ballast is an environment variable. `SETTINGS` is the one place that knows their
@@ -8,8 +11,6 @@ import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
  */
 export const ROLES = ['api', 'scheduler', 'worker'] as const;
 export type Role = (typeof ROLES)[number];
-
-export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 

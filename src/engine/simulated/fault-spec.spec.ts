@@ -1,4 +1,4 @@
-import { ConfigError } from '../../config/config.js';
+import { ConfigError } from '../../config/config-error.js';
 import { failsByRate, NO_FAULTS, parseFaultSpec } from './fault-spec.js';
 
 describe('parseFaultSpec', () => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigError } from '../../config/config.js';
+import { ConfigError } from '../../config/config-error.js';
 
 /**
  * Which simulated migrations fail, from a setting such as SIM_FAULTS. Grammar: comma-separated

@@ -4,11 +4,13 @@ import { MigrationsModule } from '../migrations/migrations.module.js';
 import { PlansModule } from '../plans/plans.module.js';
 import { MaintenanceSupervisor } from './maintenance-supervisor.js';
 import { MaintenanceController } from './maintenance.controller.js';
+import { MaintenanceRepository } from './maintenance.repository.js';
 import { MaintenanceService } from './maintenance.service.js';
+import { EvacuationMoves } from './evacuation-moves.js';
 
 @Module({
   imports: [InventoryModule, MigrationsModule, PlansModule],
   controllers: [MaintenanceController],
-  providers: [MaintenanceService, MaintenanceSupervisor],
+  providers: [EvacuationMoves, MaintenanceRepository, MaintenanceService, MaintenanceSupervisor],
 })
 export class MaintenanceModule {}

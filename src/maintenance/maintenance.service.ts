@@ -1,27 +1,27 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { conflict, notFound } from '../common/http-errors.js';
-import { isUuid, type Page } from '../common/query-params.js';
+import type { Page } from '../common/query-params.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
 import { ClustersService } from '../inventory/clusters.service.js';
 import { HostEntity } from '../inventory/entities/host.entity.js';
 import { hostView, type HostView } from '../inventory/hosts.service.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
-import { tryAdvisoryXactLock } from '../database/advisory-locks.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsRepository } from '../migrations/migrations.repository.js';
 import { type CancelOutcome, MigrationsService } from '../migrations/migrations.service.js';
-import { checkMoves } from '../planner/index.js';
-import type { Move, Plan, Snapshot } from '../planner/snapshot.js';
+import type { Plan, Snapshot } from '../planner/snapshot.js';
 import { PlansService, type PlanView } from '../plans/plans.service.js';
 import { type Evacuation, planEvacuation } from './evacuation.js';
+import { EvacuationMoves } from './evacuation-moves.js';
+import { MaintenanceSupervisor } from './maintenance-supervisor.js';
 import { MaintenanceOperationEntity, type OperationState } from './maintenance.entity.js';
+import { MaintenanceRepository } from './maintenance.repository.js';
 import { operationView, type OperationView } from './operation-view.js';
+import { planReturn } from './return-plan.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 1800;
-/** A VM whose migrations failed this many times for one operation is not tried again. */
-export const ATTEMPTS_PER_VM = 3;
 
 export interface EnterOptions {
   includePoweredOff: boolean;
@@ -45,10 +45,9 @@ export interface ExitResult {
   notReturned?: { vmId: string; reason: string }[];
 }
 
+/** The operator's commands on maintenance (enter, cancel, retry, exit) and the operations' views. */
 @Injectable()
 export class MaintenanceService {
-  private readonly logger = new Logger(MaintenanceService.name);
-
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly clusters: ClustersService,
@@ -57,6 +56,9 @@ export class MaintenanceService {
     private readonly migrationRows: MigrationsRepository,
     private readonly dispatcher: MigrationDispatcher,
     private readonly plans: PlansService,
+    private readonly operations: MaintenanceRepository,
+    private readonly moves: EvacuationMoves,
+    private readonly supervisor: MaintenanceSupervisor,
   ) {}
 
   /**
@@ -109,8 +111,8 @@ export class MaintenanceService {
         if (pgErrorCode(error) === PG_UNIQUE_VIOLATION) throw conflict(`host ${hostId} already has a maintenance operation`);
         throw error;
       }
-      const plan = await this.startMoves(manager, operation, snapshot, evacuation, 'planned');
-      await this.event(manager, operation.id, 'entering', { vms: evacuation.leaving.length, planId: plan?.id ?? null });
+      const plan = await this.moves.start(manager, operation, snapshot, evacuation, 'planned');
+      await this.operations.event(manager, operation.id, 'entering', { vms: evacuation.leaving.length, planId: plan?.id ?? null });
       return { preview: null, operation, cancelled };
     });
     await this.migrations.afterCancel(outcome.cancelled);
@@ -123,23 +125,18 @@ export class MaintenanceService {
     filter: { hostId?: string; clusterId?: string; state?: OperationState },
     page: { limit: number; offset: number },
   ): Promise<Page<OperationView>> {
-    const [operations, total] = await this.db.getRepository(MaintenanceOperationEntity).findAndCount({
-      where: {
-        ...(filter.hostId ? { hostId: filter.hostId } : {}),
-        ...(filter.clusterId ? { clusterId: filter.clusterId } : {}),
-        ...(filter.state ? { state: filter.state } : {}),
-      },
-      order: { createdAt: 'DESC' },
-      take: page.limit,
-      skip: page.offset,
-    });
-    const items = [];
-    for (const op of operations) items.push(await operationView(this.db.manager, this.migrationRows, op));
-    return { items, total, ...page };
+    const { items, total } = await this.operations.page(filter, page);
+    return { items: await this.views(items), total, ...page };
   }
 
   async get(id: string): Promise<OperationView> {
-    return operationView(this.db.manager, this.migrationRows, await this.require(id));
+    const [view] = await this.views([await this.require(id)]);
+    return view;
+  }
+
+  private async views(operations: MaintenanceOperationEntity[]): Promise<OperationView[]> {
+    const facts = await this.operations.facts(operations.map((op) => op.id));
+    return operations.map((op) => operationView(op, facts.get(op.id)!));
   }
 
   /** Stops the queued migrations (running ones finish) and returns the host to connected. */
@@ -163,9 +160,9 @@ export class MaintenanceService {
       op.deadline = new Date(Date.now() + op.timeoutSeconds * 1000);
       op.reasons = null;
       await manager.save(op);
-      await this.event(manager, op.id, 'retried', { deadline: op.deadline.toISOString() });
+      await this.operations.event(manager, op.id, 'retried', { deadline: op.deadline.toISOString() });
     });
-    await this.supervise(id);
+    await this.supervisor.supervise(id);
     return this.get(id);
   }
 
@@ -179,12 +176,12 @@ export class MaintenanceService {
       if (host.state !== 'maintenance' && host.state !== 'entering-maintenance') {
         throw conflict(`host ${hostId} is ${host.state}, not in maintenance`);
       }
-      const [last] = await manager.find(MaintenanceOperationEntity, { where: { hostId }, order: { createdAt: 'DESC' }, take: 1 });
+      const last = await this.operations.latestOfHost(manager, hostId);
       const stopped = last && (last.state === 'evacuating' || last.state === 'stalled') ? await this.stop(manager, last) : [];
       await manager.update(HostEntity, { id: hostId }, { state: 'connected' });
       if (last) {
         await manager.update(MaintenanceOperationEntity, { id: last.id }, { exitedAt: new Date() });
-        await this.event(manager, last.id, 'exited', { returnVms });
+        await this.operations.event(manager, last.id, 'exited', { returnVms });
       }
       const exit: ExitResult = { host: hostView({ ...host, state: 'connected' }), operationId: last?.id ?? null };
       if (returnVms && last) Object.assign(exit, await this.planReturn(manager, last));
@@ -195,106 +192,6 @@ export class MaintenanceService {
     return result.exit;
   }
 
-  /** Operations not ended, for the supervisor. */
-  async active(): Promise<string[]> {
-    const rows: { id: string }[] = await this.db.query(`SELECT id FROM maintenance_operations WHERE state IN ('evacuating', 'stalled') ORDER BY created_at`);
-    return rows.map((r) => r.id);
-  }
-
-  /**
-   * One look at an operation: done when the host has nothing left to move; VMs whose migration
-   * failed are planned again, elsewhere; past the deadline, what is still there stalls it.
-   */
-  async supervise(id: string): Promise<void> {
-    const clusterToDispatch = await this.db.transaction(async (manager) => {
-      if (!(await tryAdvisoryXactLock(manager, 'maintenance', id))) return null;
-      const op = await this.require(id, manager, true);
-      if (op.state !== 'evacuating' && op.state !== 'stalled') return null;
-      const remaining = await this.migrationRows.vmsOnHost(manager, op.hostId, op.includePoweredOff);
-      if (remaining.length === 0) {
-        await this.finishOperation(manager, op);
-        return null;
-      }
-      const idle = remaining.filter((vm) => !vm.unfinished).map((vm) => vm.id);
-      if (idle.length === 0 || op.state === 'stalled') return null;
-      const attempts = await this.attempts(manager, op);
-      const retryable = idle.filter((vmId) => (attempts.get(vmId)?.length ?? 0) < ATTEMPTS_PER_VM);
-      let unfit: { vmId: string; reason: string }[] = [];
-      if (retryable.length > 0) {
-        const snapshot = await this.snapshots.build(op.clusterId, new Date(), manager);
-        const evacuation = planEvacuation(snapshot, {
-          hostId: op.hostId,
-          includePoweredOff: op.includePoweredOff,
-          unfinished: await this.migrationRows.unfinishedComputeMoves(manager, op.clusterId),
-          onlyVms: new Set(retryable),
-          avoid: new Map(retryable.map((vmId) => [vmId, attempts.get(vmId) ?? []])),
-        });
-        if (evacuation.moves.length > 0) await this.startMoves(manager, op, snapshot, evacuation, 'retry-planned');
-        unfit = evacuation.unfit.map((u) => ({ vmId: u.vmId!, reason: u.reason }));
-      }
-      if (Date.now() >= op.deadline.getTime()) await this.stall(manager, op, idle, attempts, unfit);
-      return op.clusterId;
-    });
-    if (clusterToDispatch) void this.dispatcher.request(clusterToDispatch);
-  }
-
-  private async finishOperation(manager: EntityManager, op: MaintenanceOperationEntity): Promise<void> {
-    op.state = 'completed';
-    op.finishedAt = new Date();
-    op.reasons = null;
-    await manager.save(op);
-    await manager.update(HostEntity, { id: op.hostId }, { state: 'maintenance' });
-    await this.event(manager, op.id, 'completed', { hostState: 'maintenance' });
-    this.logger.log(`host ${op.hostId} is in maintenance`);
-  }
-
-  private async stall(
-    manager: EntityManager,
-    op: MaintenanceOperationEntity,
-    idle: string[],
-    attempts: Map<string, string[]>,
-    unfit: { vmId: string; reason: string }[],
-  ): Promise<void> {
-    const lastError = await this.migrationRows.lastErrorsOfOperation(manager, op.id);
-    const unfitReason = new Map(unfit.map((u) => [u.vmId, u.reason]));
-    op.reasons = idle.map((vmId) => {
-      const failures = attempts.get(vmId)?.length ?? 0;
-      const failed = lastError.has(vmId) ? `${failures} ${failures === 1 ? 'migration' : 'migrations'} failed, the last: ${lastError.get(vmId)}` : null;
-      const unplaced = unfitReason.has(vmId) ? `no other host takes it: ${unfitReason.get(vmId)}` : null;
-      return { vmId, reason: [failed, unplaced].filter(Boolean).join('; ') || 'no migration could be planned for it' };
-    });
-    op.state = 'stalled';
-    await manager.save(op);
-    await this.event(manager, op.id, 'stalled', { reasons: op.reasons });
-    this.logger.warn(`maintenance of host ${op.hostId} stalled: ${op.reasons.length} VMs could not leave`);
-  }
-
-  /** Failed or cancelled migrations of the operation, per VM: the targets they were headed for. */
-  private async attempts(manager: EntityManager, op: MaintenanceOperationEntity): Promise<Map<string, string[]>> {
-    return this.migrationRows.unsuccessfulTargetsOfOperation(manager, op.id, new Date(op.deadline.getTime() - op.timeoutSeconds * 1000));
-  }
-
-  /** Records the evacuation's moves as an approved plan and makes them migrations of the operation. */
-  private async startMoves(
-    manager: EntityManager,
-    op: MaintenanceOperationEntity,
-    snapshot: Snapshot,
-    evacuation: Evacuation,
-    eventType: string,
-  ): Promise<PlanView | null> {
-    if (evacuation.moves.length === 0) return null;
-    const plan = await this.plans.record(manager, snapshot, evacuation.moves, 'maintenance', { reason: `evacuation of ${op.hostId}`, operationId: op.id });
-    await this.migrations.createFromMoves(
-      manager,
-      op.clusterId,
-      plan.id,
-      evacuation.moves.map((move, moveIndex) => ({ move, moveIndex })),
-      op.id,
-    );
-    await this.event(manager, op.id, eventType, { planId: plan.id, moves: evacuation.moves.length });
-    return plan;
-  }
-
   /** Ends an operation early: its migrations not yet started are cancelled, running ones finish. */
   private async stop(manager: EntityManager, op: MaintenanceOperationEntity): Promise<CancelOutcome[]> {
     const waiting = await this.migrationRows.notStartedOfOperation(manager, op.id);
@@ -303,7 +200,7 @@ export class MaintenanceService {
     op.state = 'cancelled';
     op.finishedAt = new Date();
     await manager.save(op);
-    await this.event(manager, op.id, 'cancelled', { stoppedMigrations: waiting.length });
+    await this.operations.event(manager, op.id, 'cancelled', { stoppedMigrations: waiting.length });
     return outcomes;
   }
 
@@ -331,22 +228,7 @@ export class MaintenanceService {
   private async planReturn(manager: EntityManager, op: MaintenanceOperationEntity): Promise<Pick<ExitResult, 'returnPlan' | 'notReturned'>> {
     const moved = await this.migrationRows.lastSucceededOfOperation(manager, op.id);
     const snapshot = await this.snapshots.build(op.clusterId, new Date(), manager);
-    const where = new Map(snapshot.vms.map((vm) => [vm.id, vm.hostId]));
-    const notReturned: { vmId: string; reason: string }[] = [];
-    const candidates: Move[] = [];
-    for (const m of moved) {
-      const now = where.get(m.vmId);
-      if (now === undefined) notReturned.push({ vmId: m.vmId, reason: 'the VM no longer exists' });
-      else if (now !== m.targetHostId) notReturned.push({ vmId: m.vmId, reason: `the VM moved on to ${now} since` });
-      else candidates.push({ vmId: m.vmId, fromHostId: now, toHostId: op.hostId, priority: 2, reason: 'balance' });
-    }
-    // Each move is checked on its own against what the accepted ones leave.
-    const accepted: Move[] = [];
-    for (const move of candidates) {
-      const check = checkMoves(snapshot, [...accepted, move]);
-      if (check.valid) accepted.push(move);
-      else notReturned.push({ vmId: move.vmId, reason: check.problems.at(-1)!.reason });
-    }
+    const { moves: accepted, notReturned } = planReturn(snapshot, op.hostId, moved);
     if (accepted.length === 0) return { notReturned };
     const returnPlan = await this.plans.record(manager, snapshot, accepted, 'maintenance', { reason: `return of VMs to ${op.hostId}`, operationId: op.id });
     await this.migrations.createFromMoves(manager, op.clusterId, returnPlan.id, accepted.map((move, moveIndex) => ({ move, moveIndex })));
@@ -363,14 +245,8 @@ export class MaintenanceService {
   }
 
   private async require(id: string, manager: EntityManager = this.db.manager, lock = false): Promise<MaintenanceOperationEntity> {
-    const op = isUuid(id)
-      ? await manager.findOne(MaintenanceOperationEntity, { where: { id }, lock: lock ? { mode: 'pessimistic_write' } : undefined })
-      : null;
+    const op = await this.operations.find(id, manager, lock);
     if (!op) throw notFound('maintenance operation', id);
     return op;
-  }
-
-  private async event(manager: EntityManager, operationId: string, type: string, detail: Record<string, unknown>): Promise<void> {
-    await manager.query(`INSERT INTO maintenance_events (operation_id, type, detail) VALUES ($1, $2, $3)`, [operationId, type, detail]);
   }
 }

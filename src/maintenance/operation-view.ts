@@ -1,11 +1,12 @@
-import type { EntityManager } from 'typeorm';
-import { isUnfinished } from '../migrations/migration-state.js';
-import type { MigrationsRepository } from '../migrations/migrations.repository.js';
+import { DEFAULT_LINK_MBPS } from '../migrations/admission.js';
+import { isUnfinished, type MigrationState } from '../migrations/migration-state.js';
 import type { HostState } from '../planner/snapshot.js';
 import type { MaintenanceOperationEntity, OperationState } from './maintenance.entity.js';
 
 /** The window over which the current throughput is measured. */
-const THROUGHPUT_WINDOW_MS = 30_000;
+export const THROUGHPUT_WINDOW_MS = 30_000;
+
+const MIB = 1024 * 1024;
 
 export type VmEvacuationStatus = 'moved' | 'in-flight' | 'waiting' | 'failed' | 'left-otherwise';
 
@@ -16,20 +17,24 @@ export interface OperationVmView {
   hostId: string | null;
   migrationId: string | null;
   targetHostId: string | null;
+  /** Bytes its latest migration has sent so far (with the pages sent again), as the engine reported them. */
+  transferredBytes: number | null;
   error: string | null;
 }
 
 export interface OperationProgress {
   vmsTotal: number;
   vmsMoved: number;
+  /** VMs whose migration has not ended yet (pending, queued or running). */
   vmsInFlight: number;
   vmsFailed: number;
   vmsRemaining: number;
   gbTotal: number;
+  /** Memory copied: the VMs that left, and the part of the leaving ones' memory already on their target. */
   gbMoved: number;
-  /** VM memory moved per second over the last 30 s, in Mb/s. */
+  /** Bytes the operation's migrations sent over the last 30 s, in Mb/s; never above the host's migration link. */
   throughputMbps: number;
-  /** At the current throughput; null when nothing moves. */
+  /** Memory still to copy over the current throughput; 0 when all left, null when nothing moves. */
   etaSeconds: number | null;
 }
 
@@ -51,57 +56,104 @@ export interface OperationView {
   events: { at: Date; type: string; detail: Record<string, unknown> | null }[];
 }
 
-const gb = (mb: number) => Math.round((mb / 1024) * 100) / 100;
+/** A migration of the operation away from its host, with what its progress rows say. */
+export interface OperationMigrationFacts {
+  id: string;
+  vmId: string;
+  state: MigrationState;
+  targetHostId: string;
+  error: string | null;
+  createdAt: Date;
+  finishedAt: Date | null;
+  /** The last figure known: the engine's result once it succeeded, else its latest progress row. */
+  transferredBytes: number | null;
+  /** Of its latest progress row: what is left to send in the current pass. */
+  remainingBytes: number | null;
+  /** Sent by the start of the throughput window (its last progress row written by then). */
+  transferredAtWindowStart: number | null;
+}
 
-/** An operation with its progress, read from the migrations it made and where its VMs are now. */
-export async function operationView(manager: EntityManager, migrations: MigrationsRepository, op: MaintenanceOperationEntity): Promise<OperationView> {
-  const [host] = await manager.query(`SELECT state FROM hosts WHERE id = $1`, [op.hostId]);
-  const vms: { id: string; host_id: string; memory_mb: number }[] = await manager.query(
-    `SELECT id, host_id, memory_mb FROM vms WHERE id = ANY($1)`,
-    [op.vmIds],
-  );
-  const latest = await migrations.latestOfOperations(manager, [op]);
-  const events = await manager.query(`SELECT at, type, detail FROM maintenance_events WHERE operation_id = $1 ORDER BY id`, [op.id]);
-  const vmById = new Map(vms.map((vm) => [vm.id, vm]));
-  const migrationOf = new Map(latest.map((m) => [m.vmId, m]));
+/** What an operation's view is made of, read in one go for a page of operations. */
+export interface OperationFacts {
+  /** When they were read (the database's clock, like the times below). */
+  observedAt: Date;
+  hostState: HostState | null;
+  /** The host's migration link; null means the default (10 Gb/s). */
+  hostLinkMbps: number | null;
+  vms: { id: string; hostId: string; memoryMb: number }[];
+  migrations: OperationMigrationFacts[];
+  events: { at: Date; type: string; detail: Record<string, unknown> | null }[];
+}
 
+/** Where the throughput window of an operation starts, seen at `now`. */
+export function throughputWindowStart(op: Pick<MaintenanceOperationEntity, 'createdAt'>, now: Date): Date {
+  return new Date(Math.max(now.getTime() - THROUGHPUT_WINDOW_MS, op.createdAt.getTime()));
+}
+
+const gb = (bytes: number) => Math.round((bytes / 1024 / MIB) * 100) / 100;
+
+/** Bytes a migration sent inside the window [windowStart, now]. */
+function sentInWindow(m: OperationMigrationFacts, windowStart: Date): number {
+  if (m.finishedAt && m.finishedAt.getTime() <= windowStart.getTime()) return 0;
+  return Math.max(0, (m.transferredBytes ?? 0) - (m.transferredAtWindowStart ?? 0));
+}
+
+/**
+ * An operation with its progress (pure): each VM's state from its latest migration and where it is
+ * now; progress, throughput and ETA from the bytes the migrations moved over time, bounded by the
+ * host's migration link (all of the operation's migrations leave through it).
+ */
+export function operationView(op: MaintenanceOperationEntity, facts: OperationFacts): OperationView {
+  const now = facts.observedAt;
+  const vmById = new Map(facts.vms.map((vm) => [vm.id, vm]));
+  const latestOf = new Map<string, OperationMigrationFacts>();
+  for (const m of facts.migrations) {
+    const known = latestOf.get(m.vmId);
+    if (!known || m.createdAt.getTime() > known.createdAt.getTime()) latestOf.set(m.vmId, m);
+  }
+
+  let totalBytes = 0;
+  let movedBytes = 0;
   const list: OperationVmView[] = op.vmIds.map((vmId) => {
     const vm = vmById.get(vmId);
-    const m = migrationOf.get(vmId);
+    const m = latestOf.get(vmId);
     let status: VmEvacuationStatus;
     if (m?.state === 'succeeded') status = 'moved';
     else if (m && isUnfinished(m.state)) status = 'in-flight';
-    else if (vm && vm.host_id !== op.hostId) status = 'left-otherwise';
+    else if (vm && vm.hostId !== op.hostId) status = 'left-otherwise';
     else if (m) status = 'failed';
     else status = 'waiting';
+    const memoryBytes = (vm?.memoryMb ?? 0) * MIB;
+    totalBytes += memoryBytes;
+    if (status === 'moved' || status === 'left-otherwise') movedBytes += memoryBytes;
+    else if (status === 'in-flight' && m?.remainingBytes != null) movedBytes += memoryBytes - Math.min(m.remainingBytes, memoryBytes);
     return {
       vmId,
-      memoryMb: vm?.memory_mb ?? 0,
+      memoryMb: vm?.memoryMb ?? 0,
       status,
-      hostId: vm?.host_id ?? null,
+      hostId: vm?.hostId ?? null,
       migrationId: m?.id ?? null,
       targetHostId: m?.targetHostId ?? null,
+      transferredBytes: m?.transferredBytes ?? null,
       error: status === 'failed' ? m!.error : null,
     };
   });
 
-  const count = (status: VmEvacuationStatus) => list.filter((vm) => vm.status === status).length;
-  const movedMb = list.filter((vm) => vm.status === 'moved' || vm.status === 'left-otherwise').reduce((sum, vm) => sum + vm.memoryMb, 0);
-  const totalMb = list.reduce((sum, vm) => sum + vm.memoryMb, 0);
-  const now = Date.now();
-  const windowStart = Math.max(now - THROUGHPUT_WINDOW_MS, op.createdAt.getTime());
-  const recentMb = list
-    .filter((vm) => vm.status === 'moved' && (migrationOf.get(vm.vmId)?.finishedAt?.getTime() ?? 0) >= windowStart)
-    .reduce((sum, vm) => sum + vm.memoryMb, 0);
-  const elapsedS = Math.max((now - windowStart) / 1000, 1);
   const ended = op.state === 'completed' || op.state === 'cancelled';
-  const throughputMbps = ended ? 0 : Math.round(((recentMb * 8) / elapsedS) * 10) / 10;
-  const remainingMb = totalMb - movedMb;
+  const windowStart = throughputWindowStart(op, now);
+  const windowS = (now.getTime() - windowStart.getTime()) / 1000;
+  const sent = facts.migrations.reduce((sum, m) => sum + sentInWindow(m, windowStart), 0);
+  const linkMbps = facts.hostLinkMbps ?? DEFAULT_LINK_MBPS;
+  const measuredMbps = windowS > 0 ? (sent * 8) / 1e6 / windowS : 0;
+  const throughputMbps = ended ? 0 : Math.round(Math.min(measuredMbps, linkMbps) * 10) / 10;
+  const remainingBytes = totalBytes - movedBytes;
+  const count = (status: VmEvacuationStatus) => list.filter((vm) => vm.status === status).length;
+  const left = count('moved') + count('left-otherwise');
   return {
     id: op.id,
     clusterId: op.clusterId,
     hostId: op.hostId,
-    hostState: host?.state ?? null,
+    hostState: facts.hostState,
     state: op.state,
     includePoweredOff: op.includePoweredOff,
     createdAt: op.createdAt,
@@ -111,17 +163,17 @@ export async function operationView(manager: EntityManager, migrations: Migratio
     returnPlanId: op.returnPlanId,
     progress: {
       vmsTotal: list.length,
-      vmsMoved: count('moved') + count('left-otherwise'),
+      vmsMoved: left,
       vmsInFlight: count('in-flight'),
       vmsFailed: count('failed'),
-      vmsRemaining: list.length - count('moved') - count('left-otherwise'),
-      gbTotal: gb(totalMb),
-      gbMoved: gb(movedMb),
+      vmsRemaining: list.length - left,
+      gbTotal: gb(totalBytes),
+      gbMoved: gb(movedBytes),
       throughputMbps,
-      etaSeconds: remainingMb === 0 ? 0 : throughputMbps > 0 ? Math.round((remainingMb * 8) / throughputMbps) : null,
+      etaSeconds: remainingBytes <= 0 ? 0 : throughputMbps > 0 ? Math.round((remainingBytes * 8) / 1e6 / throughputMbps) : null,
     },
     reasons: op.reasons,
     vms: list,
-    events,
+    events: facts.events,
   };
 }

@@ -88,18 +88,6 @@ export interface MigrationFilter {
   until?: Date;
 }
 
-/** A migration of a maintenance operation, as its view shows it: the latest one of each VM. */
-export interface OperationMigration {
-  operationId: string;
-  vmId: string;
-  id: string;
-  state: MigrationState;
-  targetHostId: string;
-  error: string | null;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-}
-
 /**
  * The one place for the SQL of the `migrations` table (and of its dependencies and history reads),
  * outside the journal's guarded state changes (transitions.ts). Methods that take a manager run in
@@ -285,19 +273,6 @@ export class MigrationsRepository implements MigrationsInProgress {
       `SELECT DISTINCT ON (vm_id) vm_id AS "vmId", target_host_id AS "targetHostId" FROM migrations
        WHERE operation_id = $1 AND state = 'succeeded' ORDER BY vm_id, finished_at DESC`,
       [operationId],
-    );
-  }
-
-  /** For each operation, the latest migration of each VM away from the operation's host. */
-  async latestOfOperations(manager: EntityManager, operations: { id: string; hostId: string }[]): Promise<OperationMigration[]> {
-    if (operations.length === 0) return [];
-    return manager.query(
-      `SELECT DISTINCT ON (m.operation_id, m.vm_id) m.operation_id AS "operationId", m.vm_id AS "vmId", m.id, m.state,
-              m.target_host_id AS "targetHostId", m.error, m.started_at AS "startedAt", m.finished_at AS "finishedAt"
-       FROM migrations m JOIN unnest($1::uuid[], $2::text[]) AS op(id, host_id) ON m.operation_id = op.id
-       WHERE m.target_host_id <> op.host_id
-       ORDER BY m.operation_id, m.vm_id, m.created_at DESC`,
-      [operations.map((o) => o.id), operations.map((o) => o.hostId)],
     );
   }
 }

@@ -8,6 +8,7 @@ import { HealthModule } from './health/health.module.js';
 import { InventoryModule } from './inventory/inventory.module.js';
 import { MIGRATIONS_IN_PROGRESS } from './inventory/migrations-in-progress.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { MigrationsModule } from './migrations/migrations.module.js';
 import { MigrationsRepository } from './migrations/migrations.repository.js';
 import { PlansModule } from './plans/plans.module.js';
@@ -31,6 +32,7 @@ export class AppModule {
         PlansModule,
         SchedulerModule,
         MaintenanceModule,
+        MetricsModule,
         DemoModule,
       ],
       providers: [

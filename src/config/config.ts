@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
+import { METRICS_SOURCE_NAMES } from '../metrics/metrics-source.js';
 import { ConfigError } from './config-error.js';
 
 export { ConfigError };
@@ -162,6 +164,36 @@ export const SETTINGS = {
     default: '',
     description: 'Simulated engine: fault injection, comma-separated (see "Fault injection" below)',
     parse: parseFaultSpec,
+  },
+  METRICS_SOURCE: {
+    default: 'simulated',
+    description: 'Metrics source of a cluster that names none (`metricsSource`): `simulated`, `prometheus`, `push` or `libvirt`',
+    parse: oneOf(METRICS_SOURCE_NAMES),
+  },
+  METRICS_INTERVAL_SECONDS: {
+    default: '20',
+    description: 'Scheduler: how often the collector measures each polled cluster and smooths every cluster\'s demand; 0 turns it off',
+    parse: integer(0, 3600),
+  },
+  METRICS_RETENTION_DAYS: {
+    default: '30',
+    description: 'How long samples are kept (raw for a day, then 5-minute averages and maxima); older pushed samples are refused',
+    parse: integer(2, 3650),
+  },
+  METRICS_SIM_SEED: {
+    default: '1',
+    description: 'Simulated metrics: the seed of the noise and spikes (same seed, same load)',
+    parse: integer(0, 2 ** 31 - 1),
+  },
+  METRICS_SIM_TRACE: {
+    default: '',
+    description: 'Simulated metrics: replay a trace instead (TRACE.md): the path prefix of its two files, `PREFIXvms.csv` and `PREFIXusage.csv`',
+    parse: (raw: string, name: string) => {
+      for (const file of raw ? [`${raw}vms.csv`, `${raw}usage.csv`] : []) {
+        if (!existsSync(file)) throw new ConfigError(`${name}: there is no trace file ${file}`);
+      }
+      return raw;
+    },
   },
 } satisfies Record<string, Setting<unknown>>;
 

@@ -11,6 +11,12 @@ export const ADVISORY_LOCKS = {
   plan: 7302,
   /** The supervisor of a maintenance operation: one process looks at it at a time (key: operation id). */
   maintenance: 7303,
+  /** The collector of a cluster: one scheduler measures it at a time (key: cluster id). */
+  collectMetrics: 7304,
+  /** Creation of sample partitions, one at a time (key: ''); taken waiting, unlike the others. */
+  samplePartitions: 7305,
+  /** The rollup pass (downsampling and retention) of the samples, one process at a time (key: ''; a session lock). */
+  sampleRollup: 7306,
 } as const;
 
 export type AdvisoryLock = keyof typeof ADVISORY_LOCKS;

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { METRICS_SOURCE_NAMES, type MetricsSourceName } from '../metrics/metrics-source.js';
 import { AUTOMATION_LEVELS, type Policy } from '../planner/snapshot.js';
 import { parsePolicy, readerOf, SnapshotError } from '../planner/validate-snapshot.js';
 
@@ -30,6 +31,7 @@ export class ClusterDto {
   @ApiProperty() id!: string;
   @ApiProperty() name!: string;
   @ApiProperty({ type: PolicyDto }) policy!: PolicyDto;
+  @ApiProperty({ enum: METRICS_SOURCE_NAMES, description: 'Where the load of its VMs and hosts is measured (default METRICS_SOURCE)' }) metricsSource!: string;
   @ApiProperty() hostCount!: number;
   @ApiProperty() vmCount!: number;
 }
@@ -39,16 +41,29 @@ export class CreateClusterDto {
   @ApiProperty({ example: 'Production A' }) name!: string;
   @ApiPropertyOptional({ type: PolicyDto, description: 'Fields left out take the defaults (DRS: fully automated, threshold 3)' })
   policy?: Partial<PolicyDto>;
+  @ApiPropertyOptional({ enum: METRICS_SOURCE_NAMES, description: 'Left out: METRICS_SOURCE' }) metricsSource?: string;
 }
 
 export class UpdateClusterDto {
   @ApiPropertyOptional() name?: string;
   @ApiPropertyOptional({ type: PolicyDto, description: 'Fields given replace the current ones' }) policy?: Partial<PolicyDto>;
+  @ApiPropertyOptional({ enum: METRICS_SOURCE_NAMES, nullable: true, description: 'null: back to METRICS_SOURCE' }) metricsSource?: string | null;
 }
 
 export interface ClusterChanges {
   name?: string;
   policy?: Record<string, unknown>;
+  /** null: back to the installation's default. */
+  metricsSource?: MetricsSourceName | null;
+}
+
+function metricsSourceOf(body: unknown): MetricsSourceName | null | undefined {
+  const value = (body as Record<string, unknown>).metricsSource;
+  if (value === undefined || value === null) return value;
+  if (typeof value !== 'string' || !(METRICS_SOURCE_NAMES as readonly string[]).includes(value)) {
+    throw new SnapshotError('body.metricsSource', `must be one of ${METRICS_SOURCE_NAMES.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as MetricsSourceName;
 }
 
 function policyPatch(value: unknown): Record<string, unknown> | undefined {
@@ -59,19 +74,25 @@ function policyPatch(value: unknown): Record<string, unknown> | undefined {
   return value as Record<string, unknown>;
 }
 
-export function parseCreateCluster(body: unknown): { id: string; name: string; policy: Policy } {
+export function parseCreateCluster(body: unknown): { id: string; name: string; policy: Policy; metricsSource: MetricsSourceName | null } {
   const reader = readerOf(body, 'body');
-  reader.rejectUnknown(['id', 'name', 'policy']);
+  reader.rejectUnknown(['id', 'name', 'policy', 'metricsSource']);
   const patch = policyPatch((body as Record<string, unknown>).policy);
-  return { id: reader.id('id'), name: reader.text('name'), policy: mergePolicy(DEFAULT_POLICY, patch) };
+  return {
+    id: reader.id('id'),
+    name: reader.text('name'),
+    policy: mergePolicy(DEFAULT_POLICY, patch),
+    metricsSource: metricsSourceOf(body) ?? null,
+  };
 }
 
 export function parseUpdateCluster(body: unknown): ClusterChanges {
   const reader = readerOf(body, 'body');
-  reader.rejectUnknown(['name', 'policy']);
+  reader.rejectUnknown(['name', 'policy', 'metricsSource']);
   return {
     name: reader.has('name') ? reader.text('name') : undefined,
     policy: policyPatch((body as Record<string, unknown>).policy),
+    metricsSource: metricsSourceOf(body),
   };
 }
 

@@ -1,7 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { conflict, notFound } from '../common/http-errors.js';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import type { MetricsSourceName } from '../metrics/metrics-source.js';
 import { parseOrBadRequest } from '../common/parse-body.pipe.js';
 import type { Page } from '../common/query-params.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
@@ -14,23 +16,36 @@ export interface ClusterView {
   id: string;
   name: string;
   policy: Policy;
+  metricsSource: MetricsSourceName;
   hostCount: number;
   vmCount: number;
 }
 
 const VIEW_SQL = `
-  SELECT c.id, c.name, c.policy,
+  SELECT c.id, c.name, c.policy, c.metrics_source AS "metricsSource",
          (SELECT count(*)::int FROM hosts h WHERE h.cluster_id = c.id) AS "hostCount",
          (SELECT count(*)::int FROM vms v WHERE v.cluster_id = c.id) AS "vmCount"
   FROM clusters c`;
 
 @Injectable()
 export class ClustersService {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
+  ) {}
+
+  private toView(row: ClusterView): ClusterView {
+    return { ...row, policy: policyToFormat(row.policy), metricsSource: row.metricsSource ?? this.config.METRICS_SOURCE };
+  }
+
+  /** The source that measures the cluster: its own, or the installation's default. */
+  metricsSourceOf(cluster: Pick<ClusterEntity, 'metricsSource'>): MetricsSourceName {
+    return cluster.metricsSource ?? this.config.METRICS_SOURCE;
+  }
 
   async list(page: { limit: number; offset: number }): Promise<Page<ClusterView>> {
     const rows: ClusterView[] = await this.db.query(`${VIEW_SQL} ORDER BY c.id LIMIT $1 OFFSET $2`, [page.limit, page.offset]);
-    const items = rows.map((row) => ({ ...row, policy: policyToFormat(row.policy) }));
+    const items = rows.map((row) => this.toView(row));
     const [{ total }] = await this.db.query(`SELECT count(*)::int AS total FROM clusters`);
     return { items, total, ...page };
   }
@@ -38,7 +53,7 @@ export class ClustersService {
   async get(id: string): Promise<ClusterView> {
     const [view]: ClusterView[] = await this.db.query(`${VIEW_SQL} WHERE c.id = $1`, [id]);
     if (!view) throw notFound('cluster', id);
-    return { ...view, policy: policyToFormat(view.policy) };
+    return this.toView(view);
   }
 
   /**
@@ -55,7 +70,7 @@ export class ClustersService {
     return cluster;
   }
 
-  async create(input: { id: string; name: string; policy: Policy }): Promise<ClusterView> {
+  async create(input: { id: string; name: string; policy: Policy; metricsSource: MetricsSourceName | null }): Promise<ClusterView> {
     try {
       await this.db.getRepository(ClusterEntity).insert(input);
     } catch (error) {
@@ -70,6 +85,7 @@ export class ClustersService {
       const cluster = await this.require(id, manager, true);
       if (changes.name !== undefined) cluster.name = changes.name;
       cluster.policy = parseOrBadRequest(() => mergePolicy(cluster.policy, changes.policy));
+      if (changes.metricsSource !== undefined) cluster.metricsSource = changes.metricsSource;
       await manager.save(cluster);
     });
     return this.get(id);

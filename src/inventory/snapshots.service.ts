@@ -60,7 +60,8 @@ export class SnapshotsService {
       if (existing && !replace) throw conflict(`cluster "${clusterId}" already exists; import with ?replace=true to replace it`);
       if (existing) await manager.delete(ClusterEntity, { id: clusterId });
       await this.refuseForeignIds(manager, snapshot);
-      await manager.insert(ClusterEntity, { id: clusterId, name: snapshot.cluster.name, policy: snapshot.policy });
+      // A replaced cluster keeps where its load is measured.
+      await manager.insert(ClusterEntity, { id: clusterId, name: snapshot.cluster.name, policy: snapshot.policy, metricsSource: existing?.metricsSource ?? null });
       await bulkInsert(manager, HostEntity, snapshot.hosts.map((h) => hostRow(clusterId, h)));
       await bulkInsert(manager, VmEntity, snapshot.vms.map((v) => vmRow(clusterId, v)));
       await bulkInsert(manager, RuleEntity, snapshot.rules.map((r) => ruleRow(clusterId, r)));

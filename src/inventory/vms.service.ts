@@ -47,6 +47,20 @@ export class VmsService {
     return { items: vms.map(vmView), total, ...page };
   }
 
+  /**
+   * Writes measured (smoothed) demand into the inventory the planner reads, in one statement;
+   * rows whose figures did not change are left alone.
+   */
+  async setMeasuredDemand(manager: EntityManager, demand: { ids: string[]; cpuMhz: number[]; memoryMb: number[] }): Promise<void> {
+    if (demand.ids.length === 0) return;
+    await manager.query(
+      `UPDATE vms v SET cpu_demand_mhz = u.cpu, memory_active_mb = u.mem
+       FROM unnest($1::text[], $2::float8[], $3::float8[]) AS u(id, cpu, mem)
+       WHERE v.id = u.id AND (v.cpu_demand_mhz, v.memory_active_mb) IS DISTINCT FROM (u.cpu, u.mem)`,
+      [demand.ids, demand.cpuMhz, demand.memoryMb],
+    );
+  }
+
   async require(id: string, manager: EntityManager = this.db.manager): Promise<VmEntity> {
     const vm = await manager.findOneBy(VmEntity, { id });
     if (!vm) throw notFound('VM', id);

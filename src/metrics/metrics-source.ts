@@ -23,6 +23,11 @@ export interface MetricsTarget {
     vcpus: number;
     memoryMb: number;
     powerState: string;
+    /**
+     * The demand the VM was configured with before anything measured it (the centre of the
+     * simulated load); the inventory's cpuDemandMhz / memoryActiveMb hold the smoothed measurements.
+     */
+    baseline?: { cpuMhz: number; memoryMb: number };
   }>;
 }
 

@@ -38,8 +38,8 @@ export interface TestApp {
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const prefix = `ballast-test-${randomUUID().slice(0, 8)}`;
-  // No demo and no balancing on a timer: tests ask for what they want.
-  const shared = { DATABASE_URL: database.url, REDIS_URL, REDIS_PREFIX: prefix, BALLAST_DEMO: 'false', BALANCE_INTERVAL_SECONDS: '0' };
+  // No demo, no balancing and no metrics collection on a timer: tests ask for what they want.
+  const shared = { DATABASE_URL: database.url, REDIS_URL, REDIS_PREFIX: prefix, BALLAST_DEMO: 'false', BALANCE_INTERVAL_SECONDS: '0', METRICS_INTERVAL_SECONDS: '0' };
   const config = loadConfig({ ...shared, ...env });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: ['error', 'warn'] });
   configureHttpApp(app);
@@ -55,4 +55,13 @@ export async function createTestApp(env: Record<string, string> = {}): Promise<T
       await deleteKeysUnder(REDIS_URL, prefix);
     },
   };
+}
+
+/** Another Ballast instance on the same database and Redis prefix as `first` (closing it leaves them). */
+export async function createSiblingApp(first: TestApp, env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({ ...first.env, ...env });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: ['error', 'warn'] });
+  configureHttpApp(app);
+  await app.init();
+  return { app, config, http: request(app.getHttpServer()), env: { ...first.env, ...env }, close: () => app.close() };
 }

@@ -1,4 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+import type { MetricsSourceName } from '../../metrics/metrics-source.js';
 import type { Policy } from '../../planner/snapshot.js';
 
 @Entity('clusters')
@@ -11,6 +12,10 @@ export class ClusterEntity {
 
   @Column('jsonb')
   policy!: Policy;
+
+  /** null: the installation's default (METRICS_SOURCE). */
+  @Column('text', { name: 'metrics_source', nullable: true })
+  metricsSource!: MetricsSourceName | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -1,0 +1,36 @@
+import { Module } from '@nestjs/common';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { InventoryModule } from '../inventory/inventory.module.js';
+import { CollectionsRepository } from './collections.repository.js';
+import { MetricsCollector } from './collector.js';
+import { SamplesRepository } from './samples.repository.js';
+import { SeriesRepository } from './series.repository.js';
+import { MetricsSources } from './source-registry.js';
+import { PushMetricsSource } from './sources/push-source.js';
+import { SimulatedMetricsSource } from './sources/simulated-source.js';
+import { Trace } from './trace.js';
+
+/** Every metrics source of this installation; a new source is one more entry here. */
+function metricsSources(config: BallastConfig): MetricsSources {
+  return new MetricsSources([
+    new SimulatedMetricsSource({
+      seed: config.METRICS_SIM_SEED,
+      timeScale: config.SIM_TIME_SCALE,
+      trace: config.METRICS_SIM_TRACE ? Trace.fromFiles(config.METRICS_SIM_TRACE) : undefined,
+    }),
+    new PushMetricsSource(),
+  ]);
+}
+
+@Module({
+  imports: [InventoryModule],
+  providers: [
+    { provide: MetricsSources, useFactory: metricsSources, inject: [BALLAST_CONFIG] },
+    SeriesRepository,
+    SamplesRepository,
+    CollectionsRepository,
+    MetricsCollector,
+  ],
+  exports: [MetricsSources, SeriesRepository, SamplesRepository, CollectionsRepository, MetricsCollector],
+})
+export class MetricsModule {}

@@ -1,0 +1,245 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { ADVISORY_LOCKS } from '../database/advisory-locks.js';
+import { pgErrorCode } from '../database/pg-errors.js';
+
+/** One sample as stored: its series, its time (ms since the epoch) and its figures (null: none). */
+export interface SampleRow {
+  seriesId: number;
+  at: number;
+  cpuMhz: number | null;
+  memoryMb: number | null;
+  cpuContention?: number | null;
+}
+
+/** A step of a series: average and maximum of the samples in [at, at + step). */
+export interface SeriesPoint {
+  at: string;
+  samples: number;
+  cpuMhz: { avg: number | null; max: number | null };
+  memoryMb: { avg: number | null; max: number | null };
+}
+
+export const DAY_MS = 86_400_000;
+export const BUCKET_SECONDS = 300;
+const RAW = 'metric_samples';
+const ROLLUP = 'metric_samples_5m';
+const PG_NO_PARTITION = '23514';
+
+function dayName(table: string, dayStart: number): string {
+  return `${table}_${new Date(dayStart).toISOString().slice(0, 10).replace(/-/g, '')}`;
+}
+
+function dayOfName(name: string): number {
+  const digits = name.slice(-8);
+  return Date.UTC(Number(digits.slice(0, 4)), Number(digits.slice(4, 6)) - 1, Number(digits.slice(6, 8)));
+}
+
+export function startOfDay(ms: number): number {
+  return Math.floor(ms / DAY_MS) * DAY_MS;
+}
+
+export interface RollupResult {
+  downsampledDays: string[];
+  droppedDays: string[];
+}
+
+/**
+ * The SQL of the sample tables: `metric_samples` (raw, partitioned by day), `metric_samples_5m`
+ * (5-minute averages and maxima, partitioned by day) and `metrics_rollup` (the time before which
+ * readers take the 5-minute rows). Partitions are created as plain tables and then attached, which
+ * takes no lock that stops writers; they are dropped after a concurrent detach, for the same reason.
+ */
+@Injectable()
+export class SamplesRepository {
+  private readonly logger = new Logger(SamplesRepository.name);
+  /** Partitions this process knows to exist (another process may drop old ones: see insert). */
+  private readonly known = new Set<string>();
+
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /** Makes sure the day partition of `table` holding `ms` exists (in a transaction of its own). */
+  async ensureDay(table: typeof RAW | typeof ROLLUP, ms: number): Promise<void> {
+    const dayStart = startOfDay(ms);
+    const name = dayName(table, dayStart);
+    if (this.known.has(name)) return;
+    await this.db.transaction(async (manager) => {
+      await manager.query(`SELECT pg_advisory_xact_lock($1, hashtext(''))`, [ADVISORY_LOCKS.samplePartitions]);
+      const [attached] = await manager.query(
+        `SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass AND c.relname = $2`,
+        [table, name],
+      );
+      if (attached) return;
+      const from = new Date(dayStart).toISOString();
+      const to = new Date(dayStart + DAY_MS).toISOString();
+      const key = table === RAW ? 'at' : 'bucket';
+      // The check lets ATTACH skip its scan; the new table is empty anyway.
+      await manager.query(`CREATE TABLE IF NOT EXISTS ${name} (LIKE ${table} INCLUDING DEFAULTS, CHECK (${key} >= '${from}' AND ${key} < '${to}'))`);
+      await manager.query(`ALTER TABLE ${table} ATTACH PARTITION ${name} FOR VALUES FROM ('${from}') TO ('${to}')`);
+    });
+    this.known.add(name);
+  }
+
+  /** Today's and tomorrow's raw partitions, so that the collector and pushes rarely wait for one. */
+  async prepare(now: number): Promise<void> {
+    await this.ensureDay(RAW, now);
+    await this.ensureDay(RAW, now + DAY_MS);
+  }
+
+  /**
+   * Inserts samples in one statement (the rows travel as five arrays). Outside a transaction a
+   * partition that another process dropped meanwhile is created again and the insert retried.
+   */
+  async insert(rows: readonly SampleRow[], manager?: EntityManager): Promise<void> {
+    if (rows.length === 0) return;
+    const days = new Set(rows.map((r) => startOfDay(r.at)));
+    for (const day of days) await this.ensureDay(RAW, day);
+    const columns: [number[], number[], (number | null)[], (number | null)[], (number | null)[]] = [[], [], [], [], []];
+    for (const r of rows) {
+      columns[0].push(r.at);
+      columns[1].push(r.seriesId);
+      columns[2].push(r.cpuMhz);
+      columns[3].push(r.memoryMb);
+      columns[4].push(r.cpuContention ?? null);
+    }
+    const sql = `INSERT INTO ${RAW} (at, series_id, cpu_mhz, memory_mb, cpu_contention)
+      SELECT to_timestamp(t / 1000.0), s, c, m, x FROM unnest($1::float8[], $2::int[], $3::real[], $4::real[], $5::real[]) AS u(t, s, c, m, x)`;
+    try {
+      await (manager ?? this.db.manager).query(sql, columns);
+    } catch (error) {
+      if (manager?.queryRunner?.isTransactionActive || pgErrorCode(error) !== PG_NO_PARTITION) throw error;
+      this.known.clear();
+      for (const day of days) await this.ensureDay(RAW, day);
+      await this.db.query(sql, columns);
+    }
+  }
+
+  /** Raw samples of the series in (from, to], by series then time, for smoothing. */
+  async window(manager: EntityManager, seriesIds: readonly number[], from: number, to: number): Promise<SampleRow[]> {
+    if (seriesIds.length === 0) return [];
+    const rows: { s: number; t: number; c: number | null; m: number | null }[] = await manager.query(
+      `SELECT series_id AS s, extract(epoch FROM at) * 1000 AS t, cpu_mhz AS c, memory_mb AS m FROM ${RAW}
+       WHERE series_id = ANY($1) AND at > to_timestamp($2 / 1000.0) AND at <= to_timestamp($3 / 1000.0)
+       ORDER BY series_id, at`,
+      [seriesIds, from, to],
+    );
+    return rows.map((r) => ({ seriesId: r.s, at: Number(r.t), cpuMhz: r.c, memoryMb: r.m }));
+  }
+
+  /**
+   * The series of one VM or host in steps of `stepSeconds` from `from` (inclusive) to `to`
+   * (exclusive): raw samples where they are still kept, 5-minute rows before (weighted by their
+   * sample counts). Steps without samples are left out.
+   */
+  async series(seriesIds: readonly number[], from: number, to: number, stepSeconds: number): Promise<Map<number, SeriesPoint[]>> {
+    const rows: { series: number; k: number; n: number; cavg: number | null; cmax: number | null; mavg: number | null; mmax: number | null }[] =
+      await this.db.query(
+        `WITH w AS (SELECT downsampled_until AS until FROM metrics_rollup),
+         parts AS (
+           SELECT series_id, floor((extract(epoch FROM at) - $2 / 1000.0) / $4)::int AS k,
+                  count(cpu_mhz) AS n, sum(cpu_mhz) AS csum, max(cpu_mhz) AS cmax, sum(memory_mb) AS msum, max(memory_mb) AS mmax
+           FROM ${RAW}, w
+           WHERE series_id = ANY($1) AND at >= greatest(to_timestamp($2 / 1000.0), w.until) AND at < to_timestamp($3 / 1000.0)
+           GROUP BY 1, 2
+           UNION ALL
+           SELECT series_id, floor((extract(epoch FROM bucket) - $2 / 1000.0) / $4)::int AS k,
+                  sum(samples), sum(cpu_avg * samples), max(cpu_max), sum(memory_avg * samples), max(memory_max)
+           FROM ${ROLLUP}, w
+           WHERE series_id = ANY($1) AND bucket >= to_timestamp($2 / 1000.0) AND bucket < least(to_timestamp($3 / 1000.0), w.until)
+           GROUP BY 1, 2)
+         SELECT series_id AS series, k, sum(n)::int AS n,
+                sum(csum) / nullif(sum(n), 0) AS cavg, max(cmax) AS cmax, sum(msum) / nullif(sum(n), 0) AS mavg, max(mmax) AS mmax
+         FROM parts GROUP BY 1, 2 ORDER BY 1, 2`,
+        [seriesIds, from, to, stepSeconds],
+      );
+    const out = new Map<number, SeriesPoint[]>(seriesIds.map((id) => [id, []]));
+    for (const r of rows) {
+      out.get(r.series)!.push({
+        at: new Date(from + r.k * stepSeconds * 1000).toISOString(),
+        samples: r.n,
+        cpuMhz: { avg: r.cavg, max: r.cmax },
+        memoryMb: { avg: r.mavg, max: r.mmax },
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Downsampling and retention, in bulk: every raw day that ended at least a day before `now` is
+   * detached (concurrently: writers go on), folded into 5-minute averages and maxima, and dropped in
+   * one transaction; every 5-minute day older than the retention is detached and dropped. One
+   * process at a time (the others skip).
+   */
+  async rollup(now: number, retentionDays: number): Promise<RollupResult | null> {
+    const runner = this.db.createQueryRunner();
+    await runner.connect();
+    try {
+      const [{ locked }] = await runner.query(`SELECT pg_try_advisory_lock($1, hashtext('')) AS locked`, [ADVISORY_LOCKS.sampleRollup]);
+      if (!locked) return null;
+      try {
+        const result: RollupResult = { downsampledDays: [], droppedDays: [] };
+        for (const name of await this.dayTables(runner.manager, RAW)) {
+          const day = dayOfName(name);
+          if (day + DAY_MS > now - DAY_MS) continue;
+          await this.detach(runner.manager, RAW, name);
+          await this.ensureDay(ROLLUP, day);
+          await runner.manager.transaction(async (tx) => {
+            await tx.query(
+              `INSERT INTO ${ROLLUP} AS r (bucket, series_id, samples, cpu_avg, cpu_max, memory_avg, memory_max)
+               SELECT to_timestamp(floor(extract(epoch FROM at) / ${BUCKET_SECONDS}) * ${BUCKET_SECONDS}), series_id,
+                      count(cpu_mhz), avg(cpu_mhz), max(cpu_mhz), avg(memory_mb), max(memory_mb)
+               FROM ${name} GROUP BY 1, 2
+               ON CONFLICT (series_id, bucket) DO UPDATE SET
+                 samples = r.samples + excluded.samples,
+                 cpu_avg = (coalesce(r.cpu_avg * r.samples, 0) + coalesce(excluded.cpu_avg * excluded.samples, 0)) / nullif(r.samples + excluded.samples, 0),
+                 cpu_max = greatest(r.cpu_max, excluded.cpu_max),
+                 memory_avg = (coalesce(r.memory_avg * r.samples, 0) + coalesce(excluded.memory_avg * excluded.samples, 0)) / nullif(r.samples + excluded.samples, 0),
+                 memory_max = greatest(r.memory_max, excluded.memory_max)`,
+            );
+            await tx.query(`UPDATE metrics_rollup SET downsampled_until = greatest(downsampled_until, to_timestamp($1 / 1000.0))`, [day + DAY_MS]);
+            await tx.query(`DROP TABLE ${name}`);
+          });
+          this.known.delete(name);
+          result.downsampledDays.push(new Date(day).toISOString().slice(0, 10));
+        }
+        const oldest = startOfDay(now) - retentionDays * DAY_MS;
+        for (const name of await this.dayTables(runner.manager, ROLLUP)) {
+          const day = dayOfName(name);
+          if (day >= oldest) continue;
+          await this.detach(runner.manager, ROLLUP, name);
+          await runner.query(`DROP TABLE ${name}`);
+          this.known.delete(name);
+          result.droppedDays.push(new Date(day).toISOString().slice(0, 10));
+        }
+        if (result.downsampledDays.length + result.droppedDays.length > 0) {
+          this.logger.log(`samples: downsampled ${result.downsampledDays.join(', ') || 'no day'}; dropped ${result.droppedDays.join(', ') || 'no day'}`);
+        }
+        return result;
+      } finally {
+        await runner.query(`SELECT pg_advisory_unlock($1, hashtext(''))`, [ADVISORY_LOCKS.sampleRollup]);
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** Day tables of a sample table, attached or left detached by an interrupted pass, oldest first. */
+  private async dayTables(manager: EntityManager, table: string): Promise<string[]> {
+    const rows: { name: string }[] = await manager.query(
+      `SELECT relname AS name FROM pg_class WHERE relkind = 'r' AND relname ~ $1 ORDER BY relname`,
+      [`^${table}_[0-9]{8}$`],
+    );
+    return rows.map((r) => r.name);
+  }
+
+  /** Detaches a day partition without blocking writers (finishing a detach an earlier pass began). */
+  private async detach(manager: EntityManager, table: string, name: string): Promise<void> {
+    const [state] = await manager.query(
+      `SELECT i.inhdetachpending AS pending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass AND c.relname = $2`,
+      [table, name],
+    );
+    if (!state) return;
+    await manager.query(state.pending ? `ALTER TABLE ${table} DETACH PARTITION ${name} FINALIZE` : `ALTER TABLE ${table} DETACH PARTITION ${name} CONCURRENTLY`);
+  }
+}

@@ -1,0 +1,126 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+
+/** A measured VM of a cluster, with its series and the demand it was configured with. */
+export interface VmMember {
+  seriesId: number;
+  id: string;
+  hostId: string;
+  vcpus: number;
+  memoryMb: number;
+  powerState: string;
+  baselineCpuMhz: number;
+  baselineMemoryMb: number;
+  lastSampleAt: Date | null;
+}
+
+export interface HostMember {
+  seriesId: number;
+  id: string;
+  cpuCapacityMhz: number;
+  memoryCapacityMb: number;
+  lastSampleAt: Date | null;
+}
+
+export type SubjectKind = 'vm' | 'host';
+
+/**
+ * `metric_series`: the small integer id each measured VM and host gets, so that a sample row
+ * carries 4 bytes of identity instead of a text id. A VM's series also keeps the demand the VM
+ * was configured with when it was first measured (the centre of the simulated source), apart from
+ * the smoothed demand the collector writes into the inventory. A series goes with its VM or host.
+ */
+@Injectable()
+export class SeriesRepository {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /** Gives every VM and host of the cluster that has none its series. */
+  async ensureForCluster(manager: EntityManager, clusterId: string): Promise<void> {
+    await manager.query(
+      `INSERT INTO metric_series (vm_id, baseline_cpu_mhz, baseline_memory_mb)
+       SELECT v.id, v.cpu_demand_mhz, v.memory_active_mb FROM vms v
+       WHERE v.cluster_id = $1 AND NOT EXISTS (SELECT 1 FROM metric_series s WHERE s.vm_id = v.id)
+       ORDER BY v.id
+       ON CONFLICT DO NOTHING`,
+      [clusterId],
+    );
+    await manager.query(
+      `INSERT INTO metric_series (host_id)
+       SELECT h.id FROM hosts h
+       WHERE h.cluster_id = $1 AND NOT EXISTS (SELECT 1 FROM metric_series s WHERE s.host_id = h.id)
+       ORDER BY h.id
+       ON CONFLICT DO NOTHING`,
+      [clusterId],
+    );
+  }
+
+  async vmsOf(manager: EntityManager, clusterId: string): Promise<VmMember[]> {
+    return manager.query(
+      `SELECT s.id AS "seriesId", v.id, v.host_id AS "hostId", v.vcpus, v.memory_mb AS "memoryMb", v.power_state AS "powerState",
+              s.baseline_cpu_mhz AS "baselineCpuMhz", s.baseline_memory_mb AS "baselineMemoryMb", s.last_sample_at AS "lastSampleAt"
+       FROM vms v JOIN metric_series s ON s.vm_id = v.id WHERE v.cluster_id = $1 ORDER BY v.id`,
+      [clusterId],
+    );
+  }
+
+  /** The cluster's measured hosts; `connectedOnly`: those that count for the imbalance. */
+  async hostsOf(manager: EntityManager, clusterId: string, connectedOnly = false): Promise<HostMember[]> {
+    return manager.query(
+      `SELECT s.id AS "seriesId", h.id, h.cpu_capacity_mhz AS "cpuCapacityMhz", h.memory_capacity_mb AS "memoryCapacityMb",
+              s.last_sample_at AS "lastSampleAt"
+       FROM hosts h JOIN metric_series s ON s.host_id = h.id
+       WHERE h.cluster_id = $1 AND (NOT $2 OR h.state = 'connected') ORDER BY h.id`,
+      [clusterId, connectedOnly],
+    );
+  }
+
+  /**
+   * The series of the given VM or host ids, created for those that exist and have none yet; ids
+   * that name no VM (or host) are missing from the answer.
+   */
+  async idsOf(kind: SubjectKind, ids: readonly string[], manager: EntityManager = this.db.manager): Promise<Map<string, number>> {
+    const column = kind === 'vm' ? 'vm_id' : 'host_id';
+    const found = await this.lookup(manager, column, ids);
+    if (found.size < ids.length) {
+      const missing = ids.filter((id) => !found.has(id));
+      if (kind === 'vm') {
+        await manager.query(
+          `INSERT INTO metric_series (vm_id, baseline_cpu_mhz, baseline_memory_mb)
+           SELECT id, cpu_demand_mhz, memory_active_mb FROM vms WHERE id = ANY($1) ORDER BY id ON CONFLICT DO NOTHING`,
+          [missing],
+        );
+      } else {
+        await manager.query(`INSERT INTO metric_series (host_id) SELECT id FROM hosts WHERE id = ANY($1) ORDER BY id ON CONFLICT DO NOTHING`, [missing]);
+      }
+      for (const [id, series] of await this.lookup(manager, column, missing)) found.set(id, series);
+    }
+    return found;
+  }
+
+  private async lookup(manager: EntityManager, column: 'vm_id' | 'host_id', ids: readonly string[]): Promise<Map<string, number>> {
+    const rows: { id: number; subject: string }[] = await manager.query(
+      `SELECT id, ${column} AS subject FROM metric_series WHERE ${column} = ANY($1)`,
+      [ids],
+    );
+    return new Map(rows.map((r) => [r.subject, r.id]));
+  }
+
+  /** The series of one VM or host (null: never measured), with its last sample's time. */
+  async find(kind: SubjectKind, id: string): Promise<{ seriesId: number; lastSampleAt: Date | null } | null> {
+    const column = kind === 'vm' ? 'vm_id' : 'host_id';
+    const [row] = await this.db.query(`SELECT id AS "seriesId", last_sample_at AS "lastSampleAt" FROM metric_series WHERE ${column} = $1`, [id]);
+    return row ?? null;
+  }
+
+  /** Records the newest sample of each series (series absent from the lists keep theirs). */
+  async setLastSampleAt(manager: EntityManager, seriesIds: readonly number[], at: readonly number[]): Promise<void> {
+    if (seriesIds.length === 0) return;
+    await manager.query(
+      `UPDATE metric_series s SET last_sample_at = to_timestamp(u.at / 1000.0)
+       FROM unnest($1::int[], $2::float8[]) AS u(id, at)
+       WHERE s.id = u.id AND s.last_sample_at IS DISTINCT FROM to_timestamp(u.at / 1000.0)`,
+      [seriesIds, at],
+    );
+  }
+}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { MIGRATION_ENGINE, type MigrationEngine } from '../src/engine/migration-engine.js';
 import type { Snapshot } from '../src/planner/snapshot.js';
 import { evacuationCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
@@ -134,6 +135,28 @@ describe('engine failures', () => {
     expect(done.events.at(-1)).toMatchObject({ type: 'state', fromState: 'running', toState: 'failed' });
     expect(done.events.at(-1).detail.vmStaysOn).toBe('fail-h1');
     expect((await t.http.get('/api/v1/vms/fail-vm001').expect(200)).body.hostId).toBe('fail-h1');
+  });
+
+  it('the engine\'s precheck refuses a VM that is not on the source: the migration fails with its reason, nothing moves', async () => {
+    const cluster = evacuationCluster({ id: 'pre', vms: 1, hosts: 3 });
+    await importCluster(cluster);
+    // The engine's world has the VM on the third host, the inventory on the first.
+    const engine = t.app.get<MigrationEngine>(MIGRATION_ENGINE);
+    const vm = cluster.vms[0];
+    await engine.register([{ vm: { id: vm.id, memoryMb: vm.memoryMb, macAddress: 'unused', datastores: vm.datastores }, hostId: 'pre-h3', running: true }]);
+    const { migrationIds } = await approvedPlan('pre');
+    const done = await untilEnded(migrationIds[0]);
+    expect(done).toMatchObject({ state: 'failed', error: `the simulated engine refused the migration: VM ${vm.id} runs on pre-h3, not on pre-h1` });
+    expect(done.events.at(-1)).toMatchObject({
+      type: 'state',
+      fromState: 'running',
+      toState: 'failed',
+      detail: { code: 'precheck-refused', reason: `VM ${vm.id} runs on pre-h3, not on pre-h1`, vmStaysOn: 'pre-h1' },
+    });
+    // The engine never started it: no progress, the VM where the engine had it.
+    expect(done.events.some((e: { type: string }) => e.type === 'progress')).toBe(false);
+    expect(await engine.locate(vm.id)).toMatchObject({ hostId: 'pre-h3', migrating: false });
+    expect((await t.http.get(`/api/v1/vms/${vm.id}`).expect(200)).body.hostId).toBe('pre-h1');
   });
 
   it('a transient engine error is retried with backoff, then succeeds', async () => {

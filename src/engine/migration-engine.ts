@@ -132,7 +132,11 @@ export interface MigrationEngine {
    * their guests. A VM the engine already knows keeps the placement the engine has for it.
    */
   register(placements: VmPlacement[]): Promise<void>;
-  /** Can this VM go there now? Checks the engine's own view (the VM runs on the source, the target answers). */
+  /**
+   * Can this VM go there now? Checks the engine's own view (the VM runs on the source, the target
+   * answers); a VM the engine does not know yet passes (migrate registers it on the source). The worker
+   * asks before every migration starts: a refusal fails the migration with this reason.
+   */
   precheck(request: MigrationRequest): Promise<PrecheckResult>;
   /**
    * Runs the migration to the end; throws MigrationEngineError when it fails (the VM stays on the

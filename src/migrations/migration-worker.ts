@@ -99,6 +99,7 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
       });
       if (started) {
         if (started.cancelRequested) controller.abort();
+        if (await this.refusedByEngine(job)) return;
         return await this.drive(job, controller.signal);
       }
       // Finished, cancelled or not queued (yet): a repeated delivery, nothing to do.
@@ -110,6 +111,19 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
       this.running.delete(migrationId);
       void this.dispatcher.request(clusterId);
     }
+  }
+
+  /**
+   * The engine's own check before anything moves (the VM runs on the source as the engine sees it,
+   * the target takes it): a refusal fails the migration with the engine's reason, the VM where it is.
+   */
+  private async refusedByEngine(job: Job<MigrationJobData>): Promise<boolean> {
+    const { request } = job.data;
+    const check = await this.engine.precheck(request);
+    if (check.ok) return false;
+    const reason = `the ${this.engine.name} engine refused the migration: ${check.reason ?? 'no reason given'}`;
+    await this.finish(job, { to: 'failed', error: reason, detail: { code: 'precheck-refused', reason: check.reason ?? null, vmStaysOn: request.source.id } });
+    return true;
   }
 
   /** Runs the migration, which is `running`, through the engine to its end. */

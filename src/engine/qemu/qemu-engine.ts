@@ -82,7 +82,8 @@ export class QemuEngine implements MigrationEngine, EngineContext {
     const invalid = requestProblem(request);
     if (invalid) return { ok: false, reason: invalid };
     const vm = await this.lab.vm(request.vm.id);
-    if (!vm) return { ok: false, reason: `VM ${request.vm.id} is not in the QEMU lab (not registered)` };
+    // As migrate() promises, a VM the lab does not know yet will be registered on the request's source.
+    if (!vm) return request.kind === 'compute' ? this.targetProblem(request) : { ok: true };
     const holder = await lockHolder(this.lab.vmLockFile(vm.id));
     if (holder && holder.migrationId !== request.migrationId) {
       return { ok: false, reason: `VM ${vm.id} is busy: ${holder.purpose}${holder.migrationId ? ` ${holder.migrationId}` : ''} in progress` };
@@ -93,14 +94,7 @@ export class QemuEngine implements MigrationEngine, EngineContext {
     }
     const source = probes.find((p) => p.instance.hostId === request.source.id);
     if (source?.status !== 'running') return { ok: false, reason: notRunningReason(vm.id, request.source.id, probes) };
-    if (request.kind === 'compute') {
-      try {
-        await this.lab.ensureHost(request.target.id);
-      } catch (error) {
-        return { ok: false, reason: `target host ${request.target.id} is not usable: ${(error as Error).message}` };
-      }
-      return { ok: true };
-    }
+    if (request.kind === 'compute') return this.targetProblem(request);
     if (!vm.diskPath) return { ok: false, reason: `VM ${vm.id} has no disk in the lab (no datastore)` };
     if (source.blockJobs.length > 0) return { ok: false, reason: `VM ${vm.id} has a block job running: ${source.blockJobs.join(', ')}` };
     if (vm.datastoreId === request.targetDatastoreId) return { ok: false, reason: `VM ${vm.id}'s disk is already on datastore ${vm.datastoreId}` };
@@ -113,6 +107,15 @@ export class QemuEngine implements MigrationEngine, EngineContext {
       return { ok: false, reason: `datastore ${request.targetDatastoreId} is not usable: ${(error as Error).message}` };
     }
     return { ok: true };
+  }
+
+  private async targetProblem(request: MigrationRequest): Promise<PrecheckResult> {
+    try {
+      await this.lab.ensureHost(request.target.id);
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: `target host ${request.target.id} is not usable: ${(error as Error).message}` };
+    }
   }
 
   /**

@@ -11,6 +11,13 @@ export function badRequest(field: string, reason: string): BadRequestException {
   });
 }
 
+/** 400 naming every bad field at once (for batches: all of a request's problems in one answer). */
+export function badRequestAll(errors: { field: string; reason: string }[]): BadRequestException {
+  const shown = errors.slice(0, 3).map((e) => `${e.field}: ${e.reason}`).join('; ');
+  const more = errors.length > 3 ? `; and ${errors.length - 3} more` : '';
+  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${shown}${more}`, errors });
+}
+
 export function fromSnapshotError(error: SnapshotError): BadRequestException {
   return badRequest(error.field, error.reason);
 }

@@ -3,6 +3,9 @@ import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { InventoryModule } from '../inventory/inventory.module.js';
 import { CollectionsRepository } from './collections.repository.js';
 import { MetricsCollector } from './collector.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsIngest } from './metrics-ingest.js';
+import { MetricsQueries } from './metrics-queries.js';
 import { SamplesRepository } from './samples.repository.js';
 import { SeriesRepository } from './series.repository.js';
 import { MetricsSources } from './source-registry.js';
@@ -24,12 +27,15 @@ function metricsSources(config: BallastConfig): MetricsSources {
 
 @Module({
   imports: [InventoryModule],
+  controllers: [MetricsController],
   providers: [
     { provide: MetricsSources, useFactory: metricsSources, inject: [BALLAST_CONFIG] },
     SeriesRepository,
     SamplesRepository,
     CollectionsRepository,
     MetricsCollector,
+    MetricsIngest,
+    MetricsQueries,
   ],
   exports: [MetricsSources, SeriesRepository, SamplesRepository, CollectionsRepository, MetricsCollector],
 })

@@ -76,34 +76,39 @@ export class SeriesRepository {
   }
 
   /**
-   * The series of the given VM or host ids, created for those that exist and have none yet; ids
-   * that name no VM (or host) are missing from the answer.
+   * The series of the given VM or host ids: `series` for those that have one, `unmeasured` for
+   * those that exist without one yet, `unknown` for ids that name no VM (or host). Creates nothing.
    */
-  async idsOf(kind: SubjectKind, ids: readonly string[], manager: EntityManager = this.db.manager): Promise<Map<string, number>> {
+  async lookup(kind: SubjectKind, ids: readonly string[], manager: EntityManager = this.db.manager): Promise<{ series: Map<string, number>; unmeasured: string[]; unknown: string[] }> {
+    const table = kind === 'vm' ? 'vms' : 'hosts';
     const column = kind === 'vm' ? 'vm_id' : 'host_id';
-    const found = await this.lookup(manager, column, ids);
-    if (found.size < ids.length) {
-      const missing = ids.filter((id) => !found.has(id));
-      if (kind === 'vm') {
-        await manager.query(
-          `INSERT INTO metric_series (vm_id, baseline_cpu_mhz, baseline_memory_mb)
-           SELECT id, cpu_demand_mhz, memory_active_mb FROM vms WHERE id = ANY($1) ORDER BY id ON CONFLICT DO NOTHING`,
-          [missing],
-        );
-      } else {
-        await manager.query(`INSERT INTO metric_series (host_id) SELECT id FROM hosts WHERE id = ANY($1) ORDER BY id ON CONFLICT DO NOTHING`, [missing]);
-      }
-      for (const [id, series] of await this.lookup(manager, column, missing)) found.set(id, series);
-    }
-    return found;
-  }
-
-  private async lookup(manager: EntityManager, column: 'vm_id' | 'host_id', ids: readonly string[]): Promise<Map<string, number>> {
-    const rows: { id: number; subject: string }[] = await manager.query(
-      `SELECT id, ${column} AS subject FROM metric_series WHERE ${column} = ANY($1)`,
+    const rows: { subject: string; id: number | null }[] = ids.length === 0 ? [] : await manager.query(
+      `SELECT t.id AS subject, s.id FROM ${table} t LEFT JOIN metric_series s ON s.${column} = t.id WHERE t.id = ANY($1)`,
       [ids],
     );
-    return new Map(rows.map((r) => [r.subject, r.id]));
+    const series = new Map<string, number>();
+    const unmeasured: string[] = [];
+    for (const r of rows) {
+      if (r.id === null) unmeasured.push(r.subject);
+      else series.set(r.subject, r.id);
+    }
+    const found = new Set(rows.map((r) => r.subject));
+    return { series, unmeasured, unknown: ids.filter((id) => !found.has(id)) };
+  }
+
+  /** Creates the series of VMs or hosts that have none (a VM's baseline is its demand now); returns all their ids. */
+  async create(kind: SubjectKind, ids: readonly string[], manager: EntityManager = this.db.manager): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    if (kind === 'vm') {
+      await manager.query(
+        `INSERT INTO metric_series (vm_id, baseline_cpu_mhz, baseline_memory_mb)
+         SELECT id, cpu_demand_mhz, memory_active_mb FROM vms WHERE id = ANY($1) ORDER BY id ON CONFLICT DO NOTHING`,
+        [ids],
+      );
+    } else {
+      await manager.query(`INSERT INTO metric_series (host_id) SELECT id FROM hosts WHERE id = ANY($1) ORDER BY id ON CONFLICT DO NOTHING`, [ids]);
+    }
+    return (await this.lookup(kind, ids, manager)).series;
   }
 
   /** The series of one VM or host (null: never measured), with its last sample's time. */

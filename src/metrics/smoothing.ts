@@ -72,3 +72,8 @@ export class StreamSmoother {
     return smooth(this.window, now, this.windows);
   }
 }
+
+/** A figure is stale once its newest sample has left the short window: it has no smoothed value then. */
+export function isStale(lastSampleAt: number | null, now: number, windows: typeof SMOOTHING = SMOOTHING): boolean {
+  return lastSampleAt === null || now - lastSampleAt > windows.shortWindowMs;
+}

@@ -80,6 +80,19 @@ function roles(raw: string, name: string): ReadonlySet<Role> {
   return new Set(names as Role[]);
 }
 
+function promql(raw: string, name: string): string {
+  if (raw.trim() === '') throw new ConfigError(`${name} must be a PromQL query`);
+  return raw;
+}
+
+function labels(raw: string, name: string): string[] {
+  const names = raw.split(',').map((l) => l.trim()).filter(Boolean);
+  if (names.length === 0 || names.some((l) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(l))) {
+    throw new ConfigError(`${name} must be a comma-separated list of Prometheus label names: "${raw}"`);
+  }
+  return names;
+}
+
 export const SETTINGS = {
   DATABASE_URL: {
     default: 'postgres://root@127.0.0.1:5432/ballast',
@@ -194,6 +207,41 @@ export const SETTINGS = {
       }
       return raw;
     },
+  },
+  PROMETHEUS_URL: {
+    default: 'http://127.0.0.1:9090',
+    description: 'prometheus metrics source: the Prometheus server whose HTTP API is asked',
+    parse: url('http:', 'https:'),
+  },
+  PROMETHEUS_VM_CPU_QUERY: {
+    default: 'irate(libvirt_domain_info_cpu_time_seconds_total[1m]) * 2600',
+    description: "prometheus metrics source: a VM's CPU demand in MHz (the newest CPU seconds per second, irate: Ballast smooths; x 2600 MHz per CPU: use your hosts' clock)",
+    parse: promql,
+  },
+  PROMETHEUS_VM_MEMORY_QUERY: {
+    default: 'libvirt_domain_info_memory_usage_bytes / 1048576',
+    description: "prometheus metrics source: a VM's active memory in MB",
+    parse: promql,
+  },
+  PROMETHEUS_HOST_CPU_QUERY: {
+    default: 'sum without (cpu, mode) (irate(node_cpu_seconds_total{mode!="idle"}[1m])) * 2600',
+    description: "prometheus metrics source: a host's CPU used in MHz (node_exporter)",
+    parse: promql,
+  },
+  PROMETHEUS_HOST_MEMORY_QUERY: {
+    default: '(node_memory_MemTotal_bytes - node_memory_MemAvailable_bytes) / 1048576',
+    description: "prometheus metrics source: a host's memory used in MB (node_exporter)",
+    parse: promql,
+  },
+  PROMETHEUS_VM_LABELS: {
+    default: 'uuid,domain',
+    description: "prometheus metrics source: the labels that may hold a VM's id, tried in order",
+    parse: labels,
+  },
+  PROMETHEUS_HOST_LABELS: {
+    default: 'ballast_host,instance',
+    description: "prometheus metrics source: the labels that may hold a host's id, tried in order (`id:port` matches too)",
+    parse: labels,
   },
 } satisfies Record<string, Setting<unknown>>;
 

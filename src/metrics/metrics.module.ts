@@ -9,9 +9,24 @@ import { MetricsQueries } from './metrics-queries.js';
 import { SamplesRepository } from './samples.repository.js';
 import { SeriesRepository } from './series.repository.js';
 import { MetricsSources } from './source-registry.js';
+import { PrometheusMetricsSource, type PrometheusOptions } from './sources/prometheus-source.js';
 import { PushMetricsSource } from './sources/push-source.js';
 import { SimulatedMetricsSource } from './sources/simulated-source.js';
 import { Trace } from './trace.js';
+
+export function prometheusOptions(config: BallastConfig): PrometheusOptions {
+  return {
+    url: config.PROMETHEUS_URL,
+    queries: {
+      vmCpuMhz: config.PROMETHEUS_VM_CPU_QUERY,
+      vmMemoryMb: config.PROMETHEUS_VM_MEMORY_QUERY,
+      hostCpuMhz: config.PROMETHEUS_HOST_CPU_QUERY,
+      hostMemoryMb: config.PROMETHEUS_HOST_MEMORY_QUERY,
+    },
+    vmLabels: config.PROMETHEUS_VM_LABELS,
+    hostLabels: config.PROMETHEUS_HOST_LABELS,
+  };
+}
 
 /** Every metrics source of this installation; a new source is one more entry here. */
 function metricsSources(config: BallastConfig): MetricsSources {
@@ -21,6 +36,7 @@ function metricsSources(config: BallastConfig): MetricsSources {
       timeScale: config.SIM_TIME_SCALE,
       trace: config.METRICS_SIM_TRACE ? Trace.fromFiles(config.METRICS_SIM_TRACE) : undefined,
     }),
+    new PrometheusMetricsSource(prometheusOptions(config)),
     new PushMetricsSource(),
   ]);
 }

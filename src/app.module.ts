@@ -14,6 +14,7 @@ import { MigrationsRepository } from './migrations/migrations.repository.js';
 import { PlansModule } from './plans/plans.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
+import { StatusModule } from './status/status.module.js';
 
 @Module({})
 export class AppModule {
@@ -33,6 +34,7 @@ export class AppModule {
         SchedulerModule,
         MaintenanceModule,
         MetricsModule,
+        StatusModule,
         DemoModule,
       ],
       providers: [

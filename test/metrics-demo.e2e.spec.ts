@@ -42,4 +42,15 @@ describe('the demo', () => {
     }, 60000, 'most VMs to change their demand');
     expect(changed).toBeGreaterThan(74);
   }, 120000);
+
+  it('shows in its status: two answers a few collections apart differ', async () => {
+    const status = async () => (await (await fetch(`${api}/clusters/demo/status`)).json()) as { imbalance: number; hosts: { cpuUtilization: number }[]; metrics: { source: string; staleVms: number } };
+    const first = await status();
+    expect(first.metrics).toMatchObject({ source: 'simulated', staleVms: 0 });
+    const later = await waitFor(async () => {
+      const next = await status();
+      return next.hosts.some((h, i) => h.cpuUtilization !== first.hosts[i].cpuUtilization) && next;
+    }, 60000, 'the status to change');
+    expect(later.imbalance).not.toBe(first.imbalance);
+  }, 120000);
 });

@@ -1,14 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { MetricsIngest } from './metrics-ingest.js';
 import { MetricsQueries, type SeriesView } from './metrics-queries.js';
-import { parseSeriesRange } from './series-query.js';
-
-class SeriesQuery {
-  @ApiPropertyOptional({ description: 'ISO-8601; default: an hour before `to`' }) from?: string;
-  @ApiPropertyOptional({ description: 'ISO-8601; default: now' }) to?: string;
-  @ApiPropertyOptional({ description: 'Seconds, or 30s / 5m / 1h / 1d; default: the finest giving at most 1,000 points' }) step?: string;
-}
+import { parseSeriesRange, SeriesQuery } from './series-query.js';
 
 @ApiTags('metrics')
 @Controller('api/v1')

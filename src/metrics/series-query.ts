@@ -1,3 +1,4 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { badRequest } from '../common/http-errors.js';
 
 /** A time range and step of a series request (`?from&to&step`). */
@@ -5,6 +6,13 @@ export interface SeriesRange {
   from: number;
   to: number;
   stepSeconds: number;
+}
+
+/** The query of a series endpoint, for the OpenAPI document. */
+export class SeriesQuery {
+  @ApiPropertyOptional({ description: 'ISO-8601; default: an hour before `to`' }) from?: string;
+  @ApiPropertyOptional({ description: 'ISO-8601; default: now' }) to?: string;
+  @ApiPropertyOptional({ description: 'Seconds, or 30s / 5m / 1h / 1d; default: the finest giving at most 1,000 points' }) step?: string;
 }
 
 export const MAX_POINTS = 10_000;

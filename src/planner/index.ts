@@ -7,7 +7,7 @@ export type { PlanOptions } from './builder.js';
 export { referenceImbalance } from './imbalance.js';
 export { checkMoves, applyMoves, type MoveCheck, type MoveProblem } from './check-moves.js';
 export { estimateCost, type CostEstimate } from './cost.js';
-export { thresholdLevel, priorityOf, PRIORITY_BANDS, type ThresholdLevel } from './thresholds.js';
+export { thresholdLevel, overloadLine, priorityOf, PRIORITY_BANDS, type ThresholdLevel } from './thresholds.js';
 export { ALL_FILTERS, type FilterPlugin, type Rejection } from './plugins/filters.js';
 export { ALL_SCORERS, type ScorePlugin, type ScoreBreakdown } from './plugins/scores.js';
 export { PROFILES, type Profile } from './profiles.js';

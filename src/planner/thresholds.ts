@@ -65,6 +65,15 @@ export function thresholdLevel(threshold: number): ThresholdLevel {
   };
 }
 
+/**
+ * CPU and active-memory utilization above which a host is (soft) overloaded under a policy: the
+ * threshold's overload level, CPU also capped by maxCpuUtilization (Infinity: only hard caps).
+ */
+export function overloadLine(policy: { migrationThreshold: number; maxCpuUtilization?: number }): { cpu: number; memory: number } {
+  const soft = thresholdLevel(policy.migrationThreshold).overloadUtilization;
+  return { cpu: Math.min(soft ?? Infinity, policy.maxCpuUtilization ?? Infinity), memory: soft ?? Infinity };
+}
+
 /** The balancing priority (2..5) of a move with this normalized gain. */
 export function priorityOf(normalizedGain: number): number {
   for (const band of PRIORITY_BANDS) if (normalizedGain >= band.minNormalizedGain) return band.priority;

@@ -2,11 +2,12 @@ import { Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import { MigrationsModule } from '../migrations/migrations.module.js';
 import { PlansModule } from '../plans/plans.module.js';
+import { PlanningRunsRepository } from './planning-runs.repository.js';
 import { SchedulerService } from './scheduler.service.js';
 
 @Module({
   imports: [ScheduleModule.forRoot(), MigrationsModule, PlansModule],
-  providers: [SchedulerService],
-  exports: [SchedulerService],
+  providers: [SchedulerService, PlanningRunsRepository],
+  exports: [SchedulerService, PlanningRunsRepository],
 })
 export class SchedulerModule {}

@@ -7,8 +7,10 @@ import { tryAdvisoryXactLock } from '../database/advisory-locks.js';
 import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsRepository } from '../migrations/migrations.repository.js';
+import { thresholdLevel } from '../planner/thresholds.js';
 import { PlansService, type PlanView } from '../plans/plans.service.js';
 import { every } from './every.js';
+import { type PlanningRun, PlanningRunsRepository } from './planning-runs.repository.js';
 
 const DISPATCH_EVERY_MS = 2000;
 const REQUEUE_EVERY_MS = 10000;
@@ -30,6 +32,7 @@ export class SchedulerService implements OnApplicationBootstrap {
     private readonly dispatcher: MigrationDispatcher,
     private readonly migrations: MigrationsRepository,
     private readonly plans: PlansService,
+    private readonly runs: PlanningRunsRepository,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -65,22 +68,67 @@ export class SchedulerService implements OnApplicationBootstrap {
 
   /**
    * Plans one cluster unless another scheduler is planning it or its migrations are still running;
-   * returns the stored plan (approved when the cluster is fully automated), or null.
+   * returns the stored plan (approved when the cluster is fully automated), or null. What the run
+   * decided, and why when it did nothing, is recorded (the cluster's status shows it) and logged.
    */
   async balance(clusterId: string): Promise<PlanView | null> {
-    const proposed = await this.db.transaction(async (manager) => {
-      if (!(await tryAdvisoryXactLock(manager, 'plan', clusterId))) return null;
-      if ((await this.migrations.unfinishedComputeCount(manager, clusterId)) > 0) return null;
-      const preview = await this.plans.preview(clusterId, {}, manager);
-      if (preview.plan.moves.length === 0) return null;
-      return this.plans.store(preview, {}, 'scheduler', manager);
+    const at = new Date();
+    const outcome = (run: Omit<PlanningRun, 'clusterId' | 'at' | 'planId' | 'moves'> & Partial<PlanningRun>): PlanningRun => ({
+      clusterId,
+      at,
+      planId: null,
+      moves: 0,
+      ...run,
     });
-    if (!proposed) return null;
-    const cluster = await this.db.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
-    if (cluster.policy.automationLevel !== 'fully-automated') return proposed;
-    const { plan } = await this.plans.approve(proposed.id);
-    this.logger.log(`cluster ${clusterId}: approved plan ${plan.id} (${plan.plan.moves.length} moves)`);
-    return plan;
+    let run: PlanningRun;
+    let result: PlanView | null = null;
+    try {
+      const decided = await this.db.transaction(async (manager) => {
+        if (!(await tryAdvisoryXactLock(manager, 'plan', clusterId))) {
+          return { run: outcome({ outcome: 'locked', reason: 'another scheduler holds the planning lock of the cluster', imbalance: null }) };
+        }
+        const busy = await this.migrations.unfinishedComputeCount(manager, clusterId);
+        if (busy > 0) return { run: outcome({ outcome: 'migrations-in-progress', reason: `${busy} migrations of the cluster are still in progress`, imbalance: null }) };
+        const preview = await this.plans.preview(clusterId, {}, manager);
+        const imbalance = preview.plan.imbalanceBefore;
+        if (preview.plan.moves.length === 0) return { run: nothingToDo(preview.snapshot.policy.migrationThreshold, imbalance, outcome) };
+        return { run: null, proposed: await this.plans.store(preview, {}, 'scheduler', manager) };
+      });
+      if (decided.run) {
+        run = decided.run;
+      } else {
+        const proposed = decided.proposed!;
+        const cluster = await this.db.getRepository(ClusterEntity).findOneByOrFail({ id: clusterId });
+        const automatic = cluster.policy.automationLevel === 'fully-automated';
+        result = automatic ? (await this.plans.approve(proposed.id)).plan : proposed;
+        run = outcome({
+          outcome: 'planned',
+          reason: `plan ${proposed.id}: ${proposed.plan.moves.length} moves, ${automatic ? 'approved' : 'proposed for an operator to approve'}`,
+          planId: proposed.id,
+          moves: proposed.plan.moves.length,
+          imbalance: proposed.plan.imbalanceBefore,
+        });
+      }
+    } catch (error) {
+      run = outcome({ outcome: 'failed', reason: (error as Error).message, imbalance: null });
+      await this.runs.record(run);
+      throw error;
+    }
+    await this.runs.record(run);
+    this.logger.log(`cluster ${clusterId}: ${run.outcome === 'planned' ? '' : `no plan (${run.outcome}): `}${run.reason}`);
+    return result;
   }
+}
 
+/** Why a plan without moves has none: balance is good enough, or nothing that would help pays for itself. */
+function nothingToDo(
+  threshold: number,
+  imbalance: number,
+  outcome: (run: Pick<PlanningRun, 'outcome' | 'reason' | 'imbalance'>) => PlanningRun,
+): PlanningRun {
+  const target = thresholdLevel(threshold).targetImbalance;
+  const shown = imbalance.toFixed(4);
+  if (target === null) return outcome({ outcome: 'below-target', reason: `threshold ${threshold} does not balance, and nothing must move (imbalance ${shown})`, imbalance });
+  if (imbalance <= target) return outcome({ outcome: 'below-target', reason: `imbalance ${shown} is at or below the target ${target}`, imbalance });
+  return outcome({ outcome: 'no-move-pays', reason: `imbalance ${shown} is above the target ${target}, but no move pays for itself`, imbalance });
 }

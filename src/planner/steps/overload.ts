@@ -1,5 +1,6 @@
 import type { PlanBuilder } from '../builder.js';
 import { PROFILES } from '../profiles.js';
+import { overloadLine } from '../thresholds.js';
 import { CachedSearch, gainKey, hostsByGroup, movableForBalance } from './search.js';
 
 /** Tolerance on capacity comparisons (sums of many floats). */
@@ -54,11 +55,8 @@ export function relieveOverload(b: PlanBuilder): void {
 
 /** CPU and active-memory utilization above which a host is (soft) overloaded at this threshold. */
 export function overloadLevels(b: PlanBuilder): { cpuLevel: number; memLevel: number } {
-  const soft = b.level.overloadUtilization;
-  return {
-    cpuLevel: Math.min(soft ?? Infinity, b.model.snapshot.policy.maxCpuUtilization ?? Infinity),
-    memLevel: soft ?? Infinity,
-  };
+  const line = overloadLine({ migrationThreshold: b.level.threshold, maxCpuUtilization: b.model.snapshot.policy.maxCpuUtilization });
+  return { cpuLevel: line.cpu, memLevel: line.memory };
 }
 
 /** Whether host t stays at or under the overload level with VM v on it (overload moves must not create one). */

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { InventoryModule } from '../inventory/inventory.module.js';
+import { MetricsModule } from '../metrics/metrics.module.js';
+import { SchedulerModule } from '../scheduler/scheduler.module.js';
+import { StatusController } from './status.controller.js';
+import { StatusService } from './status.service.js';
+
+@Module({
+  imports: [InventoryModule, MetricsModule, SchedulerModule],
+  controllers: [StatusController],
+  providers: [StatusService],
+  exports: [StatusService],
+})
+export class StatusModule {}

@@ -1,0 +1,110 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { ClustersService } from '../inventory/clusters.service.js';
+import { SnapshotsService } from '../inventory/snapshots.service.js';
+import { CollectionsRepository } from '../metrics/collections.repository.js';
+import type { MetricsSourceName } from '../metrics/metrics-source.js';
+import { SamplesRepository } from '../metrics/samples.repository.js';
+import type { SeriesRange } from '../metrics/series-query.js';
+import { SeriesRepository } from '../metrics/series.repository.js';
+import { isStale } from '../metrics/smoothing.js';
+import { PlanningRunsRepository, type PlanningRun } from '../scheduler/planning-runs.repository.js';
+import { type ClusterLoad, clusterLoad } from './cluster-load.js';
+import { type ImbalancePoint, imbalanceSeries } from './imbalance-series.js';
+
+const STALE_IDS_SHOWN = 20;
+
+export interface MetricsFreshness {
+  source: MetricsSourceName;
+  lastAttemptAt: Date | null;
+  lastSuccessAt: Date | null;
+  /** Start of the source's current failure streak, with its error; null while it works. */
+  failingSince: Date | null;
+  error: string | null;
+  /** The newest sample of the cluster's VMs the collector has seen. */
+  newestSampleAt: Date | null;
+  poweredOnVms: number;
+  /** Powered-on VMs whose newest sample is older than the smoothing's short window (they keep their last demand). */
+  staleVms: number;
+  staleVmIds: string[];
+}
+
+export interface ClusterStatus extends ClusterLoad {
+  clusterId: string;
+  at: Date;
+  metrics: MetricsFreshness;
+  planning: {
+    intervalSeconds: number;
+    last: Omit<PlanningRun, 'clusterId'> | null;
+    /** When the next run is due by this process's BALANCE_INTERVAL_SECONDS (null: balancing is off, or no run yet). */
+    nextAt: Date | null;
+  };
+}
+
+/** The cluster at a glance: load, imbalance, freshness of its metrics, planning. */
+@Injectable()
+export class StatusService {
+  constructor(
+    @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
+    @InjectDataSource() private readonly db: DataSource,
+    private readonly clusters: ClustersService,
+    private readonly snapshots: SnapshotsService,
+    private readonly series: SeriesRepository,
+    private readonly samples: SamplesRepository,
+    private readonly collections: CollectionsRepository,
+    private readonly runs: PlanningRunsRepository,
+  ) {}
+
+  async status(clusterId: string, now = new Date()): Promise<ClusterStatus> {
+    const cluster = await this.clusters.require(clusterId);
+    const snapshot = await this.snapshots.build(clusterId, now);
+    const collection = await this.collections.get(clusterId);
+    const vms = await this.series.vmsOf(this.db.manager, clusterId);
+    const last = await this.runs.last(clusterId);
+    const measured = new Map(vms.map((v) => [v.id, v.lastSampleAt]));
+    const poweredOn = snapshot.vms.filter((v) => v.powerState === 'on');
+    const stale = poweredOn.filter((v) => isStale(measured.get(v.id)?.getTime() ?? null, now.getTime())).map((v) => v.id);
+    const newest = vms.reduce<number | null>((max, v) => (v.lastSampleAt && (max === null || v.lastSampleAt.getTime() > max) ? v.lastSampleAt.getTime() : max), null);
+    const intervalSeconds = this.config.BALANCE_INTERVAL_SECONDS;
+    return {
+      clusterId,
+      at: now,
+      ...clusterLoad(snapshot),
+      metrics: {
+        source: this.clusters.metricsSourceOf(cluster),
+        lastAttemptAt: collection?.lastAttemptAt ?? null,
+        lastSuccessAt: collection?.lastSuccessAt ?? null,
+        failingSince: collection?.failingSince ?? null,
+        error: collection?.error ?? null,
+        newestSampleAt: newest === null ? null : new Date(newest),
+        poweredOnVms: poweredOn.length,
+        staleVms: stale.length,
+        staleVmIds: stale.slice(0, STALE_IDS_SHOWN),
+      },
+      planning: {
+        intervalSeconds,
+        last: last ? { at: last.at, outcome: last.outcome, reason: last.reason, planId: last.planId, moves: last.moves, imbalance: last.imbalance } : null,
+        nextAt: last && intervalSeconds > 0 ? new Date(last.at.getTime() + intervalSeconds * 1000) : null,
+      },
+    };
+  }
+
+  /** The imbalance over time, from the samples of the cluster's connected hosts. */
+  async imbalance(clusterId: string, range: SeriesRange): Promise<{ clusterId: string; from: string; to: string; stepSeconds: number; points: ImbalancePoint[] }> {
+    const cluster = await this.clusters.require(clusterId);
+    const hosts = await this.series.hostsOf(this.db.manager, clusterId, true);
+    const series = await this.samples.series(hosts.map((h) => h.seriesId), range.from, range.to, range.stepSeconds);
+    return {
+      clusterId,
+      from: new Date(range.from).toISOString(),
+      to: new Date(range.to).toISOString(),
+      stepSeconds: range.stepSeconds,
+      points: imbalanceSeries(
+        hosts.map((h) => ({ ...h, points: series.get(h.seriesId) ?? [] })),
+        cluster.policy.resourceWeights,
+      ),
+    };
+  }
+}

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { ADVISORY_LOCKS } from '../src/database/advisory-locks.js';
+import { MetricsCollector } from '../src/metrics/collector.js';
+import { SchedulerService } from '../src/scheduler/scheduler.service.js';
+import { host, snapshot, vm } from './support/builders.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+
+/** GET /clusters/:id/status and /imbalance against a cluster computed by hand, and the planning outcomes. */
+let t: TestApp;
+let db: DataSource;
+
+const small = { cpuCapacityMhz: 10_000, memoryCapacityMb: 10_000 };
+// Connected h1 at 90 % CPU and memory (over threshold 3's 85 % line), h2 at 20 % / 10 %; h3 in maintenance.
+const hand = snapshot({
+  clusterId: 'hand',
+  policy: { migrationThreshold: 3, automationLevel: 'manual' },
+  hosts: [host('hand-h1', small), host('hand-h2', small), host('hand-h3', { ...small, state: 'maintenance' })],
+  vms: [
+    vm('hand-a', 'hand-h1', { cpuDemandMhz: 6000, memoryActiveMb: 5000, memoryMb: 6000 }),
+    vm('hand-b', 'hand-h1', { cpuDemandMhz: 3000, memoryActiveMb: 4000, memoryMb: 4000 }),
+    vm('hand-c', 'hand-h2', { cpuDemandMhz: 2000, memoryActiveMb: 1000, memoryMb: 1000 }),
+    vm('hand-d', 'hand-h2', { cpuDemandMhz: 5000, memoryActiveMb: 1000, memoryMb: 1000, powerState: 'off' }),
+    vm('hand-e', 'hand-h3', { cpuDemandMhz: 1000, memoryActiveMb: 1000, memoryMb: 1000 }),
+  ],
+});
+
+beforeAll(async () => {
+  t = await createTestApp({ BALANCE_INTERVAL_SECONDS: '0' });
+  db = t.app.get<DataSource>(getDataSourceToken());
+  await t.http.post('/api/v1/clusters/import').send(hand).expect(201);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('GET /api/v1/clusters/:id/status', () => {
+  it('has the figures computed by hand', async () => {
+    const { body } = await t.http.get('/api/v1/clusters/hand/status').expect(200);
+    // Over h1 and h2: sd(0.9, 0.2) = 0.35 for CPU, sd(0.9, 0.1) = 0.4 for memory, equal weights.
+    expect(body.imbalance).toBeCloseTo(0.375, 9);
+    expect(body).toMatchObject({ clusterId: 'hand', targetImbalance: 0.08, aboveTarget: true, overloadLine: { cpu: 0.85, memory: 0.85 } });
+    expect(body.hosts).toEqual([
+      { id: 'hand-h1', state: 'connected', vmCount: 2, cpuDemandMhz: 9000, cpuCapacityMhz: 10_000, memoryActiveMb: 9000, memoryCapacityMb: 10_000, cpuUtilization: 0.9, memoryUtilization: 0.9, overloaded: true },
+      { id: 'hand-h2', state: 'connected', vmCount: 2, cpuDemandMhz: 2000, cpuCapacityMhz: 10_000, memoryActiveMb: 1000, memoryCapacityMb: 10_000, cpuUtilization: 0.2, memoryUtilization: 0.1, overloaded: false },
+      { id: 'hand-h3', state: 'maintenance', vmCount: 1, cpuDemandMhz: 1000, cpuCapacityMhz: 10_000, memoryActiveMb: 1000, memoryCapacityMb: 10_000, cpuUtilization: 0.1, memoryUtilization: 0.1, overloaded: false },
+    ]);
+    // Nothing measured yet: every powered-on VM is stale; no planning run yet.
+    expect(body.metrics).toMatchObject({ source: 'simulated', lastAttemptAt: null, newestSampleAt: null, poweredOnVms: 4, staleVms: 4, staleVmIds: ['hand-a', 'hand-b', 'hand-c', 'hand-e'] });
+    expect(body.planning).toEqual({ intervalSeconds: 0, last: null, nextAt: null });
+  });
+
+  it('shows the freshness of the metrics once collected', async () => {
+    await t.app.get(MetricsCollector).collect('hand', new Date());
+    const { body } = await t.http.get('/api/v1/clusters/hand/status').expect(200);
+    expect(body.metrics).toMatchObject({ source: 'simulated', failingSince: null, error: null, poweredOnVms: 4, staleVms: 0, staleVmIds: [] });
+    expect(Date.parse(body.metrics.newestSampleAt)).toBe(Date.parse(body.metrics.lastSuccessAt));
+  });
+
+  it('is a 404 for an unknown cluster', async () => {
+    await t.http.get('/api/v1/clusters/nowhere/status').expect(404);
+    await t.http.get('/api/v1/clusters/nowhere/imbalance').expect(404);
+  });
+});
+
+describe('the last planning run, in the status and the log', () => {
+  const scheduler = () => t.app.get(SchedulerService);
+  const last = async (cluster = 'hand') => (await t.http.get(`/api/v1/clusters/${cluster}/status`).expect(200)).body.planning.last;
+
+  it('planned: a plan proposed for an operator', async () => {
+    const plan = await scheduler().balance('hand');
+    expect(plan).not.toBeNull();
+    expect(await last()).toMatchObject({ outcome: 'planned', planId: plan!.id, moves: plan!.plan.moves.length, reason: expect.stringContaining('proposed for an operator') });
+  });
+
+  it('migrations still in progress', async () => {
+    const proposed = (await t.http.get('/api/v1/plans?clusterId=hand&status=proposed').expect(200)).body.items[0];
+    await t.http.post(`/api/v1/plans/${proposed.id}/approve`).send({}).expect(202);
+    expect(await scheduler().balance('hand')).toBeNull();
+    expect(await last()).toMatchObject({ outcome: 'migrations-in-progress', reason: expect.stringMatching(/^\d+ migrations of the cluster are still in progress$/) });
+  });
+
+  it('another scheduler holds the lock', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const holding = new Promise<void>((resolve) => (locked = resolve));
+    const holder = db.transaction(async (manager) => {
+      await manager.query(`SELECT pg_advisory_xact_lock($1, hashtext('hand'))`, [ADVISORY_LOCKS.plan]);
+      locked();
+      await held;
+    });
+    await holding;
+    expect(await scheduler().balance('hand')).toBeNull();
+    release();
+    await holder;
+    expect(await last()).toMatchObject({ outcome: 'locked', reason: 'another scheduler holds the planning lock of the cluster' });
+  });
+
+  it('below the target, and no move that pays for itself', async () => {
+    const even = snapshot({ clusterId: 'even', hosts: [host('even-h1'), host('even-h2')], vms: [vm('even-a', 'even-h1'), vm('even-b', 'even-h2')] });
+    await t.http.post('/api/v1/clusters/import').send(even).expect(201);
+    expect(await scheduler().balance('even')).toBeNull();
+    expect(await last('even')).toMatchObject({ outcome: 'below-target', imbalance: 0, reason: 'imbalance 0.0000 is at or below the target 0' });
+    const stuck = snapshot({
+      clusterId: 'stuck',
+      policy: { migrationThreshold: 3 },
+      hosts: [host('stuck-h1', small), host('stuck-h2', small)],
+      vms: [vm('stuck-a', 'stuck-h1', { cpuDemandMhz: 5000, memoryActiveMb: 1000, memoryMb: 1000, automationLevel: 'disabled' })],
+    });
+    await t.http.post('/api/v1/clusters/import').send(stuck).expect(201);
+    expect(await scheduler().balance('stuck')).toBeNull();
+    expect(await last('stuck')).toMatchObject({ outcome: 'no-move-pays', reason: expect.stringMatching(/^imbalance 0\.1500 is above the target 0\.08, but no move pays for itself$/) });
+  });
+});
+
+describe('GET /api/v1/clusters/:id/imbalance', () => {
+  it("is the imbalance per step from the hosts' samples", async () => {
+    await db.query(`DELETE FROM metric_samples`);
+    const base = Date.now() - 10 * 60_000;
+    const at = (minutes: number) => new Date(base + minutes * 60_000).toISOString();
+    const samples = [
+      // Step 1: h1 at 80 % / 60 %, h2 at 20 % / 20 % (two samples averaged: 10 % and 30 % CPU).
+      { hostId: 'hand-h1', at: at(0), cpuMhz: 8000, memoryMb: 6000 },
+      { hostId: 'hand-h2', at: at(0), cpuMhz: 1000, memoryMb: 2000 },
+      { hostId: 'hand-h2', at: at(1), cpuMhz: 3000, memoryMb: 2000 },
+      // Step 2: both at 50 % / 50 %. h3 is in maintenance: left out.
+      { hostId: 'hand-h1', at: at(5), cpuMhz: 5000, memoryMb: 5000 },
+      { hostId: 'hand-h2', at: at(5), cpuMhz: 5000, memoryMb: 5000 },
+      { hostId: 'hand-h3', at: at(5), cpuMhz: 9000, memoryMb: 9000 },
+    ];
+    await t.http.post('/api/v1/metrics').send({ samples }).expect(202);
+    const { body } = await t.http.get(`/api/v1/clusters/hand/imbalance?from=${at(0)}&to=${at(10)}&step=5m`).expect(200);
+    expect(body).toMatchObject({ clusterId: 'hand', stepSeconds: 300 });
+    expect(body.points).toEqual([
+      { at: at(0), imbalance: expect.closeTo((0.3 + 0.2) / 2, 6), hosts: 2 },
+      { at: at(5), imbalance: 0, hosts: 2 },
+    ]);
+    await t.http.get('/api/v1/clusters/hand/imbalance?step=-1').expect(400);
+  });
+});

@@ -55,6 +55,8 @@ export interface MigrationProgress {
   remainingBytes: number;
   /** Guest throttle applied by auto-converge, 0..1. */
   throttle?: number;
+  /** The bandwidth the engine lets this migration use now, in Mb/s: its share of the links it sends over. */
+  bandwidthMbps?: number;
 }
 
 export interface MigrationResult {
@@ -64,6 +66,8 @@ export interface MigrationResult {
   totalTimeMs: number;
   /** The switchover: how long the guest was paused. */
   downtimeMs: number;
+  /** The pause the engine held the switchover to (the hypervisor's own setting, where it has one). */
+  downtimeLimitMs?: number;
   transferredBytes: number;
   precopyIterations: number;
   /** The guest on the destination has the MAC it had on the source. */

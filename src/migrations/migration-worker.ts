@@ -28,6 +28,7 @@ function summary(result: MigrationResult): Record<string, unknown> {
     hostId: result.hostId,
     totalTimeMs: result.totalTimeMs,
     downtimeMs: result.downtimeMs,
+    downtimeLimitMs: result.downtimeLimitMs,
     transferredBytes: result.transferredBytes,
     precopyIterations: result.precopyIterations,
     macPreserved: result.macPreserved,

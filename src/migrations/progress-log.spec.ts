@@ -86,6 +86,25 @@ describe('progress rows', () => {
     expect(rows.map((r) => r.detail.phase)).toEqual(['precopy', 'switchover']);
   });
 
+  it('keeps, within a row, the latest figure of each pass: bytes reported as they move do not pile up', async () => {
+    const { progress, rows, at } = log();
+    progress.add(step('setup', 0));
+    for (let ms = 1; ms <= 100; ms++) {
+      at(ms);
+      progress.add({ phase: 'precopy', iteration: 1, transferredBytes: ms * 1000, remainingBytes: (100 - ms) * 1000 });
+    }
+    at(120);
+    progress.add(step('precopy', 2));
+    progress.end();
+    await progress.settled();
+    expect(rows).toHaveLength(1);
+    expect((rows[0].detail.milestones as MigrationProgress[]).map((m) => [m.phase, m.iteration, m.transferredBytes])).toEqual([
+      ['setup', 0, 0],
+      ['precopy', 1, 100_000],
+      ['precopy', 2, 2000],
+    ]);
+  });
+
   it('writes nothing when nothing was reported', async () => {
     const { progress, rows } = log();
     progress.end();

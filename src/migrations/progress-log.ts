@@ -24,7 +24,9 @@ const realClock: Clock = {
 /**
  * Turns an engine's progress callbacks into history rows: every milestone is kept, with its time,
  * but milestones that come faster than one row per PROGRESS_ROW_EVERY_MS share a row (a migration
- * that takes milliseconds writes one), written at most that long after the first of them. A row's detail is the latest milestone, plus `milestones` when it carries several.
+ * that takes milliseconds writes one), written at most that long after the first of them. A row's
+ * detail is the latest milestone, plus `milestones` when it carries several. Within a row, a later
+ * figure of the same phase and pass replaces the earlier one (engines report bytes as they move).
  */
 export class ProgressLog {
   private waiting: Milestone[] = [];
@@ -42,7 +44,11 @@ export class ProgressLog {
   }
 
   add(progress: MigrationProgress): void {
-    this.waiting.push({ ...progress, at: new Date(this.clock.now()).toISOString() });
+    const milestone = { ...progress, at: new Date(this.clock.now()).toISOString() };
+    // Figures of the same pass that come before the row is written: the later one says it all.
+    const last = this.waiting.at(-1);
+    if (last && last.phase === progress.phase && last.iteration === progress.iteration) this.waiting[this.waiting.length - 1] = milestone;
+    else this.waiting.push(milestone);
     const due = this.lastRowAt + PROGRESS_ROW_EVERY_MS - this.clock.now();
     if (due <= 0) this.flush();
     else this.cancelTimer ??= this.clock.later(due, () => this.flush());

@@ -28,6 +28,8 @@ export interface MigrationRecord {
   owner: LockOwner;
   startedAt: string;
   updatedAt: string;
+  /** QEMU's downtime-limit for this migration, as QEMU reported it back. */
+  downtimeLimitMs?: number;
   /** The MAC the guest had on the source, read over QMP before the move. */
   sourceMac?: string;
   /** Set once QEMU reported the migration completed (before the engine's own checks and cleanup). */

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { MigrationCancelledError, MigrationEngineError, type MigrationProgress, type MigrationRequest, type MigrationResult } from '../migration-engine.js';
+import { MigrationCancelledError, MigrationEngineError, type MigrationProgress, type MigrationResult } from '../migration-engine.js';
 import {
   announce,
   asEngineError,
@@ -13,6 +13,7 @@ import {
   type QueryMigrate,
   type Run,
 } from './engine-context.js';
+import { LinkShares } from './link-shares.js';
 import type { MigrationRecord } from './migration-records.js';
 import { sleep } from './processes.js';
 import { ACTIVE_MIGRATION_STATUSES, GuestStartError, type GuestInstance, type GuestProbe, type LabVm } from './qemu-lab.js';
@@ -35,6 +36,10 @@ export interface ComputeOptions {
  * announces itself (RARP) and the source quits. A run whose owner died is adopted where QEMU is.
  */
 export class ComputeMigrations {
+  /** The links of the migrations this engine is sending, and how to change each one's bandwidth. */
+  private readonly links = new LinkShares();
+  private readonly bandwidthSetters = new Map<string, (mbps: number) => Promise<unknown>>();
+
   constructor(
     private readonly context: EngineContext,
     private readonly options: ComputeOptions,
@@ -85,19 +90,54 @@ export class ComputeMigrations {
       sourceMac,
     });
     const { instance: destination, port } = await this.startDestination(vm, request.target.id);
+    let started: MigrationRecord;
     try {
       await sourceClient.execute('migrate-set-capabilities', { capabilities: [{ capability: 'auto-converge', state: this.options.autoConverge }] });
+      const share = await this.joinLinks(run, sourceClient);
       await sourceClient.execute('migrate-set-parameters', {
         'downtime-limit': Math.min(Math.max(0, Math.round(request.downtimeLimitMs)), MAX_DOWNTIME_LIMIT_MS),
-        'max-bandwidth': this.bandwidthBytesPerSecond(request),
+        'max-bandwidth': bytesPerSecond(share),
       });
+      // What QEMU took: the result says which limit the switchover was held to.
+      const parameters = await sourceClient.execute<{ 'downtime-limit'?: number }>('query-migrate-parameters');
+      started = await this.context.records.save({ ...record, downtimeLimitMs: parameters['downtime-limit'] });
       await sourceClient.execute('migrate', { uri: `tcp:127.0.0.1:${port}` });
     } catch (error) {
+      await this.leaveLinks(request.migrationId);
       await this.context.lab.removeInstance(destination);
       await this.context.records.save({ ...record, state: 'failed', error: (error as Error).message });
       throw asEngineError(error, `migration of VM ${vm.id} could not start`);
     }
-    return this.follow(run, vm, record, source.instance, destination, sourceClient);
+    return this.follow(run, vm, started, source.instance, destination, sourceClient);
+  }
+
+  /**
+   * Takes this migration's share of its source's and target's links (it gets QEMU's `max-bandwidth`
+   * of its share, in Mb/s as returned) and gives the migrations it now shares a link with theirs.
+   */
+  private async joinLinks(run: Run, sourceClient: QmpClient): Promise<number> {
+    const { migrationId, source, target } = run.request;
+    this.bandwidthSetters.set(migrationId, (mbps) => sourceClient.execute('migrate-set-parameters', { 'max-bandwidth': bytesPerSecond(mbps) }));
+    const changed = this.links.join(migrationId, {
+      sourceHostId: source.id,
+      targetHostId: target.id,
+      sourceMbps: source.migrationBandwidthMbps ?? this.options.defaultBandwidthMbps,
+      targetMbps: target.migrationBandwidthMbps ?? this.options.defaultBandwidthMbps,
+    });
+    changed.delete(migrationId);
+    await this.applyShares(changed);
+    return this.links.shareOf(migrationId)!;
+  }
+
+  /** The migration no longer sends: the others on its links get their larger shares. */
+  private async leaveLinks(migrationId: string): Promise<void> {
+    if (!this.bandwidthSetters.delete(migrationId)) return;
+    await this.applyShares(this.links.leave(migrationId));
+  }
+
+  private async applyShares(shares: Map<string, number>): Promise<void> {
+    // A migration that just ended may not take it any more: it needs it no longer.
+    await Promise.all([...shares].map(([id, mbps]) => this.bandwidthSetters.get(id)?.(mbps).catch(() => undefined)));
   }
 
   /** Follows QEMU's migration to its end: progress, cancellation, failure, then the checks and cleanup. */
@@ -110,6 +150,26 @@ export class ComputeMigrations {
     connected?: QmpClient,
   ): Promise<MigrationResult> {
     const sourceClient = connected ?? (await this.context.control(run, source));
+    const { migrationId } = run.request;
+    // Adopted from an owner that died: QEMU still has that owner's share; this engine's links decide now.
+    if (this.links.shareOf(migrationId) === undefined) {
+      await sourceClient.execute('migrate-set-parameters', { 'max-bandwidth': bytesPerSecond(await this.joinLinks(run, sourceClient)) });
+    }
+    try {
+      return await this.poll(run, vm, record, source, destination, sourceClient);
+    } finally {
+      await this.leaveLinks(migrationId);
+    }
+  }
+
+  private async poll(
+    run: Run,
+    vm: LabVm,
+    record: MigrationRecord,
+    source: GuestInstance,
+    destination: GuestInstance,
+    sourceClient: QmpClient,
+  ): Promise<MigrationResult> {
     const deadline = Date.now() + this.context.maxMigrationTimeMs;
     let maxThrottle = 0;
     let lastReported = '';
@@ -146,6 +206,7 @@ export class ComputeMigrations {
         transferredBytes: info.ram?.transferred ?? 0,
         remainingBytes: info.ram?.remaining ?? 0,
         throttle: (info['cpu-throttle-percentage'] ?? 0) / 100,
+        bandwidthMbps: this.links.shareOf(run.request.migrationId),
       };
       const key = JSON.stringify(progress);
       if (key !== lastReported) {
@@ -200,6 +261,7 @@ export class ComputeMigrations {
       datastoreId: vm.datastoreId ?? undefined,
       totalTimeMs: figures?.totalTimeMs ?? 0,
       downtimeMs: figures?.downtimeMs ?? 0,
+      downtimeLimitMs: record.downtimeLimitMs,
       transferredBytes: figures?.transferredBytes ?? 0,
       precopyIterations: figures?.precopyIterations ?? 0,
       macPreserved: destinationMac === sourceMac,
@@ -277,10 +339,11 @@ export class ComputeMigrations {
     throw new MigrationEngineError(`the destination of VM ${vm.id} on host ${hostId} did not start: ${lastError?.message}`, true, portInUse ? 'port-in-use' : 'destination-start');
   }
 
-  private bandwidthBytesPerSecond(request: MigrationRequest): number {
-    const mbps = Math.min(request.source.migrationBandwidthMbps ?? this.options.defaultBandwidthMbps, request.target.migrationBandwidthMbps ?? this.options.defaultBandwidthMbps);
-    return Math.max(1, Math.round((mbps * 1_000_000) / 8));
-  }
+}
+
+/** QEMU's `max-bandwidth` (bytes per second) for a rate in Mb/s. */
+function bytesPerSecond(mbps: number): number {
+  return Math.max(1, Math.round((mbps * 1_000_000) / 8));
 }
 
 async function waitForStatus(client: QmpClient, wanted: string, timeoutMs: number): Promise<string> {

@@ -32,6 +32,14 @@ function move(migrationId: string, machine: EngineVm, from: string, to: string, 
   };
 }
 
+async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
 const exists = (path: string) => stat(path).then(() => true, () => false);
 
 describe('QemuEngine: live migrations of real QEMU guests', () => {
@@ -87,6 +95,8 @@ describe('QemuEngine: live migrations of real QEMU guests', () => {
       expect(result).toMatchObject({ hostId: 'host-b', datastoreId: 'ds-a', macPreserved: true, networkNotified: true });
       expect(result.totalTimeMs).toBeGreaterThan(0);
       expect(result.downtimeMs).toBeGreaterThanOrEqual(0);
+      // QEMU's own downtime-limit for the switchover, read back: the 300 ms of the request.
+      expect(result.downtimeLimitMs).toBe(300);
       // The guest dirties its memory, so QEMU copies all 32 MiB once and then the pages dirtied meanwhile.
       expect(result.transferredBytes).toBeGreaterThan(30 * 1024 * 1024);
       expect(result.precopyIterations).toBeGreaterThanOrEqual(2);
@@ -133,6 +143,40 @@ describe('QemuEngine: live migrations of real QEMU guests', () => {
       expect(check.ok).toBe(false);
       expect(check.reason).toContain('runs on host host-b');
     });
+  });
+
+  it('divides a link among the migrations sharing it, and divides it again as they start and end', async () => {
+    const big = vm('share-a', { memoryMb: 64, memoryDirtyRateMbps: 1 });
+    const small = vm('share-b', { memoryMb: 16, memoryDirtyRateMbps: 1 });
+    await engine.register([big, small].map((guest) => ({ vm: guest, hostId: 'host-a', running: true })));
+    /** QEMU's max-bandwidth on the VM's source, in Mb/s. */
+    const limitOnSource = async (vmId: string) => {
+      const source = (await lab.instances(vmId)).find((i) => i.hostId === 'host-a')!;
+      const parameters = await lab.withProbe(source, (c) => c.execute<{ 'max-bandwidth': number }>('query-migrate-parameters'));
+      return (parameters['max-bandwidth'] * 8) / 1_000_000;
+    };
+    const copying = (seen: MigrationProgress[]) => seen.some((p) => p.phase === 'precopy' && p.transferredBytes > 0);
+    const bigSeen: MigrationProgress[] = [];
+    const smallSeen: MigrationProgress[] = [];
+    // 80 Mb/s links: 64 MiB alone take about 7 s.
+    const bigRun = engine.migrate(move('m-share-a', big, 'host-a', 'host-b', 80), { onProgress: (p) => void bigSeen.push(p) });
+    await waitUntil(() => copying(bigSeen), 'the big VM to copy');
+    expect(await limitOnSource('share-a')).toBe(80);
+
+    const smallRun = engine.migrate(move('m-share-b', small, 'host-a', 'host-c', 80), { onProgress: (p) => void smallSeen.push(p) });
+    await waitUntil(() => copying(smallSeen), 'the small VM to copy');
+    // Both leave host-a: 40 Mb/s each, set in QEMU, not 80 each.
+    expect(await limitOnSource('share-a')).toBe(40);
+    expect(await limitOnSource('share-b')).toBe(40);
+    await smallRun;
+    await waitUntil(async () => (await limitOnSource('share-a')) === 80, 'the big VM to get the whole link back');
+    const result = await bigRun;
+    expect(result.hostId).toBe('host-b');
+
+    const shares = (seen: MigrationProgress[]) =>
+      seen.filter((p) => p.phase === 'precopy').map((p) => p.bandwidthMbps).filter((v, i, all) => i === 0 || v !== all[i - 1]);
+    expect(shares(bigSeen)).toEqual([80, 40, 80]);
+    expect(shares(smallSeen)).toEqual([40]);
   });
 
   it('cancels on abort: the VM keeps running on the source and no destination is left', async () => {

@@ -82,6 +82,7 @@ export class Recovery {
       datastoreId: vm?.datastoreId ?? undefined,
       totalTimeMs: known?.totalTimeMs ?? 0,
       downtimeMs: known?.downtimeMs ?? 0,
+      downtimeLimitMs: record.downtimeLimitMs,
       transferredBytes: known?.transferredBytes ?? 0,
       precopyIterations: known?.precopyIterations ?? 0,
       macPreserved: mac !== null && mac === (record.sourceMac ?? vm?.macAddress),

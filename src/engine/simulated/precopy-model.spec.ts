@@ -1,6 +1,6 @@
+import { linkShareMbps } from '../link-share.js';
 import {
   BYTES_PER_MIB,
-  linkShareMbps,
   NONCONVERGING_DIRTY_RATE_MBPS,
   PRECOPY_CONSTANTS,
   PrecopyMigration,

@@ -1,6 +1,6 @@
 import type { EngineHost } from '../migration-engine.js';
+import { linkShareMbps } from '../link-share.js';
 import {
-  linkShareMbps,
   PRECOPY_CONSTANTS,
   PrecopyMigration,
   type MigrationModelInput,

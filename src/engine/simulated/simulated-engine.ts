@@ -13,9 +13,9 @@ import {
   type VmLocation,
   type VmPlacement,
 } from '../migration-engine.js';
+import { linkShareMbps } from '../link-share.js';
 import { failsByRate, NO_FAULTS, parseFaultSpec, type FaultSpec } from './fault-spec.js';
 import {
-  linkShareMbps,
   NONCONVERGING_DIRTY_RATE_MBPS,
   PRECOPY_CONSTANTS,
   PrecopyMigration,
@@ -84,6 +84,8 @@ interface Run {
   signal?: AbortSignal;
   onProgress?: MigrateOptions['onProgress'];
   committed: MigrationResult | null;
+  /** The bytes of the last progress reported, so that a tick that moved none reports nothing. */
+  reportedBytes: number;
 }
 
 function fail(code: SimulatedFailureCode, message: string, transient = false): MigrationEngineError {
@@ -254,6 +256,7 @@ export class SimulatedEngine implements MigrationEngine {
       signal: options.signal,
       onProgress: options.onProgress,
       committed: null,
+      reportedBytes: -1,
     };
     const begun = await this.begin(run, otherEnd.id);
     if ('recorded' in begun) return begun.recorded;
@@ -344,8 +347,12 @@ export class SimulatedEngine implements MigrationEngine {
       if (counts[0] === -1) {
         throw fail('lease-lost', `migration ${migrationId} lost its lease (this process stalled); ${vm.id} was not moved by it`, true);
       }
-      await this.advance(run, model, this.tickMs, this.share(run, counts[0], counts[1], model.usesLink), injected);
-      if (model.status === 'running') await this.sleep(this.tickMs * this.timeScale, run.signal);
+      const share = this.share(run, counts[0], counts[1], model.usesLink);
+      await this.advance(run, model, this.tickMs, share, injected);
+      if (model.status !== 'running') break;
+      // The bytes moved within a pass (or a mirror) are reported as they move, not only at its end.
+      if (model.usesLink && model.progress().transferredBytes !== run.reportedBytes) await this.emit(run, { ...model.progress(), bandwidthMbps: share });
+      await this.sleep(this.tickMs * this.timeScale, run.signal);
     }
     if (model.failure) {
       throw fail(model.failure.code, `migration ${migrationId} of ${vm.id} failed: ${model.failure.message}; the VM stays on ${source.id}`);
@@ -361,7 +368,7 @@ export class SimulatedEngine implements MigrationEngine {
       if (!event) break;
       if (model.switchedOver && !run.committed) await this.commit(run, model);
       if (injected && !run.committed && model.completedPasses >= 1) throw injected;
-      await this.emit(run, event);
+      await this.emit(run, model.usesLink ? { ...event, bandwidthMbps } : event);
       this.throwIfStopped(run, model);
     }
   }
@@ -376,6 +383,7 @@ export class SimulatedEngine implements MigrationEngine {
       ...(kind === 'storage' && { datastoreId: request.targetDatastoreId }),
       totalTimeMs: round3(outcome.totalTimeMs),
       downtimeMs: round3(outcome.downtimeMs),
+      downtimeLimitMs: model.downtimeLimitMs,
       transferredBytes: outcome.transferredBytes,
       precopyIterations: outcome.precopyIterations,
       // The simulated guest's NIC has the MAC derived from its id, on the source and on the target alike.
@@ -441,6 +449,7 @@ export class SimulatedEngine implements MigrationEngine {
   }
 
   private async emit(run: Run, progress: MigrationProgress): Promise<void> {
+    run.reportedBytes = progress.transferredBytes;
     await run.onProgress?.(progress);
   }
 

@@ -2,9 +2,10 @@
 import { runCli, type Command } from './cli.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { planCommand } from './commands/plan.js';
+import { statusCommand } from './commands/status.js';
 
 /** Subcommands of `ballast`; add new ones here. */
-const COMMANDS: Command[] = [planCommand, maintenanceCommand];
+const COMMANDS: Command[] = [planCommand, maintenanceCommand, statusCommand];
 
 const io = {
   out: (text: string) => process.stdout.write(text),

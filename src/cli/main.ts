@@ -2,10 +2,11 @@
 import { runCli, type Command } from './cli.js';
 import { maintenanceCommand } from './commands/maintenance.js';
 import { planCommand } from './commands/plan.js';
+import { simulateCommand } from './commands/simulate.js';
 import { statusCommand } from './commands/status.js';
 
 /** Subcommands of `ballast`; add new ones here. */
-const COMMANDS: Command[] = [planCommand, maintenanceCommand, statusCommand];
+const COMMANDS: Command[] = [planCommand, maintenanceCommand, statusCommand, simulateCommand];
 
 const io = {
   out: (text: string) => process.stdout.write(text),

@@ -24,7 +24,18 @@ export class PolicyDto {
   @ApiProperty({ minimum: 0, description: 'Upper bound on balancing moves in one plan' }) maxMovesPerRun!: number;
   @ApiProperty({ minimum: 0, exclusiveMinimum: true }) memoryOvercommitRatio!: number;
   @ApiPropertyOptional({ minimum: 0, exclusiveMinimum: true, maximum: 1 }) maxCpuUtilization?: number;
-  @ApiPropertyOptional({ minimum: 0 }) migrationCooldownMinutes?: number;
+  @ApiPropertyOptional({ minimum: 0, description: 'Base of the closed loop\'s growing cooldown (default 30)' }) migrationCooldownMinutes?: number;
+  @ApiPropertyOptional({ minimum: 0, description: 'A detection acts after holding this long (default 5)' }) holdMinutes?: number;
+  @ApiPropertyOptional({ description: 'Minutes between evaluations (default 5)' }) evaluationIntervalMinutes?: number;
+  @ApiPropertyOptional({ description: 'Five cron fields (UTC), instead of the interval' }) evaluationCron?: string;
+  @ApiPropertyOptional({ minimum: 0, description: 'Churn budget: migrations per VM per sliding day, cluster average (default 0.5)' })
+  maxMigrationsPerVmDay?: number;
+  @ApiPropertyOptional({ minimum: 1, description: 'Balancing moves into one host per run (default: no cap)' }) maxInflowPerHost?: number;
+  @ApiPropertyOptional({ description: '{"timeZone": "Europe/Berlin", "windows": [{"days": ["sat"], "start": "01:00", "end": "05:00"}]}' })
+  changeWindows?: Record<string, unknown>;
+  @ApiPropertyOptional({ description: '{"moderate": "quarantine", "severe": "maintenance"} (the defaults)' }) healthActions?: Record<string, string>;
+  @ApiPropertyOptional({ minimum: 1, description: 'A host with no samples this long is failed (default 60)' }) failedHostGraceSeconds?: number;
+  @ApiPropertyOptional({ description: 'Restart the VMs of a failed host elsewhere (default false)' }) haRestart?: boolean;
 }
 
 export class ClusterDto {

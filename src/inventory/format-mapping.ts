@@ -23,6 +23,15 @@ export function policyToFormat(p: Policy): Policy {
     memoryOvercommitRatio: p.memoryOvercommitRatio,
     maxCpuUtilization: p.maxCpuUtilization ?? null,
     migrationCooldownMinutes: p.migrationCooldownMinutes ?? null,
+    holdMinutes: p.holdMinutes ?? null,
+    evaluationIntervalMinutes: p.evaluationIntervalMinutes ?? null,
+    evaluationCron: p.evaluationCron ?? null,
+    maxMigrationsPerVmDay: p.maxMigrationsPerVmDay ?? null,
+    maxInflowPerHost: p.maxInflowPerHost ?? null,
+    changeWindows: p.changeWindows ?? null,
+    healthActions: p.healthActions ?? null,
+    failedHostGraceSeconds: p.failedHostGraceSeconds ?? null,
+    haRestart: p.haRestart ?? null,
   });
 }
 

@@ -17,6 +17,8 @@ export interface PlanOptions {
   mode?: 'full' | 'evacuate-only';
   /** Default true (FORMAT: every VM on an entering-maintenance host moves); false leaves powered-off VMs. */
   evacuatePoweredOff?: boolean;
+  /** VMs that sit out optional moves (vmId -> why), as a cooling VM does: the closed loop's growing cooldown. */
+  held?: ReadonlyMap<string, string>;
   /** Bounds of the trace's list of VMs that stayed (defaults 50 VMs x 3 reasons). */
   traceVms?: number;
   traceReasons?: number;

@@ -63,8 +63,12 @@ export interface Model {
   readonly vmDirty: Float64Array;
   readonly vmOn: Uint8Array;
   readonly vmAutomation: Uint8Array;
-  /** 1: migrated within the cooldown before takenAt. */
+  /** 1: migrated within the cooldown before takenAt, or held back by the caller (ModelExtras.held). */
   readonly vmCooling: Uint8Array;
+  /** Why the caller holds a VM back (its index), when it does. */
+  readonly vmHoldReason: ReadonlyMap<number, string>;
+  /** Optional moves into one host per plan (policy.maxInflowPerHost), Infinity without a cap. */
+  readonly maxInflow: number;
   readonly vmGroup: Int32Array;
   readonly vmNetworkReq: Int32Array;
   readonly vmDatastoreReq: Int32Array;
@@ -89,7 +93,13 @@ export interface Model {
 
 const EMPTY: readonly number[] = Object.freeze([]);
 
-export function compileModel(snapshot: Snapshot): Model {
+/** What a caller knows beyond the snapshot. */
+export interface ModelExtras {
+  /** VMs that sit out optional moves (closed loop's growing cooldown), with the reason. */
+  held?: ReadonlyMap<string, string>;
+}
+
+export function compileModel(snapshot: Snapshot, extras: ModelExtras = {}): Model {
   const { hosts, vms, policy } = snapshot;
   const hostCount = hosts.length;
   const vmCount = vms.length;
@@ -165,6 +175,7 @@ export function compileModel(snapshot: Snapshot): Model {
       const age = now - Date.parse(vm.lastMigratedAt);
       vmCooling[v] = age < cooldownMs ? 1 : 0;
     }
+    if (extras.held?.has(vm.id)) vmCooling[v] = 1;
     // A VM's group is fixed by the snapshot: its own, else its host's (moves never change it).
     vmGroup[v] = vm.compatibilityGroup !== undefined ? groupOf(vm.compatibilityGroup) : hostGroup[h];
     vmNetworkReq[v] = networkReqs.indexOf(vm.networks);
@@ -189,6 +200,11 @@ export function compileModel(snapshot: Snapshot): Model {
     vmClass[v] = c;
   }
 
+  const vmHoldReason = new Map<number, string>();
+  for (const [id, reason] of extras.held ?? []) {
+    const v = vmIndex.get(id);
+    if (v !== undefined) vmHoldReason.set(v, reason);
+  }
   const { rules, vmRules, vmAffinityUnit, affinityUnits } = compileRules(snapshot, hostIndex, vmIndex);
   const weightSum = policy.resourceWeights.cpu + policy.resourceWeights.memory;
 
@@ -219,6 +235,8 @@ export function compileModel(snapshot: Snapshot): Model {
     vmOn,
     vmAutomation,
     vmCooling,
+    vmHoldReason,
+    maxInflow: policy.maxInflowPerHost ?? Infinity,
     vmGroup,
     vmNetworkReq,
     vmDatastoreReq,

@@ -14,6 +14,8 @@ export class Placement {
   readonly cpuUtil: Float64Array;
   readonly memUtil: Float64Array;
   readonly hostVms: number[][];
+  /** VMs on each host that the plan so far brought there (the inflow cap counts them). */
+  readonly arrivals: Int32Array;
   private readonly slot: Int32Array;
   /** Sums over connected hosts of the utilizations and of their squares (the reference imbalance). */
   sumCpu = 0;
@@ -37,6 +39,7 @@ export class Placement {
       this.cpuUtil = from.cpuUtil.slice();
       this.memUtil = from.memUtil.slice();
       this.hostVms = from.hostVms.map((list) => list.slice());
+      this.arrivals = from.arrivals.slice();
       this.slot = from.slot.slice();
       this.sumCpu = from.sumCpu;
       this.sqCpu = from.sqCpu;
@@ -51,6 +54,7 @@ export class Placement {
     this.cpuUtil = new Float64Array(H);
     this.memUtil = new Float64Array(H);
     this.hostVms = Array.from({ length: H }, () => []);
+    this.arrivals = new Int32Array(H);
     this.slot = new Int32Array(model.vmCount);
     for (let v = 0; v < model.vmCount; v++) {
       const h = this.host[v];
@@ -83,6 +87,7 @@ export class Placement {
     this.cpuUtil.set(src.cpuUtil);
     this.memUtil.set(src.memUtil);
     this.slot.set(src.slot);
+    this.arrivals.set(src.arrivals);
     src.hostVms.forEach((list, h) => (this.hostVms[h] = list.slice()));
     this.sumCpu = src.sumCpu;
     this.sqCpu = src.sqCpu;
@@ -123,6 +128,9 @@ export class Placement {
     this.slot[v] = this.hostVms[to].length;
     this.hostVms[to].push(v);
     this.host[v] = to;
+    const home = m.initialHost[v];
+    if (from !== home) this.arrivals[from]--;
+    if (to !== home) this.arrivals[to]++;
 
     const c = m.vmCpu[v];
     const a = m.vmActive[v];

@@ -23,7 +23,7 @@ export interface PlanResult {
  * prefix is a valid state. Pure and deterministic: the snapshot's takenAt is "now".
  */
 export function plan(snapshot: Snapshot, options: PlanOptions = {}): PlanResult {
-  const model = compileModel(snapshot);
+  const model = compileModel(snapshot, { held: options.held });
   const b = new PlanBuilder(model, options);
   const mustBefore = brokenRules(model, model.initialHost, true).length;
   const shouldBefore = brokenRules(model, model.initialHost, false).length;

@@ -39,7 +39,33 @@ export interface Policy {
   memoryOvercommitRatio: number;
   maxCpuUtilization?: number;
   migrationCooldownMinutes?: number;
+  /** The closed loop (src/closedloop): every field optional, the defaults in closedloop/loop-policy.ts. */
+  holdMinutes?: number;
+  evaluationIntervalMinutes?: number;
+  evaluationCron?: string;
+  maxMigrationsPerVmDay?: number;
+  maxInflowPerHost?: number;
+  changeWindows?: ChangeWindows;
+  healthActions?: HealthActions;
+  failedHostGraceSeconds?: number;
+  haRestart?: boolean;
 }
+
+export const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+/** Weekly windows in which balancing may run, in an explicit IANA time zone. */
+export interface ChangeWindows {
+  timeZone: string;
+  /** `start`/`end` are HH:MM local times; an `end` at or before `start` runs past midnight. */
+  windows: { days: Weekday[]; start: string; end: string }[];
+}
+
+export const HEALTH_SEVERITIES = ['healthy', 'moderate', 'severe'] as const;
+export type HealthSeverity = (typeof HEALTH_SEVERITIES)[number];
+export const HEALTH_ACTIONS = ['quarantine', 'maintenance'] as const;
+export type HealthAction = (typeof HEALTH_ACTIONS)[number];
+export type HealthActions = Record<Exclude<HealthSeverity, 'healthy'>, HealthAction>;
 
 export interface SnapshotHost {
   id: string;

@@ -1,5 +1,9 @@
 import {
   AUTOMATION_LEVELS,
+  HEALTH_ACTIONS,
+  WEEKDAYS,
+  type ChangeWindows,
+  type HealthActions,
   HOST_STATES,
   POWER_STATES,
   RULE_KINDS,
@@ -193,7 +197,57 @@ export function validatePolicy(policy: Reader): Snapshot['policy'] {
     memoryOvercommitRatio: policy.number('memoryOvercommitRatio', { minExclusive: 0 }),
     maxCpuUtilization: policy.optionalNumber('maxCpuUtilization', { minExclusive: 0, max: 1 }),
     migrationCooldownMinutes: policy.optionalNumber('migrationCooldownMinutes', { min: 0 }),
+    holdMinutes: policy.optionalNumber('holdMinutes', { min: 0, max: 1440 }),
+    evaluationIntervalMinutes: policy.optionalNumber('evaluationIntervalMinutes', { minExclusive: 0, max: 1440 }),
+    evaluationCron: policy.has('evaluationCron') ? cronText(policy, 'evaluationCron') : undefined,
+    maxMigrationsPerVmDay: policy.optionalNumber('maxMigrationsPerVmDay', { min: 0 }),
+    maxInflowPerHost: policy.optionalNumber('maxInflowPerHost', { integer: true, min: 1 }),
+    changeWindows: policy.has('changeWindows') ? changeWindows(policy.object('changeWindows')) : undefined,
+    healthActions: policy.has('healthActions') ? healthActions(policy.object('healthActions')) : undefined,
+    failedHostGraceSeconds: policy.optionalNumber('failedHostGraceSeconds', { min: 1 }),
+    haRestart: policy.boolean('haRestart'),
   });
+}
+
+/** Five cron fields (minute hour day-of-month month day-of-week) of digits and * , - /. */
+function cronText(policy: Reader, key: string): string {
+  const text = policy.text(key);
+  if (!/^[\d*,/-]+( [\d*,/-]+){4}$/.test(text.trim())) {
+    throw new SnapshotError(`${policy.path}.${key}`, `must be five cron fields (minute hour day month weekday), got ${show(text)}`);
+  }
+  return text.trim();
+}
+
+const HH_MM = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+function changeWindows(r: Reader): ChangeWindows {
+  r.rejectUnknown(['timeZone', 'windows']);
+  const timeZone = r.text('timeZone');
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch {
+    throw new SnapshotError(`${r.path}.timeZone`, `must be an IANA time zone such as Europe/Berlin or UTC, got ${show(timeZone)}`);
+  }
+  const windows = r.list('windows').map((w) => {
+    w.rejectUnknown(['days', 'start', 'end']);
+    const days = w.ids('days', { nonEmpty: true });
+    days.forEach((day, i) => {
+      if (!(WEEKDAYS as readonly string[]).includes(day)) throw new SnapshotError(`${w.path}.days[${i}]`, `must be one of ${WEEKDAYS.join(', ')}, got ${show(day)}`);
+    });
+    const time = (key: string) => {
+      const v = w.text(key);
+      if (!HH_MM.test(v)) throw new SnapshotError(`${w.path}.${key}`, `must be a time HH:MM, got ${show(v)}`);
+      return v;
+    };
+    return { days: days as ChangeWindows['windows'][number]['days'], start: time('start'), end: time('end') };
+  });
+  if (windows.length === 0) throw new SnapshotError(`${r.path}.windows`, 'must not be empty (leave changeWindows out to allow balancing at any time)');
+  return { timeZone, windows };
+}
+
+function healthActions(r: Reader): HealthActions {
+  r.rejectUnknown(['moderate', 'severe']);
+  return { moderate: r.optionalOneOf('moderate', HEALTH_ACTIONS) ?? 'quarantine', severe: r.optionalOneOf('severe', HEALTH_ACTIONS) ?? 'maintenance' };
 }
 
 export const HOST_FIELDS = [
@@ -258,7 +312,8 @@ export function parseRule(r: Reader): Rule {
 
 export const POLICY_FIELDS = [
   'automationLevel', 'migrationThreshold', 'resourceWeights', 'maxMovesPerRun', 'memoryOvercommitRatio',
-  'maxCpuUtilization', 'migrationCooldownMinutes',
+  'maxCpuUtilization', 'migrationCooldownMinutes', 'holdMinutes', 'evaluationIntervalMinutes', 'evaluationCron',
+  'maxMigrationsPerVmDay', 'maxInflowPerHost', 'changeWindows', 'healthActions', 'failedHostGraceSeconds', 'haRestart',
 ] as const;
 
 /** A policy object on its own (for the API), with the same rules as inside a snapshot. */

@@ -46,7 +46,15 @@ export const cooldown: FilterPlugin = {
   name: 'cooldown',
   accepts: (ctx, v) => !(ctx.optional && ctx.model.vmCooling[v]),
   reason: (ctx, v) =>
+    ctx.model.vmHoldReason.get(v) ??
     `migrated at ${ctx.model.vms[v].lastMigratedAt}, within the ${ctx.model.snapshot.policy.migrationCooldownMinutes}-minute cooldown`,
+};
+
+/** ProxLB's max_node_inflow: optional moves into one host per plan (mandatory ones count, never wait). */
+export const inflowCap: FilterPlugin = {
+  name: 'inflow-cap',
+  accepts: (ctx, _v, to) => !(ctx.optional && ctx.placement.arrivals[to] >= ctx.model.maxInflow),
+  reason: (ctx, _v, to) => `${hostId(ctx.model, to)} already takes ${ctx.placement.arrivals[to]} VMs in this plan, the policy's maxInflowPerHost`,
 };
 
 export const hostState: FilterPlugin = {
@@ -185,6 +193,7 @@ export const ALL_FILTERS: readonly FilterPlugin[] = [
   mustAffinity,
   memoryCapacity,
   cpuCap,
+  inflowCap,
 ];
 
 export function accepts(filters: readonly FilterPlugin[], ctx: FilterContext, v: number, to: number): boolean {

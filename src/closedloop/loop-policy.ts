@@ -1,0 +1,62 @@
+import type { HealthActions, Policy } from '../planner/snapshot.js';
+import { thresholdLevel } from '../planner/thresholds.js';
+
+/**
+ * The closed loop's policy fields with their defaults filled in. Every field is optional in the
+ * snapshot (FORMAT.md's fields stay as they are); the defaults are documented in the README.
+ */
+export interface LoopPolicy {
+  /** A detection acts only after it has held this long: one spike is not enough. */
+  holdMs: number;
+  /** Evaluation period when no cron is given. */
+  intervalMs: number;
+  cron: string | null;
+  /** Balancing moves per VM per sliding day, averaged over the cluster. */
+  maxMigrationsPerVmDay: number;
+  /** Balancing moves into one host in one run (ProxLB's max_node_inflow); null: no cap. */
+  maxInflowPerHost: number | null;
+  /** The base of the growing per-VM cooldown. */
+  cooldownBaseMs: number;
+  healthActions: HealthActions;
+  failedHostGraceMs: number;
+  haRestart: boolean;
+}
+
+export const LOOP_DEFAULTS = {
+  holdMinutes: 5,
+  evaluationIntervalMinutes: 5,
+  maxMigrationsPerVmDay: 0.5,
+  cooldownBaseMinutes: 30,
+  /** The growing cooldown never holds a VM longer than this. */
+  cooldownCapMinutes: 24 * 60,
+  healthActions: { moderate: 'quarantine', severe: 'maintenance' } as HealthActions,
+  failedHostGraceSeconds: 60,
+  haRestart: false,
+} as const;
+
+const MINUTE = 60_000;
+
+export function loopPolicy(policy: Policy): LoopPolicy {
+  return {
+    holdMs: (policy.holdMinutes ?? LOOP_DEFAULTS.holdMinutes) * MINUTE,
+    intervalMs: (policy.evaluationIntervalMinutes ?? LOOP_DEFAULTS.evaluationIntervalMinutes) * MINUTE,
+    cron: policy.evaluationCron ?? null,
+    maxMigrationsPerVmDay: policy.maxMigrationsPerVmDay ?? LOOP_DEFAULTS.maxMigrationsPerVmDay,
+    maxInflowPerHost: policy.maxInflowPerHost ?? null,
+    cooldownBaseMs: (policy.migrationCooldownMinutes || LOOP_DEFAULTS.cooldownBaseMinutes) * MINUTE,
+    healthActions: { ...LOOP_DEFAULTS.healthActions, ...policy.healthActions },
+    failedHostGraceMs: (policy.failedHostGraceSeconds ?? LOOP_DEFAULTS.failedHostGraceSeconds) * 1000,
+    haRestart: policy.haRestart ?? LOOP_DEFAULTS.haRestart,
+  };
+}
+
+/**
+ * The lines a host's smoothed load is held against: the threshold's soft-overload utilization
+ * (README's threshold table), the CPU one lowered to the policy's hard cap; at threshold 1 only
+ * the hard caps count.
+ */
+export function overloadLines(policy: Policy): { cpu: number; memory: number } {
+  const soft = thresholdLevel(policy.migrationThreshold).overloadUtilization;
+  const cap = policy.maxCpuUtilization ?? 1;
+  return { cpu: Math.min(soft ?? 1, cap), memory: soft ?? 1 };
+}

@@ -65,3 +65,17 @@ export async function runCli(argv: string[], commands: readonly Command[], io: I
     throw error;
   }
 }
+
+/** A whole-number flag of a command, from `min` to `max`, or a CliError naming the command and flag. */
+export function wholeNumberFlag(command: string, flag: string, raw: string, min: number, max: number): number {
+  if (!/^\d+$/.test(raw)) throw new CliError(`${command}: ${flag} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new CliError(`${command}: ${flag} must be from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+/** Why a file could not be read, in words. */
+export function unreadableReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? error);
+}

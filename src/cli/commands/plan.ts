@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { plan, SnapshotError, validateSnapshot, type PlanResult, type Snapshot } from '../../planner/index.js';
-import { CliError, type Command, type Io } from '../cli.js';
+import { CliError, unreadableReason, wholeNumberFlag, type Command, type Io } from '../cli.js';
 
 const USAGE = `Usage: ballast plan --snapshot FILE [--json] [--threshold N] [--max-moves N]
 
@@ -42,12 +42,7 @@ export const planCommand: Command = {
   },
 };
 
-function wholeNumber(flag: string, raw: string, min: number, max: number): number {
-  if (!/^\d+$/.test(raw)) throw new CliError(`plan: ${flag} must be a whole number from ${min} to ${max}, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new CliError(`plan: ${flag} must be from ${min} to ${max}, got ${value}`);
-  return value;
-}
+const wholeNumber = (flag: string, raw: string, min: number, max: number) => wholeNumberFlag('plan', flag, raw, min, max);
 
 /** Reads and validates a snapshot file; every failure is a one-line CliError naming the file or field. */
 export async function loadSnapshot(file: string): Promise<Snapshot> {
@@ -55,9 +50,7 @@ export async function loadSnapshot(file: string): Promise<Snapshot> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? error);
-    throw new CliError(`cannot read snapshot file "${file}": ${why}`);
+    throw new CliError(`cannot read snapshot file "${file}": ${unreadableReason(error)}`);
   }
   let doc: unknown;
   try {

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { ballastBalancer, noBalancing, OVERLOAD_LINE, runSimulation, type SimulationFigures, type SimulationRun, type SimulationSetup } from '../../closedloop/simulation.js';
 import { svgChart } from '../../closedloop/svg-plot.js';
 import { Trace, TraceError } from '../../metrics/trace.js';
-import { CliError, type Command, type Io } from '../cli.js';
+import { CliError, unreadableReason, wholeNumberFlag, type Command, type Io } from '../cli.js';
 
 const USAGE = `Usage: ballast simulate --vms vms.csv --usage usage.csv --hosts N --host-cpu-mhz C --host-memory-mb M
                         [--interval 300] [--threshold N] [--json] [--plot FILE.svg]
@@ -82,18 +82,11 @@ function readText(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? error);
-    throw new CliError(`simulate: cannot read "${file}": ${why}`);
+    throw new CliError(`simulate: cannot read "${file}": ${unreadableReason(error)}`);
   }
 }
 
-function whole(flag: string, raw: string, min: number, max: number): number {
-  if (!/^\d+$/.test(raw)) throw new CliError(`simulate: ${flag} must be a whole number from ${min} to ${max}, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new CliError(`simulate: ${flag} must be from ${min} to ${max}, got ${value}`);
-  return value;
-}
+const whole = (flag: string, raw: string, min: number, max: number) => wholeNumberFlag('simulate', flag, raw, min, max);
 
 /** The round-robin start must fit the hosts' memory, or no comparison means anything. */
 function checkFits(setup: SimulationSetup): void {

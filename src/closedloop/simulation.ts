@@ -1,4 +1,5 @@
-import { BYTES_PER_MIB, linkShareMbps, PrecopyMigration } from '../engine/simulated/precopy-model.js';
+import { linkShareMbps } from '../engine/link-share.js';
+import { BYTES_PER_MIB, PrecopyMigration } from '../engine/simulated/precopy-model.js';
 import { StreamSmoother } from '../metrics/smoothing.js';
 import type { Trace } from '../metrics/trace.js';
 import { populationSd } from '../planner/imbalance.js';

@@ -6,7 +6,7 @@
  */
 export const MIGRATION_ENGINE = Symbol('MIGRATION_ENGINE');
 
-export const ENGINE_NAMES = ['simulated', 'qemu'] as const;
+export const ENGINE_NAMES = ['simulated', 'qemu', 'libvirt'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export type MigrationKind = 'compute' | 'storage';
@@ -57,6 +57,10 @@ export interface MigrationProgress {
   throttle?: number;
   /** The bandwidth the engine lets this migration use now, in Mb/s: its share of the links it sends over. */
   bandwidthMbps?: number;
+  /** Everything this migration has to send, as far as the engine knows it (libvirt's data total). */
+  totalBytes?: number;
+  /** How fast the guest dirties memory now, as the engine measures it. */
+  dirtyRateBytesPerSecond?: number;
 }
 
 export interface MigrationResult {

@@ -1,0 +1,465 @@
+import { basename, dirname, join } from 'node:path';
+import {
+  MigrationCancelledError,
+  MigrationEngineError,
+  type MigrateOptions,
+  type MigrationEngine,
+  type MigrationProgress,
+  type MigrationRequest,
+  type MigrationResult,
+  type PrecheckResult,
+  type VmLocation,
+  type VmPlacement,
+} from '../migration-engine.js';
+import { escapeXml, parseDomainXml, poolPath, volumeMode, type DomainDescription, type DomainDisk } from './domain-xml.js';
+import { isLocalUri, type HostConnection, type HostDirectory } from './host-connections.js';
+import { LibvirtError, numberField, parseFields, runWithDocument, Virsh } from './virsh.js';
+
+export interface LibvirtEngineOptions {
+  hosts: HostDirectory;
+  virsh?: Virsh;
+  /** How often the job info is read for progress (default 500 ms). */
+  pollIntervalMs?: number;
+  /** A migration still not done after this is aborted and fails for good (default 10 minutes). */
+  maxMigrationTimeMs?: number;
+  /** A host's migration link when it does not say (default 10,000 Mb/s). */
+  defaultBandwidthMbps?: number;
+}
+
+/** libvirt's own account of a finished job (`domjobinfo --completed --rawstats`). */
+export interface LibvirtJobFigures {
+  totalTimeMs: number;
+  downtimeMs: number;
+  transferredBytes: number;
+  iterations: number;
+}
+
+/** What `virsh domstate` says, or null when the host does not have the domain. */
+type DomainState = 'running' | 'paused' | 'shut off' | 'other' | null;
+
+/** domjobinfo's "Job type" for a job in progress (VIR_DOMAIN_JOB_UNBOUNDED). */
+const JOB_RUNNING = '2';
+const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
+
+/**
+ * The `libvirt` migration engine: live migrations between real libvirt hosts, each reached through
+ * its `connectionUri`. A compute migration is `virsh migrate --live --persistent --undefinesource
+ * --auto-converge` from the source's connection to the target's, with the link's bandwidth and the
+ * downtime limit set on the job; progress is libvirt's job info. A storage migration is a block
+ * copy of the running domain's disk into another pool or directory, pivoted once in sync. libvirt
+ * keeps each job's state itself, so where a VM runs is always asked of the hosts, never remembered.
+ */
+export class LibvirtEngine implements MigrationEngine {
+  readonly name = 'libvirt' as const;
+  private readonly hosts: HostDirectory;
+  private readonly virsh: Virsh;
+  private readonly pollIntervalMs: number;
+  private readonly maxMigrationTimeMs: number;
+  private readonly defaultBandwidthMbps: number;
+  private readonly inFlight = new Map<string, Promise<MigrationResult>>();
+  private closed = false;
+
+  constructor(options: LibvirtEngineOptions) {
+    this.hosts = options.hosts;
+    this.virsh = options.virsh ?? new Virsh();
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.maxMigrationTimeMs = options.maxMigrationTimeMs ?? 10 * 60_000;
+    this.defaultBandwidthMbps = options.defaultBandwidthMbps ?? 10_000;
+  }
+
+  /** libvirt hosts already run their domains (discovery brings them into the inventory): nothing to start. */
+  async register(placements: VmPlacement[]): Promise<void> {
+    this.assertOpen();
+    void placements;
+  }
+
+  async precheck(request: MigrationRequest): Promise<PrecheckResult> {
+    this.assertOpen();
+    try {
+      const invalid = requestProblem(request);
+      if (invalid) return { ok: false, reason: invalid };
+      const source = await this.connectionOf(request.source.id);
+      const state = await this.domainState(source, request.vm.id);
+      if (state !== 'running') return { ok: false, reason: `VM ${request.vm.id} is ${state ?? 'not defined'} on host ${source.hostId}, not running` };
+      if (await this.jobRunning(source, request.vm.id)) return { ok: false, reason: `VM ${request.vm.id} has a libvirt job in progress on host ${source.hostId}` };
+      if (request.kind === 'compute') {
+        const target = await this.connectionOf(request.target.id);
+        const there = await this.domainState(target, request.vm.id);
+        if (there === 'running' || there === 'paused') return { ok: false, reason: `VM ${request.vm.id} is already ${there} on host ${target.hostId}` };
+        return { ok: true };
+      }
+      const domain = await this.describe(source, request.vm.id);
+      const disk = await this.diskToMove(source, domain, request.sourceDatastoreId);
+      if (!disk) return { ok: false, reason: `VM ${request.vm.id} has no disk on datastore ${request.sourceDatastoreId ?? '(any)'} on host ${source.hostId}` };
+      if ((await this.datastoreOf(source, disk.path!)) === request.targetDatastoreId) {
+        return { ok: false, reason: `VM ${request.vm.id}'s disk is already on datastore ${request.targetDatastoreId}` };
+      }
+      await this.datastoreDirectory(source, request.targetDatastoreId!);
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: engineError(error).message };
+    }
+  }
+
+  migrate(request: MigrationRequest, options: MigrateOptions = {}): Promise<MigrationResult> {
+    try {
+      this.assertOpen();
+      const invalid = requestProblem(request);
+      if (invalid) throw new MigrationEngineError(invalid, false, 'invalid-request');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = this.inFlight.get(request.migrationId);
+    if (running) return running;
+    const run = (request.kind === 'compute' ? this.runCompute(request, options) : this.runStorage(request, options))
+      .catch((error: unknown) => {
+        throw engineError(error);
+      })
+      .finally(() => this.inFlight.delete(request.migrationId));
+    this.inFlight.set(request.migrationId, run);
+    return run;
+  }
+
+  /**
+   * Asks every connected host. The host running the domain is where it is; a host with an outgoing
+   * migration job is where it still is (the target's copy is paused until the switchover).
+   */
+  async locate(vmId: string): Promise<VmLocation> {
+    this.assertOpen();
+    const connections = await this.hosts.connections();
+    const answers = await Promise.all(
+      connections.map(async (connection) => {
+        try {
+          const state = await this.domainState(connection, vmId);
+          const migrating = state === 'running' || state === 'paused' ? await this.jobRunning(connection, vmId) : false;
+          return { connection, state, migrating, error: null };
+        } catch (error) {
+          return { connection, state: null, migrating: false, error: error as Error };
+        }
+      }),
+    );
+    const sending = answers.find((a) => a.state === 'running' && a.migrating);
+    const running = answers.filter((a) => a.state === 'running');
+    const migrating = answers.some((a) => a.migrating);
+    const current = sending ?? running[0];
+    if (current) return { hostId: current.connection.hostId, running: true, migrating, datastoreId: await this.firstDatastore(current.connection, vmId) };
+    const unreachable = answers.filter((a) => a.error);
+    if (unreachable.length > 0) {
+      // The VM may well run on a host that did not answer: "nowhere" would be a guess.
+      throw new MigrationEngineError(`cannot tell where VM ${vmId} runs: ${unreachable.map((a) => engineError(a.error).message).join('; ')}`, true, 'unreachable');
+    }
+    const defined = answers.find((a) => a.state !== null && a.state !== 'paused') ?? answers.find((a) => a.state !== null);
+    return { hostId: defined?.connection.hostId ?? null, running: false, migrating };
+  }
+
+  /** Nothing to release but the migrations this engine still follows (libvirt carries on with them). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  /** libvirt's figures of the domain's last completed job on a host (read once: libvirt then forgets them). */
+  async completedJob(connection: HostConnection, vmId: string): Promise<LibvirtJobFigures | null> {
+    const text = await this.call(connection, ['domjobinfo', vmId, '--completed', '--rawstats']).catch(() => '');
+    const fields = parseFields(text, ':');
+    if (fields.get('Job type') !== '3') return null;
+    return {
+      totalTimeMs: numberField(fields, 'time_elapsed') ?? 0,
+      downtimeMs: numberField(fields, 'downtime') ?? 0,
+      transferredBytes: numberField(fields, 'data_processed') ?? 0,
+      iterations: numberField(fields, 'memory_iteration') ?? 0,
+    };
+  }
+
+  // ---- compute migration -------------------------------------------------------------------
+
+  private async runCompute(request: MigrationRequest, options: MigrateOptions): Promise<MigrationResult> {
+    const vmId = request.vm.id;
+    const source = await this.connectionOf(request.source.id);
+    const target = await this.connectionOf(request.target.id);
+    const startedAt = Date.now();
+    const sourceState = await this.domainState(source, vmId);
+    if (sourceState !== 'running') {
+      // A repeated call after the switchover (its first driver died or lost its connection): done.
+      if ((await this.domainState(target, vmId)) === 'running') return this.computeResult(request, target, null, startedAt, null);
+      throw new MigrationEngineError(`VM ${vmId} is ${sourceState ?? 'not defined'} on host ${source.hostId}, not running`, false, 'not-on-source');
+    }
+    const before = await this.describe(source, vmId);
+    await report(options, { phase: 'setup', iteration: 0, transferredBytes: 0, remainingBytes: before.memoryMb * 1024 * 1024 });
+    if (options.signal?.aborted) throw new MigrationCancelledError(`migration of VM ${vmId} cancelled before it started; it stays on host ${source.hostId}`);
+
+    const args = ['migrate', '--live', '--persistent', '--undefinesource', '--auto-converge', '--bandwidth', String(this.bandwidthMiBs(request)), vmId, target.uri];
+    // Two daemons of one machine share its filesystem, which libvirt cannot tell from local storage.
+    if (isLocalUri(source.uri) && isLocalUri(target.uri)) args.push('--unsafe');
+    const migrateUri = migrationUri(target);
+    if (migrateUri) args.push('--migrateuri', migrateUri);
+    // Set before and again once the job runs: QEMU keeps the limit, libvirt applies it to the job.
+    await this.call(source, ['migrate-setmaxdowntime', vmId, String(Math.max(1, request.downtimeLimitMs))]);
+    const job = this.call(source, args, this.maxMigrationTimeMs).then(
+      () => null,
+      (error: unknown) => error as Error,
+    );
+    const cancelled = await this.followJob(source, vmId, request, options, job);
+    const failure = await job;
+    if (failure) {
+      // libvirt says it did not finish; where the domain runs now is the answer.
+      const there = await this.domainState(target, vmId).catch(() => null);
+      const here = await this.domainState(source, vmId).catch(() => null);
+      if (there === 'running' && here !== 'running') return this.computeResult(request, target, before, startedAt, null);
+      if (cancelled) throw new MigrationCancelledError(`migration of VM ${vmId} cancelled; it stays on host ${source.hostId}`);
+      const error = engineError(failure);
+      throw new MigrationEngineError(`live migration of VM ${vmId} to host ${target.hostId} failed, it stays on host ${source.hostId}: ${error.message}`, error.transient, error.code);
+    }
+    return this.computeResult(request, target, before, startedAt, await this.completedJob(target, vmId));
+  }
+
+  /** Polls the source's job info while the migration runs; aborts the job when the run is cancelled. Returns whether it cancelled. */
+  private async followJob(source: HostConnection, vmId: string, request: MigrationRequest, options: MigrateOptions, job: Promise<Error | null>): Promise<boolean> {
+    let ended = false;
+    void job.then(() => (ended = true));
+    let downtimeSet = false;
+    let cancelled = false;
+    const abort = abortOf(options.signal);
+    while (!ended) {
+      // Until libvirt has the job there is nothing to abort: asked again at the next poll.
+      if (options.signal?.aborted && !cancelled) cancelled = await this.call(source, ['domjobabort', vmId]).then(() => true, () => false);
+      const fields = parseFields(await this.call(source, ['domjobinfo', vmId, '--rawstats']).catch(() => ''), ':');
+      if (fields.get('Job type') === JOB_RUNNING && !ended) {
+        if (!downtimeSet) {
+          downtimeSet = await this.call(source, ['migrate-setmaxdowntime', vmId, String(Math.max(1, request.downtimeLimitMs))]).then(() => true, () => false);
+        }
+        const total = numberField(fields, 'data_total') ?? 0;
+        if (total > 0 && !cancelled) {
+          const throttle = numberField(fields, 'auto_converge_throttle');
+          await report(options, {
+            phase: 'precopy',
+            iteration: Math.max(1, numberField(fields, 'memory_iteration') ?? 1),
+            transferredBytes: numberField(fields, 'data_processed') ?? 0,
+            remainingBytes: numberField(fields, 'data_remaining') ?? 0,
+            totalBytes: total,
+            dirtyRateBytesPerSecond: (numberField(fields, 'memory_dirty_rate') ?? 0) * (numberField(fields, 'memory_page_size') ?? 4096),
+            ...(throttle !== undefined ? { throttle: throttle / 100 } : {}),
+          });
+        }
+      }
+      await Promise.race(options.signal?.aborted ? [job, sleep(this.pollIntervalMs)] : [job, sleep(this.pollIntervalMs), abort]);
+    }
+    return cancelled || options.signal?.aborted === true;
+  }
+
+  private async computeResult(request: MigrationRequest, target: HostConnection, before: DomainDescription | null, startedAt: number, figures: LibvirtJobFigures | null): Promise<MigrationResult> {
+    const vmId = request.vm.id;
+    const source = await this.connectionOf(request.source.id);
+    const after = await this.describe(target, vmId);
+    // The end state promised: persistent on the target, no definition left on the source.
+    if (parseFields(await this.call(target, ['dominfo', vmId]), ':').get('Persistent') !== 'yes') {
+      await runWithDocument(this.virsh, target.uri, ['define'], await this.call(target, ['dumpxml', '--migratable', vmId]), { hostId: target.hostId });
+    }
+    if ((await this.domainState(source, vmId).catch(() => null)) === 'shut off') await this.call(source, ['undefine', vmId]).catch(() => undefined);
+    const macs = (d: DomainDescription) => d.nics.map((n) => n.mac).sort().join(',');
+    return {
+      hostId: target.hostId,
+      totalTimeMs: figures?.totalTimeMs ?? Date.now() - startedAt,
+      downtimeMs: figures?.downtimeMs ?? 0,
+      transferredBytes: figures?.transferredBytes ?? 0,
+      precopyIterations: figures?.iterations ?? 0,
+      // Without the source's description (a repeated call), the MAC the inventory knows is the reference.
+      macPreserved: before ? macs(before) === macs(after) : after.nics.some((n) => n.mac === request.vm.macAddress.toLowerCase()),
+      // QEMU announces an incoming guest's NICs (RARP) itself once it runs on the destination.
+      networkNotified: after.nics.length > 0,
+    };
+  }
+
+  private bandwidthMiBs(request: MigrationRequest): number {
+    const links = [request.source.migrationBandwidthMbps, request.target.migrationBandwidthMbps].map((m) => m ?? this.defaultBandwidthMbps);
+    return Math.max(1, Math.floor((Math.min(...links) * 1_000_000) / 8 / 1024 / 1024));
+  }
+
+  // ---- storage migration -------------------------------------------------------------------
+
+  private async runStorage(request: MigrationRequest, options: MigrateOptions): Promise<MigrationResult> {
+    const vmId = request.vm.id;
+    const host = await this.connectionOf(request.source.id);
+    const startedAt = Date.now();
+    const state = await this.domainState(host, vmId);
+    if (state !== 'running') throw new MigrationEngineError(`VM ${vmId} is ${state ?? 'not defined'} on host ${host.hostId}, not running`, false, 'not-on-source');
+    const domain = await this.describe(host, vmId);
+    const targetDir = await this.datastoreDirectory(host, request.targetDatastoreId!);
+    const onTarget = domain.disks.find((d) => d.path && dirname(d.path) === targetDir.path);
+    if (onTarget && !(await this.diskToMove(host, domain, request.sourceDatastoreId))) {
+      // A repeated call after the pivot: the disk is there already.
+      return { hostId: host.hostId, datastoreId: request.targetDatastoreId, totalTimeMs: 0, downtimeMs: 0, transferredBytes: 0, precopyIterations: 1, macPreserved: true, networkNotified: false, maxThrottle: 0 };
+    }
+    const disk = await this.diskToMove(host, domain, request.sourceDatastoreId);
+    if (!disk?.path) throw new MigrationEngineError(`VM ${vmId} has no disk on datastore ${request.sourceDatastoreId ?? '(any)'} on host ${host.hostId}`, false, 'not-on-source');
+    const destination = join(targetDir.path, basename(disk.path));
+    const format = disk.format ?? 'raw';
+    await report(options, { phase: 'setup', iteration: 0, transferredBytes: 0, remainingBytes: 0 });
+    if (targetDir.pool) await this.createVolumeLike(host, disk.path, targetDir.pool, basename(disk.path), format);
+    const args = ['blockcopy', vmId, disk.target, '--dest', destination, '--format', format, '--transient-job', '--wait', '--pivot'];
+    if (targetDir.pool) args.push('--reuse-external');
+    const copy = this.call(host, args, this.maxMigrationTimeMs).then(
+      () => null,
+      (error: unknown) => error as Error,
+    );
+    let ended = false;
+    void copy.then(() => (ended = true));
+    let cancelled = false;
+    let copied = 0;
+    const abort = abortOf(options.signal);
+    while (!ended) {
+      if (options.signal?.aborted && !cancelled) cancelled = await this.call(host, ['blockjob', vmId, disk.target, '--abort']).then(() => true, () => false);
+      const info = await this.call(host, ['blockjob', vmId, disk.target, '--info', '--bytes']).catch(() => '');
+      const bytes = /\[(\d+) of (\d+) bytes\]/.exec(info);
+      if (bytes && !cancelled) {
+        copied = Number(bytes[1]);
+        await report(options, { phase: 'mirror', iteration: 1, transferredBytes: copied, remainingBytes: Math.max(0, Number(bytes[2]) - copied), totalBytes: Number(bytes[2]) });
+      }
+      await Promise.race(options.signal?.aborted ? [copy, sleep(this.pollIntervalMs)] : [copy, sleep(this.pollIntervalMs), abort]);
+    }
+    const failure = await copy;
+    const now = (await this.describe(host, vmId)).disks.find((d) => d.target === disk.target);
+    if (failure || now?.path !== destination) {
+      if (targetDir.pool) await this.call(host, ['vol-delete', destination]).catch(() => undefined);
+      if (cancelled || options.signal?.aborted) throw new MigrationCancelledError(`storage migration of VM ${vmId} cancelled; its disk stays at ${disk.path}`);
+      const error = engineError(failure ?? new Error(`the disk is at ${now?.path ?? 'an unknown place'} after the copy`));
+      throw new MigrationEngineError(`storage migration of VM ${vmId} on host ${host.hostId} failed, its disk stays at ${disk.path}: ${error.message}`, error.transient, error.code);
+    }
+    // The old image is no longer in use; a pool's volume is removed (vMotion leaves no copy behind).
+    if (await this.datastoreOf(host, disk.path).then((ds) => !ds.startsWith('/'), () => false)) {
+      await this.call(host, ['vol-delete', disk.path]).catch(() => undefined);
+    }
+    const after = await this.describe(host, vmId);
+    const macs = (d: DomainDescription) => d.nics.map((n) => n.mac).sort().join(',');
+    return {
+      hostId: host.hostId,
+      datastoreId: request.targetDatastoreId,
+      totalTimeMs: Date.now() - startedAt,
+      downtimeMs: 0,
+      transferredBytes: copied,
+      precopyIterations: 1,
+      macPreserved: macs(domain) === macs(after),
+      networkNotified: false,
+      maxThrottle: 0,
+    };
+  }
+
+  /** The disk a storage migration moves: the first one on `datastoreId` (any when not given). */
+  private async diskToMove(connection: HostConnection, domain: DomainDescription, datastoreId: string | undefined): Promise<DomainDisk | null> {
+    for (const disk of domain.disks) {
+      if (!disk.path) continue;
+      if (!datastoreId || (await this.datastoreOf(connection, disk.path)) === datastoreId) return disk;
+    }
+    return null;
+  }
+
+  /** A datastore is a storage pool (by name) or a directory (by absolute path). */
+  async datastoreOf(connection: HostConnection, path: string): Promise<string> {
+    const pool = (await this.call(connection, ['vol-pool', path]).catch(() => '')).trim();
+    return pool || dirname(path);
+  }
+
+  private async datastoreDirectory(connection: HostConnection, datastoreId: string): Promise<{ path: string; pool: string | null }> {
+    if (datastoreId.startsWith('/')) return { path: datastoreId, pool: null };
+    let xml: string;
+    try {
+      xml = await this.call(connection, ['pool-dumpxml', datastoreId]);
+    } catch (error) {
+      throw new MigrationEngineError(`datastore ${datastoreId} is neither a directory nor a storage pool of host ${connection.hostId}: ${engineError(error).message}`, false, 'target-unusable');
+    }
+    const path = poolPath(xml);
+    if (!path) throw new MigrationEngineError(`storage pool ${datastoreId} of host ${connection.hostId} has no target directory`, false, 'target-unusable');
+    return { path, pool: datastoreId };
+  }
+
+  /** A new volume in `pool` with the size, format and permissions of the image at `path`. */
+  private async createVolumeLike(connection: HostConnection, path: string, pool: string, name: string, format: string): Promise<void> {
+    const sourceXml = await this.call(connection, ['vol-dumpxml', path]);
+    const capacity = /<capacity unit='bytes'>(\d+)<\/capacity>/.exec(sourceXml)?.[1];
+    if (!capacity) throw new MigrationEngineError(`cannot read the size of ${path} on host ${connection.hostId}`, false, 'failed');
+    const mode = volumeMode(sourceXml);
+    const xml = `<volume><name>${escapeXml(name)}</name><capacity unit='bytes'>${capacity}</capacity><target><format type='${escapeXml(format)}'/>${mode ? `<permissions><mode>${escapeXml(mode)}</mode></permissions>` : ''}</target></volume>`;
+    await runWithDocument(this.virsh, connection.uri, ['vol-create', pool], xml, { hostId: connection.hostId });
+  }
+
+  private async firstDatastore(connection: HostConnection, vmId: string): Promise<string | undefined> {
+    const path = (await this.describe(connection, vmId).catch(() => null))?.disks.find((d) => d.path)?.path;
+    return path ? this.datastoreOf(connection, path) : undefined;
+  }
+
+  // ---- helpers -----------------------------------------------------------------------------
+
+  private async connectionOf(hostId: string): Promise<HostConnection> {
+    const connection = await this.hosts.connection(hostId);
+    if (!connection) throw new MigrationEngineError(`host ${hostId} has no libvirt connection (set its connectionUri)`, false, 'no-connection');
+    return connection;
+  }
+
+  private call(connection: HostConnection, args: string[], timeoutMs?: number): Promise<string> {
+    return this.virsh.run(connection.uri, args, { hostId: connection.hostId, timeoutMs });
+  }
+
+  async describe(connection: HostConnection, vmId: string): Promise<DomainDescription> {
+    return parseDomainXml(await this.call(connection, ['dumpxml', vmId]));
+  }
+
+  private async domainState(connection: HostConnection, vmId: string): Promise<DomainState> {
+    try {
+      const state = (await this.call(connection, ['domstate', vmId])).trim();
+      return state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other';
+    } catch (error) {
+      if (error instanceof LibvirtError && NO_DOMAIN.test(error.libvirtMessage)) return null;
+      throw error;
+    }
+  }
+
+  private async jobRunning(connection: HostConnection, vmId: string): Promise<boolean> {
+    const fields = parseFields(await this.call(connection, ['domjobinfo', vmId, '--rawstats']).catch(() => ''), ':');
+    return fields.get('Job type') === JOB_RUNNING;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new MigrationEngineError('the libvirt migration engine is closed', true, 'closed');
+  }
+}
+
+function requestProblem(request: MigrationRequest): string | null {
+  if (!request?.migrationId) return 'migrationId must not be empty';
+  if (!request.vm?.id) return 'vm.id must not be empty';
+  if (!request.source?.id) return 'source.id must not be empty';
+  if (request.kind !== 'compute' && request.kind !== 'storage') return `kind must be compute or storage, not ${String(request.kind)}`;
+  if (!(request.downtimeLimitMs >= 0)) return `downtimeLimitMs must be 0 or more, not ${String(request.downtimeLimitMs)}`;
+  if (request.kind === 'compute') {
+    if (!request.target?.id) return 'target.id must not be empty';
+    if (request.target.id === request.source.id) return `target.id must differ from source.id (${request.source.id})`;
+  } else if (!request.targetDatastoreId) {
+    return 'targetDatastoreId is required for a storage migration';
+  }
+  return null;
+}
+
+/** `tcp://ADDRESS[:PORT]` for the target's QEMU; on this machine loopback (libvirt would pick the host name). */
+function migrationUri(target: HostConnection): string | null {
+  if (target.migrationAddress) return `tcp://${target.migrationAddress}`;
+  return isLocalUri(target.uri) ? 'tcp://127.0.0.1' : null;
+}
+
+function engineError(error: unknown): MigrationEngineError {
+  if (error instanceof MigrationEngineError) return error;
+  if (error instanceof LibvirtError) return new MigrationEngineError(error.message, error.unreachable, error.unreachable ? 'unreachable' : 'libvirt');
+  return new MigrationEngineError((error as Error)?.message ?? String(error), false, 'failed');
+}
+
+async function report(options: MigrateOptions, progress: MigrationProgress): Promise<void> {
+  await options.onProgress?.(progress);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Resolves when the signal aborts (at once if it already did); never without one. */
+function abortOf(signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return new Promise(() => undefined);
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}

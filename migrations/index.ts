@@ -3,5 +3,12 @@ import { Inventory1764000000000 } from './1764000000000-Inventory.js';
 import { PlansAndMigrations1764100000000 } from './1764100000000-PlansAndMigrations.js';
 import { Maintenance1764200000000 } from './1764200000000-Maintenance.js';
 import { Metrics1764500000000 } from './1764500000000-Metrics.js';
+import { LibvirtHosts1764600000000 } from './1764600000000-LibvirtHosts.js';
 
-export const MIGRATIONS = [Inventory1764000000000, PlansAndMigrations1764100000000, Maintenance1764200000000, Metrics1764500000000];
+export const MIGRATIONS = [
+  Inventory1764000000000,
+  PlansAndMigrations1764100000000,
+  Maintenance1764200000000,
+  Metrics1764500000000,
+  LibvirtHosts1764600000000,
+];

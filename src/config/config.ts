@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ENGINE_NAMES } from '../engine/migration-engine.js';
 import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
 import { METRICS_SOURCE_NAMES } from '../metrics/metrics-source.js';
 import { ConfigError } from './config-error.js';
@@ -125,8 +126,8 @@ export const SETTINGS = {
   },
   MIGRATION_ENGINE: {
     default: 'simulated',
-    description: 'Migration engine: `simulated` (a model of pre-copy live migration) or `qemu` (real QEMU guests on this machine)',
-    parse: oneOf(['simulated', 'qemu'] as const),
+    description: 'Migration engine: `simulated` (a model of pre-copy live migration), `qemu` (real QEMU guests on this machine) or `libvirt` (real hosts through their `connectionUri`)',
+    parse: oneOf(ENGINE_NAMES),
   },
   MIGRATION_DOWNTIME_LIMIT_MS: {
     default: '300',

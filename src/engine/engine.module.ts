@@ -1,13 +1,17 @@
 import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import type { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { REDIS } from '../redis/redis.module.js';
 import { MIGRATION_ENGINE, type MigrationEngine } from './migration-engine.js';
+import { inventoryHostDirectory } from '../inventory/host-directory.js';
+import { LibvirtEngine } from './libvirt/libvirt-engine.js';
 import { QemuEngine } from './qemu/qemu-engine.js';
 import { SimulatedEngine } from './simulated/simulated-engine.js';
 
 /** The adapter named by MIGRATION_ENGINE. */
-export function createEngine(config: BallastConfig, redis: Redis): MigrationEngine {
+export function createEngine(config: BallastConfig, redis: Redis, db: DataSource): MigrationEngine {
   switch (config.MIGRATION_ENGINE) {
     case 'simulated':
       return new SimulatedEngine({
@@ -21,6 +25,8 @@ export function createEngine(config: BallastConfig, redis: Redis): MigrationEngi
       });
     case 'qemu':
       return new QemuEngine({ stateDir: config.QEMU_LAB_DIR });
+    case 'libvirt':
+      return new LibvirtEngine({ hosts: inventoryHostDirectory(db) });
   }
 }
 
@@ -36,7 +42,7 @@ class EngineCloser implements OnApplicationShutdown {
 @Global()
 @Module({
   providers: [
-    { provide: MIGRATION_ENGINE, inject: [BALLAST_CONFIG, REDIS], useFactory: createEngine },
+    { provide: MIGRATION_ENGINE, inject: [BALLAST_CONFIG, REDIS, getDataSourceToken()], useFactory: createEngine },
     EngineCloser,
   ],
   exports: [MIGRATION_ENGINE],

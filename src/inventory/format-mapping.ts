@@ -45,6 +45,8 @@ export function hostToFormat(h: HostEntity): SnapshotHost {
     networks: h.networks,
     datastores: h.datastores,
     migrationBandwidthMbps: h.migrationBandwidthMbps,
+    connectionUri: h.connectionUri,
+    migrationAddress: h.migrationAddress,
   });
 }
 
@@ -88,10 +90,13 @@ export function hostRow(clusterId: string, h: SnapshotHost): Omit<HostEntity, 'c
     networks: h.networks,
     datastores: h.datastores,
     migrationBandwidthMbps: h.migrationBandwidthMbps ?? null,
+    connectionUri: h.connectionUri ?? null,
+    migrationAddress: h.migrationAddress ?? null,
   };
 }
 
-export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'createdAt' | 'updatedAt'> {
+/** Discovery's own columns (MACs, missing) are not part of the format: an import leaves them as they are. */
+export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'createdAt' | 'updatedAt' | 'macAddresses' | 'missingSince'> {
   return {
     id: v.id,
     clusterId,

@@ -13,7 +13,8 @@ import { vmRow, vmToFormat } from './format-mapping.js';
 import { MIGRATIONS_IN_PROGRESS, type MigrationsInProgress } from './migrations-in-progress.js';
 import { HostsService } from './hosts.service.js';
 
-export type VmView = SnapshotVm & { clusterId: string };
+/** A VM as the API shows it: its FORMAT.md item, its cluster, and what discovery found (MACs, missing). */
+export type VmView = SnapshotVm & { clusterId: string; macAddresses?: string[]; missingSince?: string };
 
 export interface VmFilter {
   clusterId?: string;
@@ -22,7 +23,12 @@ export interface VmFilter {
 }
 
 export function vmView(vm: VmEntity): VmView {
-  return { clusterId: vm.clusterId, ...vmToFormat(vm) };
+  return {
+    clusterId: vm.clusterId,
+    ...vmToFormat(vm),
+    ...(vm.macAddresses ? { macAddresses: vm.macAddresses } : {}),
+    ...(vm.missingSince ? { missingSince: vm.missingSince.toISOString() } : {}),
+  };
 }
 
 @Injectable()

@@ -76,6 +76,10 @@ export interface SnapshotHost {
   networks: string[];
   datastores: string[];
   migrationBandwidthMbps?: number;
+  /** libvirt URI of a host managed through libvirt (the planner does not read it). */
+  connectionUri?: string;
+  /** Where its QEMU takes incoming migrations (the planner does not read it). */
+  migrationAddress?: string;
 }
 
 export interface SnapshotVm {

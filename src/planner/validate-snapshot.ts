@@ -91,6 +91,13 @@ export class Reader {
     return this.has(key) ? this.oneOf(key, values) : undefined;
   }
 
+  optionalMatching(key: string, pattern: RegExp, what: string): string | undefined {
+    if (!this.has(key)) return undefined;
+    const v = this.text(key);
+    if (!pattern.test(v)) this.fail(key, `must be ${what}, got ${show(v)}`);
+    return v;
+  }
+
   optionalId(key: string): string | undefined {
     return this.has(key) ? this.id(key) : undefined;
   }
@@ -252,7 +259,12 @@ function healthActions(r: Reader): HealthActions {
 
 export const HOST_FIELDS = [
   'id', 'cpuCapacityMhz', 'memoryCapacityMb', 'state', 'compatibilityGroup', 'networks', 'datastores', 'migrationBandwidthMbps',
+  'connectionUri', 'migrationAddress',
 ] as const;
+
+/** `driver[+transport]://[user@][host][:port]/path[?query]`, as libvirt takes them. */
+const LIBVIRT_URI = /^[a-z][a-z0-9]*(\+[a-z0-9]+)?:\/\/[^\s/]*\/[^\s]*$/i;
+const MIGRATION_ADDRESS = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
 export function parseHost(h: Reader): SnapshotHost {
   return drop({
@@ -264,6 +276,8 @@ export function parseHost(h: Reader): SnapshotHost {
     networks: h.ids('networks', { optional: true }),
     datastores: h.ids('datastores', { optional: true }),
     migrationBandwidthMbps: h.optionalNumber('migrationBandwidthMbps', { minExclusive: 0 }),
+    connectionUri: h.optionalMatching('connectionUri', LIBVIRT_URI, 'a libvirt URI such as qemu+ssh://root@kvm-07/system'),
+    migrationAddress: h.optionalMatching('migrationAddress', MIGRATION_ADDRESS, 'an address or address:port'),
   });
 }
 

@@ -113,7 +113,7 @@ export class LibvirtLab {
         await this.virsh.run(host.uri, ['uri'], { timeoutMs: 5_000 });
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`the libvirt daemon of lab host ${hostId} did not answer: ${(error as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`the libvirt daemon of lab host ${hostId} did not answer: ${(error as Error).message}`, { cause: error });
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     }

@@ -30,6 +30,14 @@ export class HostEntity {
   @Column('double precision', { name: 'migration_bandwidth_mbps', nullable: true })
   migrationBandwidthMbps!: number | null;
 
+  /** libvirt URI: the host is managed through libvirt (discovery, the libvirt engine and metrics source). */
+  @Column('text', { name: 'connection_uri', nullable: true })
+  connectionUri!: string | null;
+
+  /** Where the host's QEMU takes incoming migration streams (`address` or `address:port`). */
+  @Column('text', { name: 'migration_address', nullable: true })
+  migrationAddress!: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

@@ -46,6 +46,14 @@ export class VmEntity {
   @Column('timestamptz', { name: 'last_migrated_at', nullable: true })
   lastMigratedAt!: Date | null;
 
+  /** The NICs' MAC addresses as discovery found them (null: never discovered; engines derive one from the id). */
+  @Column('text', { name: 'mac_addresses', array: true, nullable: true })
+  macAddresses!: string[] | null;
+
+  /** Discovery found the VM on no host since then (it is kept, not deleted). */
+  @Column('timestamptz', { name: 'missing_since', nullable: true })
+  missingSince!: Date | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

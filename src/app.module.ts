@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DemoModule } from './demo/demo.module.js';
+import { DiscoveryModule } from './discovery/discovery.module.js';
 import { EngineModule } from './engine/engine.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InventoryModule } from './inventory/inventory.module.js';
@@ -36,6 +37,7 @@ export class AppModule {
         MetricsModule,
         StatusModule,
         DemoModule,
+        DiscoveryModule,
       ],
       providers: [
         { provide: BALLAST_CONFIG, useValue: config },

@@ -164,6 +164,11 @@ export const SETTINGS = {
     description: 'Scheduler: how often each cluster is planned (fully-automated clusters also get the plan approved); 0 turns it off',
     parse: integer(0, 86400),
   },
+  DISCOVERY_INTERVAL_SECONDS: {
+    default: '300',
+    description: 'Scheduler: how often the hosts with a `connectionUri` are discovered (capacity, VMs); 0 turns it off',
+    parse: integer(0, 86400),
+  },
   SIM_TIME_SCALE: {
     default: '1',
     description: 'Simulated engine: wall seconds per simulated second (0.01 runs 100x faster; 0 completes at once)',

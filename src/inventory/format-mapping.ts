@@ -95,8 +95,8 @@ export function hostRow(clusterId: string, h: SnapshotHost): Omit<HostEntity, 'c
   };
 }
 
-/** Discovery's own columns (MACs, missing) are not part of the format: an import leaves them as they are. */
-export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'createdAt' | 'updatedAt' | 'macAddresses' | 'missingSince'> {
+/** Discovery's own columns (name, MACs, missing) are not part of the format: an import leaves them as they are. */
+export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'createdAt' | 'updatedAt' | 'name' | 'macAddresses' | 'missingSince'> {
   return {
     id: v.id,
     clusterId,

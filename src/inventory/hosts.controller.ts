@@ -14,7 +14,16 @@ class HostQuery extends PageQuery {
   @ApiPropertyOptional() compatibilityGroup?: string;
 }
 
-const parseCreateHost = (body: unknown) => parseClusterItemCreate(body, HOST_FIELDS, parseHost);
+/**
+ * A host with a `connectionUri` may leave out its capacities: they are read from libvirt (nodeinfo)
+ * before it is created.
+ */
+function parseCreateHost(body: unknown): { item: SnapshotHost; clusterId: string; discoverCapacity: boolean } {
+  const fields = body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+  const discoverCapacity = typeof fields.connectionUri === 'string' && fields.cpuCapacityMhz === undefined && fields.memoryCapacityMb === undefined;
+  const complete = discoverCapacity ? { ...fields, cpuCapacityMhz: 1, memoryCapacityMb: 1 } : body;
+  return { ...parseClusterItemCreate(complete, HOST_FIELDS, parseHost), discoverCapacity };
+}
 
 @ApiTags('hosts')
 @Controller('api/v1/hosts')
@@ -34,8 +43,8 @@ export class HostsController {
 
   @Post()
   @ApiBody({ type: HostDto })
-  create(@Body(new ParseBodyPipe(parseCreateHost)) body: { item: SnapshotHost; clusterId: string }): Promise<HostView> {
-    return this.hosts.create(body.clusterId, body.item);
+  create(@Body(new ParseBodyPipe(parseCreateHost)) body: ReturnType<typeof parseCreateHost>): Promise<HostView> {
+    return this.hosts.create(body.clusterId, body.item, body.discoverCapacity);
   }
 
   @Get(':id')

@@ -7,6 +7,7 @@ import { parseOrBadRequest } from '../common/parse-body.pipe.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
 import type { HostState, SnapshotHost } from '../planner/snapshot.js';
 import { HOST_FIELDS, parseHost } from '../planner/validate-snapshot.js';
+import { LibvirtInventoryReader } from '../engine/libvirt/inventory-reader.js';
 import { HostEntity } from './entities/host.entity.js';
 import { parseItemUpdate } from './item-body.js';
 import { VmEntity } from './entities/vm.entity.js';
@@ -28,6 +29,8 @@ export function hostView(host: HostEntity): HostView {
 
 @Injectable()
 export class HostsService {
+  private readonly libvirt = new LibvirtInventoryReader();
+
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     private readonly clusters: ClustersService,
@@ -62,7 +65,8 @@ export class HostsService {
     return hostView(await this.require(id));
   }
 
-  async create(clusterId: string, host: SnapshotHost): Promise<HostView> {
+  async create(clusterId: string, host: SnapshotHost, discoverCapacity = false): Promise<HostView> {
+    if (discoverCapacity) host = { ...host, ...(await this.capacityFromLibvirt(host)) };
     await this.db.transaction(async (manager) => {
       const cluster = await this.clusters.find(clusterId, manager, true);
       if (!cluster) throw badRequest('body.clusterId', `unknown cluster "${clusterId}"`);
@@ -74,6 +78,15 @@ export class HostsService {
       }
     });
     return this.get(host.id);
+  }
+
+  private async capacityFromLibvirt(host: SnapshotHost): Promise<Pick<SnapshotHost, 'cpuCapacityMhz' | 'memoryCapacityMb'>> {
+    try {
+      const node = await this.libvirt.node({ hostId: host.id, uri: host.connectionUri! });
+      return { cpuCapacityMhz: node.cpus * node.mhz, memoryCapacityMb: Math.round(node.memoryMb) };
+    } catch (error) {
+      throw badRequest('body.connectionUri', `cannot read the capacity from libvirt (give cpuCapacityMhz and memoryCapacityMb, or fix the connection): ${(error as Error).message}`);
+    }
   }
 
   /** A partial update: the body's fields replace the host's, the result is checked as a whole; its cluster stays. */

@@ -13,8 +13,8 @@ import { vmRow, vmToFormat } from './format-mapping.js';
 import { MIGRATIONS_IN_PROGRESS, type MigrationsInProgress } from './migrations-in-progress.js';
 import { HostsService } from './hosts.service.js';
 
-/** A VM as the API shows it: its FORMAT.md item, its cluster, and what discovery found (MACs, missing). */
-export type VmView = SnapshotVm & { clusterId: string; macAddresses?: string[]; missingSince?: string };
+/** A VM as the API shows it: its FORMAT.md item, its cluster, and what discovery found (name, MACs, missing). */
+export type VmView = SnapshotVm & { clusterId: string; name?: string; macAddresses?: string[]; missingSince?: string };
 
 export interface VmFilter {
   clusterId?: string;
@@ -26,6 +26,7 @@ export function vmView(vm: VmEntity): VmView {
   return {
     clusterId: vm.clusterId,
     ...vmToFormat(vm),
+    ...(vm.name ? { name: vm.name } : {}),
     ...(vm.macAddresses ? { macAddresses: vm.macAddresses } : {}),
     ...(vm.missingSince ? { missingSince: vm.missingSince.toISOString() } : {}),
   };

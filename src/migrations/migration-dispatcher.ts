@@ -128,7 +128,7 @@ export class MigrationDispatcher implements BeforeApplicationShutdown {
         id: row.vm_id,
         memoryMb: row.memory_mb,
         memoryDirtyRateMbps: row.memory_dirty_rate_mbps ?? undefined,
-        macAddress: macAddressFor(row.vm_id),
+        macAddress: row.mac_address ?? macAddressFor(row.vm_id),
         datastores: row.datastores,
       },
       source: { id: row.source_host_id, migrationBandwidthMbps: row.source_mbps ?? undefined },

@@ -17,6 +17,7 @@ import { MigrationDispatcher } from './migration-dispatcher.js';
 import { MigrationJournal } from './migration-journal.js';
 import { MIGRATION_QUEUE, type MigrationJobData } from './migration-queue.js';
 import { MigrationsRepository } from './migrations.repository.js';
+import { predictionFor } from './prediction.js';
 import { ProgressLog } from './progress-log.js';
 import { cancelDependents, type Transition } from './transitions.js';
 
@@ -96,6 +97,7 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
         from: 'queued',
         to: 'running',
         countAttempt: true,
+        prediction: predictionFor(job.data.request) as Record<string, unknown> | null,
         detail: { worker: this.name, attempt: job.attemptsMade + 1 },
       });
       if (started) {

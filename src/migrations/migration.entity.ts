@@ -2,6 +2,7 @@ import { Column, CreateDateColumn, Entity, PrimaryColumn, PrimaryGeneratedColumn
 import type { MigrationKind, MigrationResult } from '../engine/migration-engine.js';
 import type { MoveReason } from '../planner/snapshot.js';
 import type { MigrationState } from './migration-state.js';
+import type { MigrationPrediction } from './prediction.js';
 
 @Entity('migrations')
 export class MigrationEntity {
@@ -60,6 +61,10 @@ export class MigrationEntity {
 
   @Column('jsonb', { nullable: true })
   result!: MigrationResult | null;
+
+  /** The planner's pre-copy estimate at the start (compute migrations), beside the engine's `result`. */
+  @Column('jsonb', { nullable: true })
+  prediction!: MigrationPrediction | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

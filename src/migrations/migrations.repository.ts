@@ -38,13 +38,15 @@ export interface StartableRow {
   memory_mb: number;
   memory_dirty_rate_mbps: number | null;
   datastores: string[];
+  /** The first NIC's MAC as discovery found it. */
+  mac_address: string | null;
   source_mbps: number | null;
   target_mbps: number | null;
 }
 
 const SELECT_STARTABLE = `
   SELECT m.id, m.cluster_id, m.kind, m.vm_id, m.source_host_id, m.target_host_id, m.source_datastore_id,
-         m.target_datastore_id, m.priority, v.memory_mb, v.memory_dirty_rate_mbps, v.datastores,
+         m.target_datastore_id, m.priority, v.memory_mb, v.memory_dirty_rate_mbps, v.datastores, v.mac_addresses[1] AS mac_address,
          sh.migration_bandwidth_mbps AS source_mbps, th.migration_bandwidth_mbps AS target_mbps
   FROM migrations m
   JOIN vms v ON v.id = m.vm_id
@@ -188,6 +190,18 @@ export class MigrationsRepository implements MigrationsInProgress {
       `SELECT id, state FROM migrations WHERE cluster_id = $1 AND target_host_id = $2 AND kind = 'compute' AND state IN ${UNFINISHED}`,
       [clusterId, hostId],
     );
+  }
+
+  /**
+   * VMs of a cluster that Ballast is moving, or moved since `since`: what discovery read of them
+   * may be half a move old, so it leaves them alone.
+   */
+  async vmsMovingSince(manager: EntityManager, clusterId: string, since: Date): Promise<Set<string>> {
+    const rows: { vm_id: string }[] = await manager.query(
+      `SELECT DISTINCT vm_id FROM migrations WHERE cluster_id = $1 AND (state IN ${UNFINISHED} OR finished_at >= $2)`,
+      [clusterId, since],
+    );
+    return new Set(rows.map((r) => r.vm_id));
   }
 
   async firstOfVm(manager: EntityManager, vmId: string): Promise<{ id: string } | undefined> {

@@ -14,6 +14,8 @@ export interface Transition {
   /** Replaces the migration's error (null clears it). */
   error?: string | null;
   result?: MigrationResult;
+  /** The planner's expectation of the migration, set once it starts. */
+  prediction?: Record<string, unknown> | null;
   countAttempt?: boolean;
 }
 
@@ -40,7 +42,7 @@ const SQL = `
 WITH t AS (
   SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(
     seq int, id uuid, from_state text, to_state text, event_type text, detail jsonb,
-    set_error boolean, error text, result jsonb, count_attempt boolean)
+    set_error boolean, error text, result jsonb, prediction jsonb, count_attempt boolean)
 ),
 upd AS (
   UPDATE migrations m SET
@@ -51,7 +53,8 @@ upd AS (
     finished_at = CASE WHEN t.to_state IN ${sqlStates(FINAL_STATES)} THEN clock_timestamp() ELSE m.finished_at END,
     attempts = m.attempts + CASE WHEN t.count_attempt THEN 1 ELSE 0 END,
     error = CASE WHEN t.set_error THEN t.error ELSE m.error END,
-    result = coalesce(t.result, m.result)
+    result = coalesce(t.result, m.result),
+    prediction = coalesce(t.prediction, m.prediction)
   FROM t
   WHERE m.id = ANY($3::uuid[]) AND m.id = t.id AND m.state = t.from_state
   RETURNING m.id, m.kind, m.vm_id, m.state, m.target_host_id, m.source_datastore_id, m.target_datastore_id,
@@ -99,6 +102,7 @@ export async function writeJournal(manager: EntityManager, entries: readonly Jou
         set_error: entry.error !== undefined,
         error: entry.error ?? null,
         result: entry.result ?? null,
+        prediction: entry.prediction ?? null,
         count_attempt: entry.countAttempt ?? false,
       });
     } else {

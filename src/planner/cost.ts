@@ -23,11 +23,21 @@ const SWITCHOVER_BUDGET_S = 0.3;
 const COLD_MIGRATION_S = 2;
 
 export function estimateCost(model: Model, v: number, from: number, to: number): CostEstimate {
-  if (!model.vmOn[v]) return { seconds: COLD_MIGRATION_S, transferredMb: 0, rounds: 0, downtimeMs: 0, converges: true };
-  const linkMBps = Math.min(model.bandwidth[from], model.bandwidth[to]) / 8;
-  const dirtyMBps = model.vmDirty[v] / 8;
+  return estimatePrecopy({
+    poweredOn: model.vmOn[v] !== 0,
+    memoryMb: model.vmMem[v],
+    dirtyRateMbps: model.vmDirty[v],
+    linkMbps: Math.min(model.bandwidth[from], model.bandwidth[to]),
+  });
+}
+
+/** The same estimate for one VM and one link, outside a model (the prediction recorded with each migration). */
+export function estimatePrecopy(vm: { poweredOn: boolean; memoryMb: number; dirtyRateMbps: number; linkMbps: number }): CostEstimate {
+  if (!vm.poweredOn) return { seconds: COLD_MIGRATION_S, transferredMb: 0, rounds: 0, downtimeMs: 0, converges: true };
+  const linkMBps = vm.linkMbps / 8;
+  const dirtyMBps = vm.dirtyRateMbps / 8;
   const switchoverMb = linkMBps * SWITCHOVER_BUDGET_S;
-  let toSend = model.vmMem[v];
+  let toSend = vm.memoryMb;
   let seconds = 0;
   let transferredMb = 0;
   let rounds = 0;
@@ -37,7 +47,7 @@ export function estimateCost(model: Model, v: number, from: number, to: number):
     transferredMb += toSend;
     rounds++;
     // What the guest dirtied meanwhile (never more than its memory) is the next round.
-    toSend = Math.min(dirtyMBps * t, model.vmMem[v]);
+    toSend = Math.min(dirtyMBps * t, vm.memoryMb);
     if (toSend <= switchoverMb) break;
   }
   const downtime = toSend / linkMBps;

@@ -6,7 +6,7 @@ export { plan, type PlanResult } from './plan.js';
 export type { PlanOptions } from './builder.js';
 export { referenceImbalance } from './imbalance.js';
 export { checkMoves, applyMoves, type MoveCheck, type MoveProblem } from './check-moves.js';
-export { estimateCost, type CostEstimate } from './cost.js';
+export { estimateCost, estimatePrecopy, type CostEstimate } from './cost.js';
 export { thresholdLevel, overloadLine, priorityOf, PRIORITY_BANDS, type ThresholdLevel } from './thresholds.js';
 export { ALL_FILTERS, type FilterPlugin, type Rejection } from './plugins/filters.js';
 export { ALL_SCORERS, type ScorePlugin, type ScoreBreakdown } from './plugins/scores.js';

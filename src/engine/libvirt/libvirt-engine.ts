@@ -39,6 +39,8 @@ type DomainState = 'running' | 'paused' | 'shut off' | 'other' | null;
 
 /** domjobinfo's "Job type" for a job in progress (VIR_DOMAIN_JOB_UNBOUNDED). */
 const JOB_RUNNING = '2';
+/** How often a migration's target daemon is asked whether it still answers (two misses in a row abort the job). */
+const TARGET_CHECK_MS = 2_000;
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
 
 /**
@@ -200,7 +202,7 @@ export class LibvirtEngine implements MigrationEngine {
       () => null,
       (error: unknown) => error as Error,
     );
-    const cancelled = await this.followJob(source, vmId, request, options, job);
+    const { cancelled, targetLost } = await this.followJob(source, target, vmId, request, options, job);
     const failure = await job;
     if (failure) {
       // libvirt says it did not finish; where the domain runs now is the answer.
@@ -208,22 +210,49 @@ export class LibvirtEngine implements MigrationEngine {
       const here = await this.domainState(source, vmId).catch(() => null);
       if (there === 'running' && here !== 'running') return this.computeResult(request, target, before, startedAt, null);
       if (cancelled) throw new MigrationCancelledError(`migration of VM ${vmId} cancelled; it stays on host ${source.hostId}`);
+      if (targetLost) {
+        throw new MigrationEngineError(`host ${target.hostId} (${target.uri}) stopped answering during the live migration of VM ${vmId}; the job was aborted and the VM stays on host ${source.hostId}: ${targetLost.libvirtMessage}`, true, 'unreachable');
+      }
       const error = engineError(failure);
       throw new MigrationEngineError(`live migration of VM ${vmId} to host ${target.hostId} failed, it stays on host ${source.hostId}: ${error.message}`, error.transient, error.code);
     }
     return this.computeResult(request, target, before, startedAt, await this.completedJob(target, vmId));
   }
 
-  /** Polls the source's job info while the migration runs; aborts the job when the run is cancelled. Returns whether it cancelled. */
-  private async followJob(source: HostConnection, vmId: string, request: MigrationRequest, options: MigrateOptions, job: Promise<Error | null>): Promise<boolean> {
+  /**
+   * Polls the source's job info while the migration runs; aborts the job when the run is cancelled,
+   * or when the target's daemon stops answering (the migration could not finish without it, and
+   * QEMU would go on copying to a destination nobody will start).
+   */
+  private async followJob(
+    source: HostConnection,
+    target: HostConnection,
+    vmId: string,
+    request: MigrationRequest,
+    options: MigrateOptions,
+    job: Promise<Error | null>,
+  ): Promise<{ cancelled: boolean; targetLost: LibvirtError | null }> {
     let ended = false;
     void job.then(() => (ended = true));
     let downtimeSet = false;
     let cancelled = false;
+    let targetLost: LibvirtError | null = null;
+    let targetFailures = 0;
+    let lastTargetCheck = Date.now();
     const abort = abortOf(options.signal);
     while (!ended) {
+      if (!targetLost && Date.now() - lastTargetCheck >= TARGET_CHECK_MS) {
+        lastTargetCheck = Date.now();
+        const problem = await this.call(target, ['uri'], TARGET_CHECK_MS).then(
+          () => null,
+          (error: unknown) => (error instanceof LibvirtError && error.unreachable ? error : null),
+        );
+        targetFailures = problem ? targetFailures + 1 : 0;
+        if (problem && targetFailures >= 2) targetLost = problem;
+      }
+      const stop = (options.signal?.aborted && !cancelled) || (targetLost && !cancelled);
       // Until libvirt has the job there is nothing to abort: asked again at the next poll.
-      if (options.signal?.aborted && !cancelled) cancelled = await this.call(source, ['domjobabort', vmId]).then(() => true, () => false);
+      if (stop) cancelled = await this.call(source, ['domjobabort', vmId]).then(() => true, () => false);
       const fields = parseFields(await this.call(source, ['domjobinfo', vmId, '--rawstats']).catch(() => ''), ':');
       if (fields.get('Job type') === JOB_RUNNING && !ended) {
         if (!downtimeSet) {
@@ -245,7 +274,7 @@ export class LibvirtEngine implements MigrationEngine {
       }
       await Promise.race(options.signal?.aborted ? [job, sleep(this.pollIntervalMs)] : [job, sleep(this.pollIntervalMs), abort]);
     }
-    return cancelled || options.signal?.aborted === true;
+    return { cancelled: options.signal?.aborted === true, targetLost };
   }
 
   private async computeResult(request: MigrationRequest, target: HostConnection, before: DomainDescription | null, startedAt: number, figures: LibvirtJobFigures | null): Promise<MigrationResult> {

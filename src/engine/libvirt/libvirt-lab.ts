@@ -89,6 +89,8 @@ export class LibvirtLab {
       const runtimeDir = join(dir, 'run');
       for (const sub of ['config/libvirt', 'cache', 'data', 'run']) await mkdir(join(dir, sub), { recursive: true });
       await writeFile(join(dir, 'config/libvirt/libvirtd.conf'), `host_uuid = "${randomUUID()}"\n`);
+      // Guests' consoles to plain files: no virtlogd left behind by the lab.
+      await writeFile(join(dir, 'config/libvirt/qemu.conf'), 'stdio_handler = "file"\n');
       await exec('chown', ['-R', `${user}:`, dir]);
       await chmod(runtimeDir, 0o700);
       const host = { hostId: hostIds[i], user, dir, runtimeDir, uri: `qemu+unix:///session?socket=${runtimeDir}/libvirt/libvirt-sock`, pidFile: join(runtimeDir, 'libvirtd.pid') };

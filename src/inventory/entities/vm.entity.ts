@@ -46,6 +46,10 @@ export class VmEntity {
   @Column('timestamptz', { name: 'last_migrated_at', nullable: true })
   lastMigratedAt!: Date | null;
 
+  /** The domain's name on its host, as discovery found it. */
+  @Column('text', { nullable: true })
+  name!: string | null;
+
   /** The NICs' MAC addresses as discovery found them (null: never discovered; engines derive one from the id). */
   @Column('text', { name: 'mac_addresses', array: true, nullable: true })
   macAddresses!: string[] | null;

@@ -10,6 +10,7 @@ import {
   type PrecheckResult,
   type VmLocation,
   type VmPlacement,
+  requestProblem,
 } from '../migration-engine.js';
 import { escapeXml, parseDomainXml, poolPath, volumeMode, type DomainDescription, type DomainDisk } from './domain-xml.js';
 import { isLocalUri, type HostConnection, type HostDirectory } from './host-connections.js';
@@ -453,20 +454,6 @@ export class LibvirtEngine implements MigrationEngine {
   }
 }
 
-function requestProblem(request: MigrationRequest): string | null {
-  if (!request?.migrationId) return 'migrationId must not be empty';
-  if (!request.vm?.id) return 'vm.id must not be empty';
-  if (!request.source?.id) return 'source.id must not be empty';
-  if (request.kind !== 'compute' && request.kind !== 'storage') return `kind must be compute or storage, not ${String(request.kind)}`;
-  if (!(request.downtimeLimitMs >= 0)) return `downtimeLimitMs must be 0 or more, not ${String(request.downtimeLimitMs)}`;
-  if (request.kind === 'compute') {
-    if (!request.target?.id) return 'target.id must not be empty';
-    if (request.target.id === request.source.id) return `target.id must differ from source.id (${request.source.id})`;
-  } else if (!request.targetDatastoreId) {
-    return 'targetDatastoreId is required for a storage migration';
-  }
-  return null;
-}
 
 /** `tcp://ADDRESS[:PORT]` for the target's QEMU; on this machine loopback (libvirt would pick the host name). */
 function migrationUri(target: HostConnection): string | null {

@@ -7,6 +7,7 @@ import {
   type PrecheckResult,
   type VmLocation,
   type VmPlacement,
+  requestProblem,
 } from '../migration-engine.js';
 import { type EngineContext, notRunningReason, type Run } from './engine-context.js';
 import { MigrationRecords } from './migration-records.js';
@@ -236,21 +237,3 @@ export class QemuEngine implements MigrationEngine, EngineContext {
   }
 }
 
-function requestProblem(request: MigrationRequest): string | null {
-  if (!request?.migrationId) return 'migrationId must not be empty';
-  if (!request.vm?.id) return 'vm.id must not be empty';
-  if (!request.source?.id) return 'source.id must not be empty';
-  if (request.kind !== 'compute' && request.kind !== 'storage') return `kind must be compute or storage, not ${String(request.kind)}`;
-  if (!(request.downtimeLimitMs >= 0)) return `downtimeLimitMs must be 0 or more, not ${String(request.downtimeLimitMs)}`;
-  if (request.kind === 'compute') {
-    if (!request.target?.id) return 'target.id must not be empty';
-    if (request.target.id === request.source.id) return `target.id must differ from source.id (${request.source.id})`;
-  } else if (!request.targetDatastoreId) {
-    return 'targetDatastoreId is required for a storage migration';
-  }
-  for (const [field, host] of [['source', request.source], ['target', request.target]] as const) {
-    const mbps = host?.migrationBandwidthMbps;
-    if (mbps !== undefined && !(mbps > 0)) return `${field}.migrationBandwidthMbps must be positive, not ${mbps}`;
-  }
-  return null;
-}

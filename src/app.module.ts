@@ -12,7 +12,9 @@ import { MaintenanceModule } from './maintenance/maintenance.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { MigrationsModule } from './migrations/migrations.module.js';
 import { MigrationsRepository } from './migrations/migrations.repository.js';
+import { NotificationsModule } from './notifications/notifications.module.js';
 import { PlansModule } from './plans/plans.module.js';
+import { PrometheusModule } from './prometheus/prometheus.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SchedulerModule } from './scheduler/scheduler.module.js';
 import { StatusModule } from './status/status.module.js';
@@ -27,6 +29,7 @@ export class AppModule {
         // Migrations run before the app starts (src/main.ts); a failing database fails fast, no retry loop.
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), retryAttempts: 0 }),
         RedisModule,
+        NotificationsModule,
         EngineModule,
         HealthModule,
         InventoryModule,
@@ -38,6 +41,7 @@ export class AppModule {
         StatusModule,
         DemoModule,
         DiscoveryModule,
+        PrometheusModule,
       ],
       providers: [
         { provide: BALLAST_CONFIG, useValue: config },

@@ -1,10 +1,12 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { QueryErrorFilter } from './common/query-error.filter.js';
+import { requestLogMiddleware } from './logging/request-log.middleware.js';
 
 /** What every HTTP instance of Ballast has, in the service and in the end-to-end tests alike. */
 export function configureHttpApp(app: NestExpressApplication): void {
   // A 500-host snapshot is tens of megabytes of JSON.
+  app.use(requestLogMiddleware());
   app.useBodyParser('json', { limit: '200mb' });
   app.useGlobalFilters(new QueryErrorFilter());
   app.enableShutdownHooks();

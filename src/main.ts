@@ -8,9 +8,12 @@ import { type BallastConfig, ConfigError, loadConfig } from './config/config.js'
 import { migrate } from './database/data-source.js';
 import { DemoService } from './demo/demo.service.js';
 import { configureHttpApp } from './http-app.js';
+import { createPino, PinoLoggerService } from './logging/logger.js';
 import { checkRedis, preparePostgres, UnreachableServiceError } from './startup/preflight.js';
 
 async function start(config: BallastConfig): Promise<void> {
+  const logService = new PinoLoggerService(createPino({ level: config.LOG_LEVEL, format: config.LOG_FORMAT }));
+  Logger.overrideLogger(logService);
   const logger = new Logger('Ballast');
   await preparePostgres(config.DATABASE_URL);
   const redisWarning = await checkRedis(config.REDIS_URL);
@@ -20,7 +23,7 @@ async function start(config: BallastConfig): Promise<void> {
 
   const roles = [...config.BALLAST_ROLES].join(',');
   if (config.BALLAST_ROLES.has('api')) {
-    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config));
+    const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: logService });
     configureHttpApp(app);
     const demo = await app.get(DemoService).prepare();
     await app.listen(config.PORT);
@@ -28,7 +31,7 @@ async function start(config: BallastConfig): Promise<void> {
     logger.log(`roles ${roles}; API on ${url}/api/v1, docs on ${url}/docs`);
     if (demo) logger.log(`demo cluster: ${url}/api/v1/clusters/${demo}/snapshot`);
   } else {
-    const app = await NestFactory.createApplicationContext(AppModule.forRoot(config));
+    const app = await NestFactory.createApplicationContext(AppModule.forRoot(config), { logger: logService });
     app.enableShutdownHooks();
     await app.get(DemoService).prepare();
     logger.log(`roles ${roles} (no HTTP API in this process)`);

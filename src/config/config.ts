@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ENGINE_NAMES } from '../engine/migration-engine.js';
 import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
 import { METRICS_SOURCE_NAMES } from '../metrics/metrics-source.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../logging/log-settings.js';
 import { ConfigError } from './config-error.js';
 
 export { ConfigError };
@@ -248,6 +249,30 @@ export const SETTINGS = {
     default: 'ballast_host,instance',
     description: "prometheus metrics source: the labels that may hold a host's id, tried in order (`id:port` matches too)",
     parse: labels,
+  LOG_LEVEL: {
+    default: 'info',
+    description: 'Lowest level written to the log: `error`, `warn`, `info` or `debug` (debug adds one line per HTTP request)',
+    parse: oneOf(LOG_LEVELS),
+  },
+  LOG_FORMAT: {
+    default: 'auto',
+    description: 'Log lines as `json` (one object a line), `pretty` (for people), or `auto`: pretty on a terminal, JSON otherwise',
+    parse: oneOf(LOG_FORMATS),
+  },
+  METRICS_PORT: {
+    default: '',
+    description: 'Also serve `/metrics` without a key on this port of 127.0.0.1 (for a local Prometheus); empty: only on the API, with a key',
+    parse: (raw: string, name: string) => (raw === '' ? null : integer(0, 65535)(raw, name)),
+  },
+  WEBHOOK_ATTEMPTS: {
+    default: '8',
+    description: 'Attempts to deliver a webhook notification, with exponential backoff from 1 s (capped at 5 min)',
+    parse: integer(1, 30),
+  },
+  WEBHOOK_TIMEOUT_MS: {
+    default: '5000',
+    description: 'How long a webhook receiver has to answer one delivery attempt',
+    parse: integer(100, 60000),
   },
 } satisfies Record<string, Setting<unknown>>;
 

@@ -8,6 +8,7 @@ import { HostEntity } from '../inventory/entities/host.entity.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsRepository } from '../migrations/migrations.repository.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
 import { every } from '../scheduler/every.js';
 import { planEvacuation } from './evacuation.js';
 import { EvacuationMoves } from './evacuation-moves.js';
@@ -36,6 +37,7 @@ export class MaintenanceSupervisor implements OnApplicationBootstrap {
     private readonly snapshots: SnapshotsService,
     private readonly moves: EvacuationMoves,
     private readonly dispatcher: MigrationDispatcher,
+    private readonly notifications: NotificationsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -94,7 +96,7 @@ export class MaintenanceSupervisor implements OnApplicationBootstrap {
     await manager.save(op);
     await manager.update(HostEntity, { id: op.hostId }, { state: 'maintenance' });
     await this.operations.event(manager, op.id, 'completed', { hostState: 'maintenance' });
-    this.logger.log(`host ${op.hostId} is in maintenance`);
+    this.logger.log({ msg: `host ${op.hostId} is in maintenance`, clusterId: op.clusterId, hostId: op.hostId, operationId: op.id });
   }
 
   private async stall(manager: EntityManager, op: MaintenanceOperationEntity, reasons: { vmId: string; reason: string }[]): Promise<void> {
@@ -102,6 +104,12 @@ export class MaintenanceSupervisor implements OnApplicationBootstrap {
     op.state = 'stalled';
     await manager.save(op);
     await this.operations.event(manager, op.id, 'stalled', { reasons });
-    this.logger.warn(`maintenance of host ${op.hostId} stalled: ${reasons.length} VMs could not leave`);
+    await this.notifications.notify('maintenance.stalled', { clusterId: op.clusterId, hostId: op.hostId, operationId: op.id, reasons }, manager);
+    this.logger.warn({
+      msg: `maintenance of host ${op.hostId} stalled: ${reasons.length} VMs could not leave`,
+      clusterId: op.clusterId,
+      hostId: op.hostId,
+      operationId: op.id,
+    });
   }
 }

@@ -14,6 +14,8 @@ import {
 } from '../engine/migration-engine.js';
 import { Cancellations } from './cancellations.js';
 import { MigrationDispatcher } from './migration-dispatcher.js';
+import { withLogFields } from '../logging/log-context.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
 import { MigrationJournal } from './migration-journal.js';
 import { MIGRATION_QUEUE, type MigrationJobData } from './migration-queue.js';
 import { MigrationsRepository } from './migrations.repository.js';
@@ -58,13 +60,14 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     private readonly migrations: MigrationsRepository,
     private readonly dispatcher: MigrationDispatcher,
     private readonly cancellations: Cancellations,
+    private readonly notifications: NotificationsService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.BALLAST_ROLES.has('worker')) return;
     await this.cancellations.listen((migrationId) => this.running.get(migrationId)?.abort());
     const lockMs = this.config.MIGRATION_LOCK_SECONDS * 1000;
-    this.worker = new Worker<MigrationJobData>(MIGRATION_QUEUE, (job) => this.process(job), {
+    this.worker = new Worker<MigrationJobData>(MIGRATION_QUEUE, (job) => withLogFields({ migrationId: job.data.migrationId, clusterId: job.data.clusterId }, () => this.process(job)), {
       // Its own connections (BullMQ makes a blocking one too), without the shared one's auto pipelining.
       connection: { url: this.config.REDIS_URL, maxRetriesPerRequest: null },
       prefix: this.config.REDIS_PREFIX,
@@ -199,9 +202,21 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
 
   /** The migration's last transition; one that did not succeed takes the moves that wait for it down with it. */
   private async finish(job: Job<MigrationJobData>, end: Omit<Transition, 'migrationId' | 'from'>): Promise<void> {
-    const { migrationId } = job.data;
-    await this.journal.transition({ migrationId, from: 'running', ...end });
+    const { migrationId, clusterId, request } = job.data;
+    const applied = await this.journal.transition({ migrationId, from: 'running', ...end });
     if (end.to !== 'succeeded') await cancelDependents(this.db.manager, migrationId);
+    if (applied) this.logger.debug({ msg: `migration ${migrationId} ${end.to}`, vmId: request.vm.id, error: end.error ?? undefined });
+    if (applied && end.to === 'failed') {
+      await this.notifications.notify('migration.failed', {
+        clusterId,
+        migrationId,
+        vmId: request.vm.id,
+        kind: request.kind,
+        sourceHostId: request.source.id,
+        targetHostId: request.target.id,
+        error: end.error ?? null,
+      });
+    }
   }
 
   /** Where the VM is once the engine has nothing in flight for it (bounded by the lock time). */

@@ -41,6 +41,10 @@ export class PlanEntity {
   @Column('jsonb')
   trace!: unknown;
 
+  /** How long the planner took (null for plans Ballast recorded without planning). */
+  @Column('double precision', { name: 'planning_ms', nullable: true })
+  planningMs!: number | null;
+
   /** The state of every host when the plan was made: a host that changed state since makes the plan stale. */
   @Column('jsonb', { name: 'host_states' })
   hostStates!: Record<string, HostState>;

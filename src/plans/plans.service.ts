@@ -27,7 +27,8 @@ export interface PlanView {
   trace?: unknown;
 }
 
-export type Preview = PlanResult & { snapshot: Snapshot };
+/** A plan made now, with the snapshot it was made from and how long the planner took (for /metrics). */
+export type Preview = PlanResult & { snapshot: Snapshot; planningMs: number };
 
 export interface Approval {
   plan: PlanView;
@@ -71,7 +72,9 @@ export class PlansService {
   /** What the planner proposes for the cluster as it is now (read in `manager`'s transaction when given). */
   async preview(clusterId: string, options: PlanOptions, manager?: EntityManager): Promise<Preview> {
     const snapshot = await this.snapshots.build(clusterId, new Date(), manager);
-    return { ...plan(snapshot, options), snapshot };
+    const started = performance.now();
+    const result = plan(snapshot, options);
+    return { ...result, snapshot, planningMs: performance.now() - started };
   }
 
   async create(clusterId: string, options: PlanOptions, source: PlanSource, manager: EntityManager = this.db.manager): Promise<PlanView> {
@@ -80,10 +83,11 @@ export class PlansService {
 
   /** Stores a previewed plan as `proposed`, with the host states it was made for. */
   async store(preview: Preview, options: PlanOptions, source: PlanSource, manager: EntityManager = this.db.manager): Promise<PlanView> {
-    const { plan: result, trace, snapshot } = preview;
+    const { plan: result, trace, snapshot, planningMs } = preview;
     const entity = manager.create(PlanEntity, {
       ...this.basis(snapshot),
       status: 'proposed',
+      planningMs,
       source,
       threshold: options.threshold ?? snapshot.policy.migrationThreshold,
       imbalanceBefore: result.imbalanceBefore,

@@ -8,6 +8,7 @@ import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsRepository } from '../migrations/migrations.repository.js';
 import { thresholdLevel } from '../planner/thresholds.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
 import { PlansService, type PlanView } from '../plans/plans.service.js';
 import { every } from './every.js';
 import { type PlanningRun, PlanningRunsRepository } from './planning-runs.repository.js';
@@ -33,6 +34,7 @@ export class SchedulerService implements OnApplicationBootstrap {
     private readonly migrations: MigrationsRepository,
     private readonly plans: PlansService,
     private readonly runs: PlanningRunsRepository,
+    private readonly notifications: NotificationsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -92,7 +94,13 @@ export class SchedulerService implements OnApplicationBootstrap {
         const preview = await this.plans.preview(clusterId, {}, manager);
         const imbalance = preview.plan.imbalanceBefore;
         if (preview.plan.moves.length === 0) return { run: nothingToDo(preview.snapshot.policy.migrationThreshold, imbalance, outcome) };
-        return { run: null, proposed: await this.plans.store(preview, {}, 'scheduler', manager) };
+        const stored = await this.plans.store(preview, {}, 'scheduler', manager);
+        if (preview.snapshot.policy.automationLevel !== 'fully-automated') {
+          // With the plan, in its transaction: a recommendation is never stored without its notification.
+          const { moves, imbalanceBefore, imbalanceAfter } = stored.plan;
+          await this.notifications.notify('recommendation.proposed', { clusterId, planId: stored.id, moves: moves.length, imbalanceBefore, imbalanceAfter }, manager);
+        }
+        return { run: null, proposed: stored };
       });
       if (decided.run) {
         run = decided.run;
@@ -115,7 +123,11 @@ export class SchedulerService implements OnApplicationBootstrap {
       throw error;
     }
     await this.runs.record(run);
-    this.logger.log(`cluster ${clusterId}: ${run.outcome === 'planned' ? '' : `no plan (${run.outcome}): `}${run.reason}`);
+    this.logger.log({
+      msg: `cluster ${clusterId}: ${run.outcome === 'planned' ? '' : `no plan (${run.outcome}): `}${run.reason}`,
+      clusterId,
+      ...(run.planId ? { planId: run.planId } : {}),
+    });
     return result;
   }
 }

@@ -1,0 +1,31 @@
+import { randomUUID } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import { Logger } from '@nestjs/common';
+import { withLogFields } from './log-context.js';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives each request an id (the caller's `X-Request-Id` when it is a plain token, else a new one),
+ * answers it in the same header, runs the request with it in every log line, and logs the request
+ * when it ends: at debug level, or as an error for a 5xx answer.
+ * The query string is left out: it is the caller's, and may carry what a log should not.
+ */
+export function requestLogMiddleware() {
+  const logger = new Logger('HTTP');
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const given = req.header('x-request-id');
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    withLogFields({ requestId }, () => {
+      res.on('finish', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const line = { requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 };
+        if (res.statusCode >= 500) logger.error({ msg: 'request failed', ...line });
+        else logger.debug({ msg: 'request', ...line });
+      });
+      next();
+    });
+  };
+}

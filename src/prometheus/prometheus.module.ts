@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { MigrationsModule } from '../migrations/migrations.module.js';
+import { BallastMetrics } from './ballast-metrics.js';
+import { MetricsController } from './metrics.controller.js';
+import { MetricsPort } from './metrics-port.js';
+import { ScrapeRepository } from './scrape.repository.js';
+
+@Module({
+  imports: [MigrationsModule],
+  controllers: [MetricsController],
+  providers: [BallastMetrics, MetricsPort, ScrapeRepository],
+})
+export class PrometheusModule {}

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { referenceImbalance } from '../src/planner/imbalance.js';
+import type { Snapshot } from '../src/planner/snapshot.js';
+import { MetricsPort } from '../src/prometheus/metrics-port.js';
+import { testCluster } from './support/clusters.js';
+import { only, parsePrometheusText, valueOf } from './support/prometheus-text.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+import { waitFor } from './support/wait.js';
+
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await createTestApp({ SIM_TIME_SCALE: '0.001', SIM_FAULTS: 'vm:m-vm002', METRICS_PORT: '0' });
+  // Two hot hosts, two empty ones, one of them in quarantine.
+  const cluster = testCluster('m', { vmsPerHost: [40, 8, 0, 0] });
+  cluster.hosts[3].state = 'quarantine';
+  await t.http.post('/api/v1/clusters/import').send(cluster).expect(201);
+  await t.http.post('/api/v1/clusters/import').send(testCluster('calm', { vmsPerHost: [2, 2] })).expect(201);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+async function scrape() {
+  const res = await t.http.get('/metrics').expect(200);
+  expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+  return parsePrometheusText(res.text);
+}
+
+describe('GET /metrics', () => {
+  it('has each cluster\'s imbalance (as the planner computes it) and its target', async () => {
+    const { samples, types } = await scrape();
+    const snapshot: Snapshot = (await t.http.get('/api/v1/clusters/m/snapshot').expect(200)).body;
+    expect(types.get('ballast_cluster_imbalance')).toBe('gauge');
+    expect(valueOf(samples, 'ballast_cluster_imbalance', { cluster: 'm' })).toBeCloseTo(referenceImbalance(snapshot), 9);
+    expect(valueOf(samples, 'ballast_cluster_imbalance', { cluster: 'm' })).toBeGreaterThan(0.01);
+    expect(valueOf(samples, 'ballast_cluster_imbalance', { cluster: 'calm' })).toBeCloseTo(0, 9);
+    // testCluster's threshold is 3: target 0.08.
+    expect(valueOf(samples, 'ballast_cluster_target_imbalance', { cluster: 'm' })).toBe(0.08);
+  });
+
+  it('counts hosts by state and gives each host its utilization', async () => {
+    const { samples } = await scrape();
+    expect(valueOf(samples, 'ballast_hosts', { cluster: 'm', state: 'connected' })).toBe(3);
+    expect(valueOf(samples, 'ballast_hosts', { cluster: 'm', state: 'quarantine' })).toBe(1);
+    // 12 VMs x 1000 MHz on 100,000 MHz; 12 x 2048 MB active on 1 TB.
+    expect(valueOf(samples, 'ballast_host_cpu_utilization', { host: 'm-h1' })).toBeCloseTo(0.4, 9);
+    expect(valueOf(samples, 'ballast_host_memory_utilization', { host: 'm-h1' })).toBeCloseTo((40 * 2048) / 1048576, 9);
+    expect(valueOf(samples, 'ballast_host_vms', { host: 'm-h2' })).toBe(8);
+    expect(valueOf(samples, 'ballast_host_cpu_utilization', { host: 'm-h3' })).toBe(0);
+  });
+
+  it('has the process\'s own figures', async () => {
+    const { samples, types } = await scrape();
+    expect(types.get('process_cpu_user_seconds_total')).toBe('counter');
+    expect(valueOf(samples, 'process_resident_memory_bytes')).toBeGreaterThan(1e6);
+    expect(valueOf(samples, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(1e6);
+  });
+
+  it('counts migrations by state and reason, with duration, downtime and planner histograms from what was recorded', async () => {
+    const plan = await t.http.post('/api/v1/clusters/m/plans').send({ threshold: 5 }).expect(201);
+    const approval = await t.http.post(`/api/v1/plans/${plan.body.id}/approve`).send({}).expect(202);
+    const ids: string[] = approval.body.migrationIds;
+    expect(ids.length).toBeGreaterThan(1);
+    const ended = await waitFor(async () => {
+      const list = (await t.http.get('/api/v1/migrations?clusterId=m&limit=1000').expect(200)).body.items as { state: string; reason: string; result: { totalTimeMs: number; downtimeMs: number } | null }[];
+      return list.every((m) => ['succeeded', 'failed', 'cancelled'].includes(m.state)) ? list : null;
+    }, 60000, 'the plan\'s migrations to end');
+    const succeeded = ended.filter((m) => m.state === 'succeeded');
+    const failed = ended.filter((m) => m.state === 'failed');
+    const { samples, types } = await scrape();
+
+    const byState = (state: string) => only(samples, 'ballast_migrations', { cluster: 'm', state }).reduce((sum, s) => sum + s.value, 0);
+    expect(byState('succeeded')).toBe(succeeded.length);
+    expect(byState('failed')).toBe(failed.length);
+    const reasons = new Set(only(samples, 'ballast_migrations', { cluster: 'm' }).map((s) => s.labels.reason));
+    expect([...reasons].sort()).toEqual([...new Set(ended.map((m) => m.reason))].sort());
+
+    expect(types.get('ballast_migration_duration_seconds')).toBe('histogram');
+    expect(valueOf(samples, 'ballast_migration_duration_seconds_count', { kind: 'compute' })).toBe(succeeded.length);
+    expect(valueOf(samples, 'ballast_migration_duration_seconds_bucket', { kind: 'compute', le: '+Inf' })).toBe(succeeded.length);
+    const totalSeconds = succeeded.reduce((sum, m) => sum + m.result!.totalTimeMs / 1000, 0);
+    expect(valueOf(samples, 'ballast_migration_duration_seconds_sum', { kind: 'compute' })).toBeCloseTo(totalSeconds, 6);
+    const within1s = succeeded.filter((m) => m.result!.totalTimeMs / 1000 <= 1).length;
+    expect(valueOf(samples, 'ballast_migration_duration_seconds_bucket', { kind: 'compute', le: '1' })).toBe(within1s);
+    const downtimeBuckets = only(samples, 'ballast_migration_downtime_seconds_bucket', { kind: 'compute' }).map((s) => s.value);
+    expect(downtimeBuckets).toEqual([...downtimeBuckets].sort((a, b) => a - b));
+    expect(valueOf(samples, 'ballast_migration_downtime_seconds_count', { kind: 'compute' })).toBe(succeeded.length);
+    const downtimeMs = succeeded.reduce((sum, m) => sum + m.result!.downtimeMs, 0);
+    expect(valueOf(samples, 'ballast_migration_downtime_seconds_sum', { kind: 'compute' }) * 1000).toBeCloseTo(downtimeMs, 3);
+
+    expect(valueOf(samples, 'ballast_planner_duration_seconds_count', { source: 'operator' })).toBe(1);
+    expect(valueOf(samples, 'ballast_planner_duration_seconds_sum', { source: 'operator' })).toBeGreaterThan(0);
+
+    expect(valueOf(samples, 'ballast_queue_oldest_job_age_seconds')).toBe(0);
+    expect(only(samples, 'ballast_queue_jobs').map((s) => s.labels.state).sort()).toEqual(['active', 'delayed', 'prioritized', 'waiting']);
+  });
+
+  it('is served without a key on METRICS_PORT, on loopback only', async () => {
+    const port = t.app.get(MetricsPort).port();
+    expect(port).toBeGreaterThan(0);
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    const { samples } = parsePrometheusText(await res.text());
+    expect(valueOf(samples, 'ballast_hosts', { cluster: 'calm', state: 'connected' })).toBe(2);
+    expect((await fetch(`http://127.0.0.1:${port}/api/v1/clusters`)).status).toBe(404);
+  });
+});

@@ -85,8 +85,8 @@ describe('structured logs', () => {
     const cluster = testCluster('logs', { vmsPerHost: [30, 0] });
     cluster.policy.migrationThreshold = 5;
     expect((await post('/api/v1/clusters/import', cluster)).status).toBe(201);
-    const plan = await (await post('/api/v1/clusters/logs/plans', {})).json();
-    const approval = await (await post(`/api/v1/plans/${plan.id}/approve`, {})).json();
+    const plan = (await (await post('/api/v1/clusters/logs/plans', {})).json()) as { id: string };
+    const approval = (await (await post(`/api/v1/plans/${plan.id}/approve`, {})).json()) as { migrationIds: string[] };
     const migrationId: string = approval.migrationIds[0];
     const line = await waitFor(async () => lines().find((l) => l.migrationId === migrationId && l.msg === `migration ${migrationId} succeeded`), 20000, 'the migration\'s line');
     expect(line).toMatchObject({ clusterId: 'logs', context: 'MigrationWorker', vmId: expect.stringMatching(/^logs-vm/) });

@@ -249,6 +249,7 @@ export const SETTINGS = {
     default: 'ballast_host,instance',
     description: "prometheus metrics source: the labels that may hold a host's id, tried in order (`id:port` matches too)",
     parse: labels,
+  },
   LOG_LEVEL: {
     default: 'info',
     description: 'Lowest level written to the log: `error`, `warn`, `info` or `debug` (debug adds one line per HTTP request)',

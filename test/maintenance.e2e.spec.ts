@@ -99,6 +99,25 @@ describe('evacuation', () => {
     await t.http.post(`/api/v1/maintenance/${operationId}/cancel`).expect(409);
   });
 
+  it('shows progress from the bytes moved, before any VM has left, never faster than the host\'s link', async () => {
+    // A 1 GiB VM over a 100 Mb/s link: about 90 simulated seconds, under a second to a few here.
+    await load(testCluster('slow', { vmsPerHost: [1, 0, 0], vmMemoryMb: 1024, migrationBandwidthMbps: 100 }));
+    const { id } = (await t.http.post('/api/v1/hosts/slow-h1/maintenance').send({}).expect(202)).body;
+    const midway = await waitFor(async () => {
+      const op = (await t.http.get(`/api/v1/maintenance/${id}`).expect(200)).body;
+      return op.progress.vmsMoved === 0 && op.progress.gbMoved > 0 ? op : null;
+    }, 30000, 'memory copied before any VM left');
+    expect(midway.progress.gbTotal).toBe(1);
+    expect(midway.progress.throughputMbps).toBeGreaterThan(0);
+    expect(midway.progress.throughputMbps).toBeLessThanOrEqual(100);
+    // The ETA is the memory still to copy at that throughput.
+    const remainingBits = (1 - midway.progress.gbMoved) * 1024 ** 3 * 8;
+    expect(midway.progress.etaSeconds).toBeCloseTo(remainingBits / 1e6 / midway.progress.throughputMbps, -1);
+    expect(midway.vms.some((vm: { status: string; transferredBytes: number | null }) => vm.status === 'in-flight' && vm.transferredBytes! > 0)).toBe(true);
+    const done = await operationUntil(id, ['completed']);
+    expect(done.progress).toMatchObject({ vmsMoved: 1, gbMoved: 1, throughputMbps: 0, etaSeconds: 0 });
+  });
+
   it('the balancer never targets a host in maintenance', async () => {
     const res = await t.http.post('/api/v1/clusters/evac/plans?dryRun=true').send({ threshold: 5 }).expect(201);
     expect(res.body.plan.moves.some((m: { toHostId: string }) => m.toHostId === 'evac-h1')).toBe(false);

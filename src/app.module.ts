@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source.js';
+import { DashboardModule } from './dashboard/dashboard.module.js';
 import { DemoModule } from './demo/demo.module.js';
 import { DiscoveryModule } from './discovery/discovery.module.js';
 import { EngineModule } from './engine/engine.module.js';
@@ -42,6 +43,7 @@ export class AppModule {
         DemoModule,
         DiscoveryModule,
         PrometheusModule,
+        DashboardModule,
       ],
       providers: [
         { provide: BALLAST_CONFIG, useValue: config },

@@ -135,8 +135,8 @@ describe('GET /api/v1/clusters/:id/imbalance', () => {
     const { body } = await t.http.get(`/api/v1/clusters/hand/imbalance?from=${at(0)}&to=${at(10)}&step=5m`).expect(200);
     expect(body).toMatchObject({ clusterId: 'hand', stepSeconds: 300 });
     expect(body.points).toEqual([
-      { at: at(0), imbalance: expect.closeTo((0.3 + 0.2) / 2, 6), hosts: 2 },
-      { at: at(5), imbalance: 0, hosts: 2 },
+      { at: at(0), imbalance: expect.closeTo((0.3 + 0.2) / 2, 6), hosts: 2, hottestCpuUtilization: expect.closeTo(0.8, 9) },
+      { at: at(5), imbalance: 0, hosts: 2, hottestCpuUtilization: expect.closeTo(0.5, 9) },
     ]);
     await t.http.get('/api/v1/clusters/hand/imbalance?step=-1').expect(400);
   });

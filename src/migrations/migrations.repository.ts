@@ -78,6 +78,26 @@ const SLOTS_SQL = `
     (SELECT coalesce(json_agg(json_build_object('id', id, 'mbps', migration_bandwidth_mbps)), '[]')
      FROM hosts WHERE cluster_id = $1) AS hosts`;
 
+/** A migration as the live view shows it (raw row, with its latest progress when it has one). */
+export interface LiveMigrationRow {
+  id: string;
+  cluster_id: string;
+  plan_id: string | null;
+  kind: MigrationKind;
+  vm_id: string;
+  source_host_id: string;
+  target_host_id: string;
+  state: string;
+  reason: string;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  prediction: Record<string, unknown> | null;
+  result: Record<string, unknown> | null;
+  error: string | null;
+  progress: MigrationProgress | null;
+}
+
 export interface MigrationFilter {
   clusterId?: string;
   vmId?: string;
@@ -119,6 +139,34 @@ export class MigrationsRepository implements MigrationsInProgress {
       .skip(page.offset)
       .getManyAndCount();
     return { items, total };
+  }
+
+  /**
+   * The migrations not ended yet (optionally of one cluster), each with its latest progress
+   * milestone, started ones first: what the dashboard's live view shows.
+   */
+  async unfinishedWithProgress(clusterId: string | null, limit: number): Promise<LiveMigrationRow[]> {
+    return this.db.query(
+      `SELECT m.id, m.cluster_id, m.plan_id, m.kind, m.vm_id, m.source_host_id, m.target_host_id, m.state, m.reason,
+              m.created_at, m.started_at, m.finished_at, m.prediction, m.result, m.error, p.detail AS progress
+       FROM migrations m
+       LEFT JOIN LATERAL (SELECT detail FROM migration_events e WHERE e.migration_id = m.id AND e.type = 'progress' ORDER BY e.id DESC LIMIT 1) p ON true
+       WHERE m.state IN ${UNFINISHED} AND ($1::text IS NULL OR m.cluster_id = $1)
+       ORDER BY m.started_at NULLS LAST, m.created_at, m.id LIMIT $2`,
+      [clusterId, limit],
+    );
+  }
+
+  /** Migrations that ended after `since` (optionally of one cluster), oldest first. */
+  async endedSince(clusterId: string | null, since: Date, limit: number): Promise<LiveMigrationRow[]> {
+    return this.db.query(
+      `SELECT m.id, m.cluster_id, m.plan_id, m.kind, m.vm_id, m.source_host_id, m.target_host_id, m.state, m.reason,
+              m.created_at, m.started_at, m.finished_at, m.prediction, m.result, m.error, NULL AS progress
+       FROM migrations m
+       WHERE m.finished_at > $2 AND ($1::text IS NULL OR m.cluster_id = $1)
+       ORDER BY m.finished_at, m.id LIMIT $3`,
+      [clusterId, since, limit],
+    );
   }
 
   /** The latest progress milestone of each of the migrations that has one. */

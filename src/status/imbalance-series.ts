@@ -6,6 +6,8 @@ export interface ImbalancePoint {
   imbalance: number;
   /** Hosts with samples in the step (the others are left out of it). */
   hosts: number;
+  /** The busiest of those hosts' average CPU use over its capacity (0..1). */
+  hottestCpuUtilization: number;
 }
 
 /**
@@ -32,5 +34,6 @@ export function imbalanceSeries(
       at,
       imbalance: (weights.cpu * populationSd(step.cpu) + weights.memory * populationSd(step.memory)) / (weights.cpu + weights.memory),
       hosts: step.cpu.length,
+      hottestCpuUtilization: Math.max(...step.cpu),
     }));
 }

@@ -1,0 +1,117 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type Browser, openBrowser } from './support/browser.js';
+import { testCluster } from './support/clusters.js';
+import { loadSample } from './support/samples.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+import { waitFor } from './support/wait.js';
+
+let t: TestApp;
+let browser: Browser;
+let base: string;
+
+beforeAll(async () => {
+  // Real time: an 8 GB VM over 10 Gb/s takes several seconds, long enough to watch its progress.
+  t = await createTestApp({ SIM_TIME_SCALE: '1' });
+  await t.app.listen(0, '127.0.0.1');
+  base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
+  const lab = testCluster('lab', { vmsPerHost: [10, 2, 0], vmMemoryMb: 8192 });
+  lab.policy.migrationThreshold = 5;
+  await t.http.post('/api/v1/clusters/import').send(lab).expect(201);
+  browser = await openBrowser();
+}, 120000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+describe('the dashboard in a real browser', () => {
+  it('opens on the cluster: its hosts with CPU and memory bars and the imbalance against the target', async () => {
+    const { page } = browser;
+    await page.goto(`${base}/`);
+    await page.waitForSelector('[data-cluster-view="lab"]');
+    await expect(page.locator('[data-host]').count()).resolves.toBe(3);
+    await expect(page.locator('#role').textContent()).resolves.toBe('admin');
+    const status = (await t.http.get('/api/v1/clusters/lab/status').expect(200)).body;
+    await expect(page.locator('#imbalance').textContent()).resolves.toBe(status.imbalance.toFixed(3));
+    await expect(page.locator('[data-host="lab-h1"] .bar-value').first().textContent()).resolves.toBe(`${Math.round(status.hosts[0].cpuUtilization * 100)} %`);
+    await browser.screenshot('01-cluster');
+  });
+
+  it('approves one move of a recommendation, rejects the others, and shows its migration move to done', async () => {
+    const { page } = browser;
+    const plan = (await t.http.post('/api/v1/clusters/lab/plans').send({}).expect(201)).body;
+    expect(plan.plan.moves.length).toBeGreaterThan(1);
+    await page.waitForSelector(`[data-plan="${plan.id}"]`, { timeout: 20000 });
+    await browser.screenshot('02-recommendation');
+    for (let i = 1; i < plan.plan.moves.length; i++) await page.click(`[data-plan="${plan.id}"] [data-move="${i}"] input[type=checkbox]`);
+    await expect(page.locator('[data-action="approve-selected"]').textContent()).resolves.toBe(`Approve 1, reject ${plan.plan.moves.length - 1}`);
+    await page.click('[data-action="approve-selected"]');
+    const decided = await waitFor(async () => {
+      const p = (await t.http.get(`/api/v1/plans/${plan.id}`).expect(200)).body;
+      return p.status === 'approved' ? p : null;
+    }, 20000, 'the plan to be approved');
+    expect(decided.approvedMoves).toEqual([0]);
+    const [migration] = (await t.http.get(`/api/v1/migrations?planId=${plan.id}`).expect(200)).body.items;
+    expect(migration.vmId).toBe(plan.plan.moves[0].vmId);
+
+    // The live view (server-sent events) shows the bar filling before the migration ends.
+    const row = `[data-migration="${migration.id}"]`;
+    const seen = new Set<number>();
+    await waitFor(async () => {
+      const width = await page.locator(`${row} .progress .fill`).evaluate((el) => parseFloat((el as unknown as { style: { width: string } }).style.width)).catch(() => null);
+      if (width !== null) seen.add(Math.round(width));
+      return [...seen].some((w) => w > 0 && w < 100) ? true : null;
+    }, 30000, 'a progress bar between 0 and 100 %');
+    await browser.screenshot('03-migration-in-flight');
+    await page.waitForSelector(`[data-history="${migration.id}"]`, { timeout: 30000 });
+    await expect(page.locator(`[data-history="${migration.id}"] .state-text`).textContent()).resolves.toBe('succeeded');
+    await page.waitForSelector(row, { state: 'detached', timeout: 10000 });
+    console.log(`progress seen in the browser (%): ${[...seen].sort((a, b) => a - b).join(', ')}`);
+    await browser.screenshot('04-migration-done');
+  });
+
+  it('enters maintenance after showing the dry run', async () => {
+    const { page } = browser;
+    await page.click('[data-host="lab-h2"] [data-action="enter-maintenance"]');
+    await page.waitForSelector('.dry-run');
+    await expect(page.locator('.dry-run').textContent()).resolves.toContain('Dry run: 2 VMs would leave lab-h2');
+    // The dry run changed nothing.
+    expect((await t.http.get('/api/v1/hosts/lab-h2').expect(200)).body.state).toBe('connected');
+    await browser.screenshot('05-maintenance-dry-run');
+    await page.click('#confirm-maintenance');
+    await waitFor(async () => (await t.http.get('/api/v1/hosts/lab-h2').expect(200)).body.state === 'maintenance', 60000, 'lab-h2 in maintenance');
+    await page.waitForSelector('[data-host="lab-h2"] .badge.state-maintenance', { timeout: 20000 });
+    await expect(page.locator('[data-host="lab-h2"] [data-action="exit-maintenance"]').count()).resolves.toBe(1);
+    await browser.screenshot('06-maintenance');
+  });
+
+  it('shows the VMs of a host on click, with their demand and last migration', async () => {
+    const { page } = browser;
+    await page.click('[data-host="lab-h3"]');
+    await page.waitForSelector('.host-vms [data-vm]');
+    const vms = (await t.http.get('/api/v1/vms?hostId=lab-h3').expect(200)).body;
+    await expect(page.locator('.host-vms [data-vm]').count()).resolves.toBe(vms.total);
+    await expect(page.locator('.host-vms').textContent()).resolves.toContain('succeeded');
+    await browser.screenshot('07-host-vms');
+  });
+
+  it('renders the 96-host sample (8,529 VMs)', async () => {
+    const { page } = browser;
+    await t.http.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);
+    await page.reload();
+    await page.waitForSelector('[data-cluster="sample-96-hosts"]', { timeout: 30000 });
+    const started = Date.now();
+    await page.click('[data-cluster="sample-96-hosts"]');
+    await page.waitForFunction(`document.querySelectorAll('[data-cluster-view="sample-96-hosts"] [data-host]').length === 96`, undefined, { timeout: 30000 });
+    const wallMs = Date.now() - started;
+    const statusMs = await page.evaluate(() => {
+      const entry = performance.getEntriesByType('resource').filter((e) => e.name.includes('/clusters/sample-96-hosts/status')).pop();
+      return entry ? entry.duration : null;
+    });
+    console.log(`96-host sample: hosts shown ${wallMs} ms after the click (of which the status answer ${statusMs?.toFixed(0)} ms)`);
+    await browser.screenshot('08-sample-96-hosts');
+    expect(browser.errors).toEqual([]);
+  });
+});

@@ -4,6 +4,7 @@ import { PlansAndMigrations1764100000000 } from './1764100000000-PlansAndMigrati
 import { Maintenance1764200000000 } from './1764200000000-Maintenance.js';
 import { Metrics1764500000000 } from './1764500000000-Metrics.js';
 import { LibvirtHosts1764600000000 } from './1764600000000-LibvirtHosts.js';
+import { ClosedLoop1764700000000 } from './1764700000000-ClosedLoop.js';
 import { Observability1764800000000 } from './1764800000000-Observability.js';
 
 export const MIGRATIONS = [
@@ -12,5 +13,6 @@ export const MIGRATIONS = [
   Maintenance1764200000000,
   Metrics1764500000000,
   LibvirtHosts1764600000000,
+  ClosedLoop1764700000000,
   Observability1764800000000,
 ];

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { ClosedLoopModule } from './closedloop/closedloop.module.js';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
@@ -37,6 +38,7 @@ export class AppModule {
         MigrationsModule,
         PlansModule,
         SchedulerModule,
+        ClosedLoopModule,
         MaintenanceModule,
         MetricsModule,
         StatusModule,

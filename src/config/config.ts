@@ -162,7 +162,7 @@ export const SETTINGS = {
   },
   BALANCE_INTERVAL_SECONDS: {
     default: '300',
-    description: 'Scheduler: how often each cluster is planned (fully-automated clusters also get the plan approved); 0 turns it off',
+    description: 'Scheduler: how often the closed loop evaluates a cluster whose policy names no interval or cron; 0 turns the closed loop off',
     parse: integer(0, 86400),
   },
   DISCOVERY_INTERVAL_SECONDS: {

@@ -232,6 +232,19 @@ export class MigrationsRepository implements MigrationsInProgress {
     return rows.map((r) => ({ vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: r.reason }));
   }
 
+  /**
+   * The cluster's compute migrations created since `since`, oldest first, without those that ended
+   * before they started (the closed loop's anti-thrash rules and churn budget count the others).
+   */
+  async moveHistory(manager: EntityManager, clusterId: string, since: Date): Promise<{ vmId: string; fromHostId: string; toHostId: string; at: Date; priority: number }[]> {
+    return manager.query(
+      `SELECT vm_id AS "vmId", source_host_id AS "fromHostId", target_host_id AS "toHostId", created_at AS at, priority FROM migrations
+       WHERE cluster_id = $1 AND kind = 'compute' AND created_at >= $2 AND NOT (state IN ('failed', 'cancelled') AND started_at IS NULL)
+       ORDER BY created_at`,
+      [clusterId, since],
+    );
+  }
+
   /** Compute migrations not yet ended that go to the host. */
   async unfinishedComputeInto(manager: EntityManager, clusterId: string, hostId: string): Promise<{ id: string; state: UnfinishedState }[]> {
     return manager.query(

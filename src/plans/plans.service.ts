@@ -122,6 +122,46 @@ export class PlansService {
     return view(await manager.save(entity), false);
   }
 
+  /**
+   * The scheduler's one open recommendation of a cluster, refreshed: the proposed plan it made last
+   * gets these moves (and the snapshot they were made from) instead of a new plan per evaluation;
+   * with no moves it is withdrawn (rejected). Returns the plan and whether it is new.
+   */
+  async refreshRecommendation(
+    manager: EntityManager,
+    preview: Preview,
+    moves: Move[],
+    note: string,
+  ): Promise<{ plan: PlanView | null; created: boolean }> {
+    const clusterId = preview.snapshot.cluster.id;
+    const open = await manager.findOne(PlanEntity, {
+      where: { clusterId, status: 'proposed', source: 'scheduler' },
+      order: { createdAt: 'DESC' },
+      lock: { mode: 'pessimistic_write' },
+    });
+    if (moves.length === 0) {
+      if (open) {
+        open.status = 'rejected';
+        open.decidedAt = new Date();
+        open.trace = { ...(open.trace as object), withdrawn: `withdrawn by the scheduler: ${note}` };
+        await manager.save(open);
+      }
+      return { plan: null, created: false };
+    }
+    const entity = open ?? manager.create(PlanEntity, { status: 'proposed', source: 'scheduler', approvedMoves: null, decidedAt: null });
+    Object.assign(entity, {
+      ...this.basis(preview.snapshot),
+      planningMs: preview.planningMs,
+      threshold: preview.snapshot.policy.migrationThreshold,
+      imbalanceBefore: preview.plan.imbalanceBefore,
+      imbalanceAfter: referenceImbalance(applyMoves(preview.snapshot, moves)),
+      moves,
+      unresolved: preview.plan.unresolved,
+      trace: { ...preview.trace, evaluation: note },
+    });
+    return { plan: view(await manager.save(entity), false), created: !open };
+  }
+
   /** What a plan was made from: the cluster, the snapshot's time and its hosts' states. */
   private basis(snapshot: Snapshot): Pick<PlanEntity, 'clusterId' | 'snapshotTakenAt' | 'hostStates'> {
     return {

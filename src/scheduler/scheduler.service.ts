@@ -15,7 +15,6 @@ import { type PlanningRun, PlanningRunsRepository } from './planning-runs.reposi
 
 const DISPATCH_EVERY_MS = 2000;
 const REQUEUE_EVERY_MS = 10000;
-const FIRST_BALANCE_AFTER_MS = 20000;
 
 /**
  * The scheduler role: balances every cluster on a schedule (DRS semantics: a fully-automated
@@ -44,13 +43,7 @@ export class SchedulerService implements OnApplicationBootstrap {
       const requeued = await this.dispatcher.requeueOrphans();
       if (requeued > 0) this.logger.warn(`put ${requeued} migrations back on the queue (their jobs were gone)`);
     });
-    if (this.config.BALANCE_INTERVAL_SECONDS > 0) {
-      const intervalMs = this.config.BALANCE_INTERVAL_SECONDS * 1000;
-      // A first pass soon after start, then one every interval.
-      const first = setTimeout(() => void this.balanceAll(), Math.min(intervalMs, FIRST_BALANCE_AFTER_MS));
-      this.registry.addTimeout('first-balance', first);
-      every(this.registry, this.logger, 'balance', intervalMs, () => this.balanceAll());
-    }
+    // Balancing on a schedule is the closed loop's (src/closedloop: evaluation jobs per cluster).
   }
 
   async dispatchPending(): Promise<void> {

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ClosedLoopModule } from '../closedloop/closedloop.module.js';
 import { InventoryModule } from '../inventory/inventory.module.js';
 import { MetricsModule } from '../metrics/metrics.module.js';
 import { SchedulerModule } from '../scheduler/scheduler.module.js';
@@ -6,7 +7,7 @@ import { StatusController } from './status.controller.js';
 import { StatusService } from './status.service.js';
 
 @Module({
-  imports: [InventoryModule, MetricsModule, SchedulerModule],
+  imports: [InventoryModule, MetricsModule, SchedulerModule, ClosedLoopModule],
   controllers: [StatusController],
   providers: [StatusService],
   exports: [StatusService],

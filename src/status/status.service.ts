@@ -1,6 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { CLOCK, type Clock } from '../closedloop/clock.js';
+import { closedLoopStatus, type ClosedLoopStatus } from '../closedloop/closed-loop-status.js';
+import { EvaluationsRepository } from '../closedloop/evaluations.repository.js';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { ClustersService } from '../inventory/clusters.service.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
@@ -41,6 +44,8 @@ export interface ClusterStatus extends ClusterLoad {
     /** When the next run is due by this process's BALANCE_INTERVAL_SECONDS (null: balancing is off, or no run yet). */
     nextAt: Date | null;
   };
+  /** The closed loop: open detections, held and failed hosts, budget, window, the last evaluation. */
+  closedLoop: ClosedLoopStatus;
 }
 
 /** The cluster at a glance: load, imbalance, freshness of its metrics, planning. */
@@ -55,14 +60,17 @@ export class StatusService {
     private readonly samples: SamplesRepository,
     private readonly collections: CollectionsRepository,
     private readonly runs: PlanningRunsRepository,
+    private readonly evaluations: EvaluationsRepository,
+    @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async status(clusterId: string, now = new Date()): Promise<ClusterStatus> {
+  async status(clusterId: string, now = this.clock.now()): Promise<ClusterStatus> {
     const cluster = await this.clusters.require(clusterId);
     const snapshot = await this.snapshots.build(clusterId, now);
     const collection = await this.collections.get(clusterId);
     const vms = await this.series.vmsOf(this.db.manager, clusterId);
     const last = await this.runs.last(clusterId);
+    const evaluation = await this.evaluations.get(clusterId);
     const measured = new Map(vms.map((v) => [v.id, v.lastSampleAt]));
     const poweredOn = snapshot.vms.filter((v) => v.powerState === 'on');
     const stale = poweredOn.filter((v) => isStale(measured.get(v.id)?.getTime() ?? null, now.getTime())).map((v) => v.id);
@@ -88,6 +96,7 @@ export class StatusService {
         last: last ? { at: last.at, outcome: last.outcome, reason: last.reason, planId: last.planId, moves: last.moves, imbalance: last.imbalance } : null,
         nextAt: last && intervalSeconds > 0 ? new Date(last.at.getTime() + intervalSeconds * 1000) : null,
       },
+      closedLoop: closedLoopStatus(snapshot, evaluation, now.getTime()),
     };
   }
 

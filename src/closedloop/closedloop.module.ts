@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { InventoryModule } from '../inventory/inventory.module.js';
+import { MigrationsModule } from '../migrations/migrations.module.js';
+import { PlansModule } from '../plans/plans.module.js';
+import { CLOCK, systemClock, type Clock } from './clock.js';
+import { EvaluationScheduler } from './evaluation-scheduler.js';
+import { EvaluationService } from './evaluation.service.js';
+import { EvaluationsRepository } from './evaluations.repository.js';
+
+/** The closed loop: evaluations of every cluster on its schedule and on detection events. */
+@Module({
+  imports: [InventoryModule, MigrationsModule, PlansModule],
+  providers: [{ provide: CLOCK, useFactory: (): Clock => ({ now: systemClock.now }) }, EvaluationsRepository, EvaluationService, EvaluationScheduler],
+  exports: [CLOCK, EvaluationsRepository, EvaluationService, EvaluationScheduler],
+})
+export class ClosedLoopModule {}

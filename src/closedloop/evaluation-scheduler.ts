@@ -1,0 +1,83 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { REDIS } from '../redis/redis.module.js';
+import { every } from '../scheduler/every.js';
+import { EvaluationService } from './evaluation.service.js';
+import { EvaluationsRepository } from './evaluations.repository.js';
+
+export const EVALUATION_QUEUE = 'evaluations';
+const TICK_MS = 2000;
+const DUE_PER_TICK = 1000;
+const CONCURRENCY = 4;
+
+/** BullMQ job ids may not contain ':'; a cluster id may. */
+export const evaluationJobId = (clusterId: string) => `evaluate-${encodeURIComponent(clusterId)}`;
+
+/**
+ * Evaluations as BullMQ jobs: every scheduler process puts due clusters on the queue `evaluations`
+ * (job id = the cluster's, so a cluster waits there once however many schedulers see it due) and
+ * works the queue, so any number of scheduler processes share the clusters; the evaluation's
+ * advisory lock keeps one evaluation per cluster at a time. Due: the policy's interval or cron has
+ * come, a detection's hold time has run out, or a host went above its line since the last
+ * evaluation (evaluated at once). PostgreSQL holds when each is due: a lost queue refills itself.
+ */
+@Injectable()
+export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(EvaluationScheduler.name);
+  readonly queue: Queue<{ clusterId: string }>;
+  private worker: Worker<{ clusterId: string }> | null = null;
+
+  constructor(
+    @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
+    @Inject(REDIS) redis: Redis,
+    private readonly registry: SchedulerRegistry,
+    private readonly evaluations: EvaluationsRepository,
+    private readonly service: EvaluationService,
+  ) {
+    this.queue = new Queue(EVALUATION_QUEUE, {
+      connection: redis,
+      prefix: config.REDIS_PREFIX,
+      defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
+    });
+  }
+
+  get enabled(): boolean {
+    return this.config.BALLAST_ROLES.has('scheduler') && this.config.BALANCE_INTERVAL_SECONDS > 0;
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.enabled) return;
+    this.startWorker();
+    every(this.registry, this.logger, 'evaluations', TICK_MS, () => this.enqueueDue().then(() => undefined));
+  }
+
+  startWorker(concurrency = CONCURRENCY): void {
+    this.worker = new Worker<{ clusterId: string }>(EVALUATION_QUEUE, async (job) => this.service.evaluate(job.data.clusterId), {
+      connection: { url: this.config.REDIS_URL, maxRetriesPerRequest: null },
+      prefix: this.config.REDIS_PREFIX,
+      concurrency,
+    });
+    this.worker.on('error', (error) => this.logger.error(`evaluations queue: ${error.message}`));
+    this.worker.on('failed', (job, error) => this.logger.error(`evaluating ${job?.data.clusterId}: ${error.message}`));
+  }
+
+  /** Puts the due and the newly hot clusters on the queue; returns how many were due. */
+  async enqueueDue(now = new Date()): Promise<number> {
+    const due = new Set([...(await this.evaluations.due(now, DUE_PER_TICK)), ...(await this.evaluations.newlyHot())]);
+    await this.enqueue([...due]);
+    return due.size;
+  }
+
+  async enqueue(clusterIds: string[]): Promise<void> {
+    if (clusterIds.length === 0) return;
+    await this.queue.addBulk(clusterIds.map((clusterId) => ({ name: 'evaluate', data: { clusterId }, opts: { jobId: evaluationJobId(clusterId) } })));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}

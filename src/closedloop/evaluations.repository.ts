@@ -1,0 +1,87 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { thresholdLevel } from '../planner/thresholds.js';
+import type { ChangeWindowView } from './evaluation-view.js';
+import type { Detection } from './detection.js';
+import type { Hold } from './anti-thrash.js';
+import type { ChurnBudget } from './churn-budget.js';
+
+/** A cluster's closed-loop state: what the last evaluation found and did, and when the next is due. */
+export interface EvaluationRecord {
+  clusterId: string;
+  detections: Detection[];
+  evaluatedAt: Date | null;
+  nextAt: Date | null;
+  summary: string | null;
+  movesStarted: number;
+  recommended: number;
+  planId: string | null;
+  held: Hold[];
+  budget: ChurnBudget | null;
+  changeWindow: ChangeWindowView | null;
+}
+
+const COLUMNS = `cluster_id AS "clusterId", detections, evaluated_at AS "evaluatedAt", next_at AS "nextAt", summary,
+  moves_started AS "movesStarted", recommended, plan_id AS "planId", held, budget, change_window AS "changeWindow"`;
+
+/** `cluster_evaluations`: one row per cluster. */
+@Injectable()
+export class EvaluationsRepository {
+  constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  async get(clusterId: string, manager: EntityManager = this.db.manager): Promise<EvaluationRecord | null> {
+    const [row] = await manager.query(`SELECT ${COLUMNS} FROM cluster_evaluations WHERE cluster_id = $1`, [clusterId]);
+    return row ?? null;
+  }
+
+  async save(manager: EntityManager, r: EvaluationRecord): Promise<void> {
+    await manager.query(
+      `INSERT INTO cluster_evaluations (cluster_id, detections, evaluated_at, next_at, summary, moves_started, recommended, plan_id, held, budget, change_window)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (cluster_id) DO UPDATE SET detections = excluded.detections, evaluated_at = excluded.evaluated_at, next_at = excluded.next_at,
+         summary = excluded.summary, moves_started = excluded.moves_started, recommended = excluded.recommended, plan_id = excluded.plan_id,
+         held = excluded.held, budget = excluded.budget, change_window = excluded.change_window`,
+      [
+        r.clusterId, JSON.stringify(r.detections), r.evaluatedAt, r.nextAt, r.summary, r.movesStarted, r.recommended, r.planId,
+        JSON.stringify(r.held), r.budget === null ? null : JSON.stringify(r.budget), r.changeWindow === null ? null : JSON.stringify(r.changeWindow),
+      ],
+    );
+  }
+
+  /** Clusters whose evaluation is due at `now` (never evaluated, or past their next time), oldest due first. */
+  async due(now: Date, limit: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT c.id FROM clusters c LEFT JOIN cluster_evaluations e ON e.cluster_id = c.id
+       WHERE e.next_at IS NULL OR e.next_at <= $1 ORDER BY e.next_at NULLS FIRST, c.id LIMIT $2`,
+      [now, limit],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Clusters with a connected host above its overload line (the policy's threshold, as in
+   * overloadLines) that the last evaluation did not see: a detection event, evaluated at once.
+   */
+  async newlyHot(): Promise<string[]> {
+    const rows: { cluster_id: string }[] = await this.db.query(`
+      WITH load AS (
+        SELECT h.cluster_id, h.id AS host_id, h.cpu_capacity_mhz, h.memory_capacity_mb,
+               coalesce(sum(v.cpu_demand_mhz) FILTER (WHERE v.power_state = 'on'), 0) AS cpu,
+               coalesce(sum(v.memory_active_mb) FILTER (WHERE v.power_state = 'on'), 0) AS mem
+        FROM hosts h LEFT JOIN vms v ON v.host_id = h.id
+        WHERE h.state = 'connected' GROUP BY h.cluster_id, h.id),
+      lines AS (
+        SELECT id AS cluster_id,
+               ($1::float8[])[(policy->>'migrationThreshold')::int] AS soft,
+               coalesce((policy->>'maxCpuUtilization')::float, 1) AS cap
+        FROM clusters)
+      SELECT DISTINCT l.cluster_id FROM load l JOIN lines ON lines.cluster_id = l.cluster_id
+      LEFT JOIN cluster_evaluations e ON e.cluster_id = l.cluster_id
+      WHERE (l.cpu / l.cpu_capacity_mhz > least(lines.soft, lines.cap) OR l.mem / l.memory_capacity_mb > lines.soft)
+        AND NOT coalesce(e.detections @> jsonb_build_array(jsonb_build_object('kind', 'overloaded', 'subject', l.host_id)), false)`,
+      [[1, 2, 3, 4, 5].map((t) => thresholdLevel(t).overloadUtilization ?? 1)],
+    );
+    return rows.map((r) => r.cluster_id);
+  }
+}

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Snapshot } from '../src/planner/snapshot.js';
+import type { Snapshot, Weekday } from '../src/planner/snapshot.js';
 import { CLOCK, type Clock } from '../src/closedloop/clock.js';
 import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { host, snapshot, vm, vmsOn } from './support/builders.js';
@@ -147,7 +147,7 @@ describe('change windows', () => {
     const hhmm = (d: Date) => d.toISOString().slice(11, 16);
     const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][start.getUTCDay()];
     const end = new Date(start.getTime() + 60 * MIN);
-    const changeWindows = { timeZone: 'UTC', windows: [{ days: [day], start: hhmm(start), end: hhmm(end) }] };
+    const changeWindows = { timeZone: 'UTC', windows: [{ days: [day as Weekday], start: hhmm(start), end: hhmm(end) }] };
     await t.http.post('/api/v1/clusters/import').send(hotCluster('cw', { automationLevel: 'fully-automated', holdMinutes: 0, changeWindows })).expect(201);
     const outside = await evaluate('cw');
     expect(outside.started).toBe(0);

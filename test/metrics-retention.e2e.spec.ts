@@ -82,6 +82,16 @@ describe('the rollup pass', () => {
     ]);
   });
 
+  it('a range entirely before the downsampled time reads the 5-minute rows alone', async () => {
+    const from = new Date(TODAY - 3 * DAY).toISOString();
+    const to = new Date(TODAY - 3 * DAY + 3_600_000).toISOString();
+    const { body } = await t.http.get(`/api/v1/vms/keep-v1/metrics?from=${from}&to=${to}&step=30m`).expect(200);
+    expect(body.points).toEqual([
+      { at: from, samples: 30, cpuMhz: { avg: expect.closeTo(145, 3), max: 290 }, memoryMb: { avg: expect.closeTo(1014.5, 3), max: 1029 } },
+      { at: new Date(TODAY - 3 * DAY + 1_800_000).toISOString(), samples: 30, cpuMhz: { avg: expect.closeTo(445, 3), max: 590 }, memoryMb: { avg: expect.closeTo(1044.5, 3), max: 1059 } },
+    ]);
+  });
+
   it('a late sample for a folded day is merged into its 5-minute row by the next pass', async () => {
     await t.http
       .post('/api/v1/metrics')

@@ -133,25 +133,36 @@ export class SamplesRepository {
    * sample counts). Steps without samples are left out.
    */
   async series(seriesIds: readonly number[], from: number, to: number, stepSeconds: number): Promise<Map<number, SeriesPoint[]>> {
+    const [{ until }]: { until: Date | number }[] = await this.db.query(`SELECT extract(epoch FROM downsampled_until) * 1000 AS until FROM metrics_rollup`);
+    const split = Math.min(Math.max(Number(until), from), to);
+    // Each part gets its own bounds, so that only the partitions of its days are read.
+    const values: unknown[] = [seriesIds, from, stepSeconds];
+    const within = (column: string, lo: number, hi: number) => {
+      values.push(lo, hi);
+      return `${column} >= to_timestamp($${values.length - 1} / 1000.0) AND ${column} < to_timestamp($${values.length} / 1000.0)`;
+    };
+    const step = (column: string) => `floor((date_part('epoch', ${column}) - $2::float8 / 1000) / $3::float8)::int`;
+    const parts: string[] = [];
+    if (split < to) {
+      parts.push(`SELECT series_id, ${step('at')} AS k, count(cpu_mhz) AS n, sum(cpu_mhz::float8) AS csum, max(cpu_mhz) AS cmax,
+                  sum(memory_mb::float8) AS msum, max(memory_mb) AS mmax
+           FROM ${RAW} WHERE series_id = ANY($1) AND ${within('at', split, to)} GROUP BY 1, 2`);
+    }
+    if (from < split) {
+      parts.push(`SELECT series_id, ${step('bucket')} AS k, sum(samples) AS n, sum(cpu_avg::float8 * samples) AS csum, max(cpu_max) AS cmax,
+                  sum(memory_avg::float8 * samples) AS msum, max(memory_max) AS mmax
+           FROM ${ROLLUP} WHERE series_id = ANY($1) AND ${within('bucket', from, split)} GROUP BY 1, 2`);
+    }
+    // A step that straddles the two parts is summed again; with one part its groups are final.
     const rows: { series: number; k: number; n: number; cavg: number | null; cmax: number | null; mavg: number | null; mmax: number | null }[] =
       await this.db.query(
-        `WITH w AS (SELECT downsampled_until AS until FROM metrics_rollup),
-         parts AS (
-           SELECT series_id, floor((extract(epoch FROM at) - $2 / 1000.0) / $4)::int AS k,
-                  count(cpu_mhz) AS n, sum(cpu_mhz) AS csum, max(cpu_mhz) AS cmax, sum(memory_mb) AS msum, max(memory_mb) AS mmax
-           FROM ${RAW}, w
-           WHERE series_id = ANY($1) AND at >= greatest(to_timestamp($2 / 1000.0), w.until) AND at < to_timestamp($3 / 1000.0)
-           GROUP BY 1, 2
-           UNION ALL
-           SELECT series_id, floor((extract(epoch FROM bucket) - $2 / 1000.0) / $4)::int AS k,
-                  sum(samples), sum(cpu_avg * samples), max(cpu_max), sum(memory_avg * samples), max(memory_max)
-           FROM ${ROLLUP}, w
-           WHERE series_id = ANY($1) AND bucket >= to_timestamp($2 / 1000.0) AND bucket < least(to_timestamp($3 / 1000.0), w.until)
-           GROUP BY 1, 2)
-         SELECT series_id AS series, k, sum(n)::int AS n,
-                sum(csum) / nullif(sum(n), 0) AS cavg, max(cmax) AS cmax, sum(msum) / nullif(sum(n), 0) AS mavg, max(mmax) AS mmax
-         FROM parts GROUP BY 1, 2 ORDER BY 1, 2`,
-        [seriesIds, from, to, stepSeconds],
+        `SELECT series_id AS series, k, n::int AS n, csum / nullif(n, 0) AS cavg, cmax, msum / nullif(n, 0) AS mavg, mmax
+         FROM (${
+           parts.length === 1
+             ? parts[0]
+             : `SELECT series_id, k, sum(n) AS n, sum(csum) AS csum, max(cmax) AS cmax, sum(msum) AS msum, max(mmax) AS mmax FROM (${parts.join(' UNION ALL ')}) AS p GROUP BY 1, 2`
+         }) AS parts ORDER BY 1, 2`,
+        values,
       );
     const out = new Map<number, SeriesPoint[]>(seriesIds.map((id) => [id, []]));
     for (const r of rows) {

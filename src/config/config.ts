@@ -170,6 +170,11 @@ export const SETTINGS = {
     description: 'Scheduler: how often the hosts with a `connectionUri` are discovered (capacity, VMs); 0 turns it off',
     parse: integer(0, 86400),
   },
+  LIBVIRT_DIRTY_RATE_INTERVAL_SECONDS: {
+    default: '900',
+    description: 'Scheduler: how often libvirt measures the memory dirty rate of the running VMs of clusters with `metricsSource: libvirt`; 0 turns it off',
+    parse: integer(0, 86400),
+  },
   SIM_TIME_SCALE: {
     default: '1',
     description: 'Simulated engine: wall seconds per simulated second (0.01 runs 100x faster; 0 completes at once)',

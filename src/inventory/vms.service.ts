@@ -68,6 +68,15 @@ export class VmsService {
     );
   }
 
+  /** The memory dirty rate libvirt measured, for the planner's pre-copy cost model. */
+  async setMeasuredDirtyRate(manager: EntityManager, rates: { ids: string[]; mbps: number[] }): Promise<void> {
+    if (rates.ids.length === 0) return;
+    await manager.query(
+      `UPDATE vms v SET memory_dirty_rate_mbps = u.mbps FROM unnest($1::text[], $2::float8[]) AS u(id, mbps) WHERE v.id = u.id`,
+      [rates.ids, rates.mbps],
+    );
+  }
+
   async require(id: string, manager: EntityManager = this.db.manager): Promise<VmEntity> {
     const vm = await manager.findOneBy(VmEntity, { id });
     if (!vm) throw notFound('VM', id);

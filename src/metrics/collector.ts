@@ -162,7 +162,7 @@ function figure(rows: readonly SampleRow[], key: 'cpuMhz' | 'memoryMb'): TimedVa
 function targetOf(clusterId: string, vms: readonly VmMember[], hosts: readonly HostMember[]): MetricsTarget {
   return {
     clusterId,
-    hosts: hosts.map((h) => ({ id: h.id, cpuCapacityMhz: h.cpuCapacityMhz, memoryCapacityMb: h.memoryCapacityMb })),
+    hosts: hosts.map((h) => ({ id: h.id, cpuCapacityMhz: h.cpuCapacityMhz, memoryCapacityMb: h.memoryCapacityMb, connectionUri: h.connectionUri })),
     vms: vms.map((v) => ({
       id: v.id,
       hostId: v.hostId,

@@ -9,6 +9,7 @@ import { MetricsQueries } from './metrics-queries.js';
 import { SamplesRepository } from './samples.repository.js';
 import { SeriesRepository } from './series.repository.js';
 import { MetricsSources } from './source-registry.js';
+import { LibvirtMetricsSource } from './sources/libvirt-source.js';
 import { PrometheusMetricsSource, type PrometheusOptions } from './sources/prometheus-source.js';
 import { PushMetricsSource } from './sources/push-source.js';
 import { SimulatedMetricsSource } from './sources/simulated-source.js';
@@ -38,6 +39,7 @@ function metricsSources(config: BallastConfig): MetricsSources {
     }),
     new PrometheusMetricsSource(prometheusOptions(config)),
     new PushMetricsSource(),
+    new LibvirtMetricsSource(),
   ]);
 }
 

@@ -19,6 +19,8 @@ export interface SeriesPoint {
   samples: number;
   cpuMhz: { avg: number | null; max: number | null };
   memoryMb: { avg: number | null; max: number | null };
+  /** Share of time the vCPUs were ready but not running (sources that measure it: libvirt, push); raw samples only. */
+  cpuContention?: { avg: number | null; max: number | null };
 }
 
 export const DAY_MS = 86_400_000;
@@ -145,22 +147,25 @@ export class SamplesRepository {
     const parts: string[] = [];
     if (split < to) {
       parts.push(`SELECT series_id, ${step('at')} AS k, count(cpu_mhz) AS n, sum(cpu_mhz::float8) AS csum, max(cpu_mhz) AS cmax,
-                  sum(memory_mb::float8) AS msum, max(memory_mb) AS mmax
+                  sum(memory_mb::float8) AS msum, max(memory_mb) AS mmax,
+                  count(cpu_contention) AS xn, sum(cpu_contention::float8) AS xsum, max(cpu_contention) AS xmax
            FROM ${RAW} WHERE series_id = ANY($1) AND ${within('at', split, to)} GROUP BY 1, 2`);
     }
     if (from < split) {
       parts.push(`SELECT series_id, ${step('bucket')} AS k, sum(samples) AS n, sum(cpu_avg::float8 * samples) AS csum, max(cpu_max) AS cmax,
-                  sum(memory_avg::float8 * samples) AS msum, max(memory_max) AS mmax
+                  sum(memory_avg::float8 * samples) AS msum, max(memory_max) AS mmax,
+                  0 AS xn, NULL::float8 AS xsum, NULL::real AS xmax
            FROM ${ROLLUP} WHERE series_id = ANY($1) AND ${within('bucket', from, split)} GROUP BY 1, 2`);
     }
     // A step that straddles the two parts is summed again; with one part its groups are final.
-    const rows: { series: number; k: number; n: number; cavg: number | null; cmax: number | null; mavg: number | null; mmax: number | null }[] =
+    const rows: { series: number; k: number; n: number; cavg: number | null; cmax: number | null; mavg: number | null; mmax: number | null; xavg: number | null; xmax: number | null }[] =
       await this.db.query(
-        `SELECT series_id AS series, k, n::int AS n, csum / nullif(n, 0) AS cavg, cmax, msum / nullif(n, 0) AS mavg, mmax
+        `SELECT series_id AS series, k, n::int AS n, csum / nullif(n, 0) AS cavg, cmax, msum / nullif(n, 0) AS mavg, mmax,
+                xsum / nullif(xn, 0) AS xavg, xmax
          FROM (${
            parts.length === 1
              ? parts[0]
-             : `SELECT series_id, k, sum(n) AS n, sum(csum) AS csum, max(cmax) AS cmax, sum(msum) AS msum, max(mmax) AS mmax FROM (${parts.join(' UNION ALL ')}) AS p GROUP BY 1, 2`
+             : `SELECT series_id, k, sum(n) AS n, sum(csum) AS csum, max(cmax) AS cmax, sum(msum) AS msum, max(mmax) AS mmax, sum(xn) AS xn, sum(xsum) AS xsum, max(xmax) AS xmax FROM (${parts.join(' UNION ALL ')}) AS p GROUP BY 1, 2`
          }) AS parts ORDER BY 1, 2`,
         values,
       );
@@ -171,6 +176,7 @@ export class SamplesRepository {
         samples: r.n,
         cpuMhz: { avg: r.cavg, max: r.cmax },
         memoryMb: { avg: r.mavg, max: r.mmax },
+        ...(r.xavg !== null ? { cpuContention: { avg: r.xavg, max: r.xmax } } : {}),
       });
     }
     return out;

@@ -20,6 +20,8 @@ export interface HostMember {
   id: string;
   cpuCapacityMhz: number;
   memoryCapacityMb: number;
+  /** libvirt URI, for the libvirt source. */
+  connectionUri: string | null;
   lastSampleAt: Date | null;
 }
 
@@ -68,7 +70,7 @@ export class SeriesRepository {
   async hostsOf(manager: EntityManager, clusterId: string, connectedOnly = false): Promise<HostMember[]> {
     return manager.query(
       `SELECT s.id AS "seriesId", h.id, h.cpu_capacity_mhz AS "cpuCapacityMhz", h.memory_capacity_mb AS "memoryCapacityMb",
-              s.last_sample_at AS "lastSampleAt"
+              h.connection_uri AS "connectionUri", s.last_sample_at AS "lastSampleAt"
        FROM hosts h JOIN metric_series s ON s.host_id = h.id
        WHERE h.cluster_id = $1 AND (NOT $2 OR h.state = 'connected') ORDER BY h.id`,
       [clusterId, connectedOnly],

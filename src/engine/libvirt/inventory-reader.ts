@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { parseDomainXml, poolPath } from './domain-xml.js';
 import type { HostConnection } from './host-connections.js';
-import { parseNodeInfo, type NodeInfo, Virsh } from './virsh.js';
+import { parseFields, parseNodeInfo, type NodeInfo, Virsh } from './virsh.js';
 
 /** A domain as discovery records it: the UUID is the VM's id. */
 export interface DiscoveredDomain {
@@ -69,4 +69,29 @@ export class LibvirtInventoryReader {
 
 function lines(text: string): string[] {
   return text.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+/**
+ * libvirt's measurement of how fast each domain dirties its memory (`domdirtyrate-calc`, page
+ * sampling over `seconds`), in MiB/s; domains whose measurement did not complete are left out.
+ */
+export async function measureDirtyRates(virsh: Virsh, connection: HostConnection, domainIds: readonly string[], seconds = 1): Promise<Map<string, number>> {
+  const call = (args: string[]) => virsh.run(connection.uri, args, { hostId: connection.hostId });
+  const started = (await Promise.all(domainIds.map((id) => call(['domdirtyrate-calc', id, '--seconds', String(seconds)]).then(() => id, () => null)))).filter((id): id is string => id !== null);
+  const rates = new Map<string, number>();
+  const deadline = Date.now() + seconds * 1000 + 5_000;
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000 + 200));
+  let pending = started;
+  while (pending.length > 0 && Date.now() < deadline) {
+    const left: string[] = [];
+    for (const id of pending) {
+      const fields = parseFields(await call(['domstats', '--raw', '--dirtyrate', id]).catch(() => ''), '=');
+      // calc_status 2: measured; 1: still measuring.
+      if (fields.get('dirtyrate.calc_status') === '2') rates.set(id, Number(fields.get('dirtyrate.megabytes_per_second') ?? 0));
+      else if (fields.get('dirtyrate.calc_status') === '1') left.push(id);
+    }
+    pending = left;
+    if (pending.length > 0) await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return rates;
 }

@@ -1,5 +1,5 @@
 import { type NodeInfo, numberField, parseDomainStats, parseFields, parseNodeInfo, Virsh } from '../../engine/libvirt/virsh.js';
-import type { HostSample, MetricsBatch, MetricsSource, MetricsTarget, VmSample } from '../metrics-source.js';
+import { type HostSample, type MetricsBatch, MetricsSourceError, type MetricsSource, type MetricsTarget, type VmSample } from '../metrics-source.js';
 
 /** Cumulative counters of one reading: a figure is the difference of two readings over their time apart. */
 interface DomainReading {
@@ -51,17 +51,22 @@ export class LibvirtMetricsSource implements MetricsSource {
 
   async collect(target: MetricsTarget, now: Date): Promise<MetricsBatch> {
     const wanted = new Set(target.vms.filter((v) => v.powerState === 'on').map((v) => v.id));
+    const connected = target.hosts.filter((h) => h.connectionUri);
+    if (connected.length === 0) throw new MetricsSourceError('libvirt', `no host of cluster ${target.clusterId} has a connectionUri`);
+    const failures: string[] = [];
     const batches = await Promise.all(
       target.hosts.map(async (host): Promise<MetricsBatch> => {
         if (!host.connectionUri) return { vms: [], hosts: [{ hostId: host.id, at: now, up: false }] };
         try {
           return await this.collectHost(host.id, host.connectionUri, wanted, now);
-        } catch {
+        } catch (error) {
           // A host that does not answer gives no figures; the others still count.
+          failures.push((error as Error).message);
           return { vms: [], hosts: [{ hostId: host.id, at: now, up: false }] };
         }
       }),
     );
+    if (failures.length === connected.length) throw new MetricsSourceError('libvirt', `no host answered: ${failures.join('; ')}`);
     return { vms: batches.flatMap((b) => b.vms), hosts: batches.flatMap((b) => b.hosts) };
   }
 

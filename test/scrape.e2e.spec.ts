@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DataSource } from 'typeorm';
 import { referenceImbalance } from '../src/planner/imbalance.js';
 import type { Snapshot } from '../src/planner/snapshot.js';
+import { CollectionsRepository } from '../src/metrics/collections.repository.js';
 import { MetricsPort } from '../src/prometheus/metrics-port.js';
+import { SchedulerService } from '../src/scheduler/scheduler.service.js';
 import { testCluster } from './support/clusters.js';
 import { only, parsePrometheusText, valueOf } from './support/prometheus-text.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
@@ -10,7 +13,7 @@ import { waitFor } from './support/wait.js';
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await createTestApp({ SIM_TIME_SCALE: '0.001', SIM_FAULTS: 'vm:m-vm002', METRICS_PORT: '0' });
+  t = await createTestApp({ SIM_TIME_SCALE: '0.001', SIM_FAULTS: 'vm:m-vm002', METRICS_PORT: '0', METRICS_INTERVAL_SECONDS: '0' });
   // Two hot hosts, two empty ones, one of them in quarantine.
   const cluster = testCluster('m', { vmsPerHost: [40, 8, 0, 0] });
   cluster.hosts[3].state = 'quarantine';
@@ -90,11 +93,31 @@ describe('GET /metrics', () => {
     const downtimeMs = succeeded.reduce((sum, m) => sum + m.result!.downtimeMs, 0);
     expect(valueOf(samples, 'ballast_migration_downtime_seconds_sum', { kind: 'compute' }) * 1000).toBeCloseTo(downtimeMs, 3);
 
+    const predicted = ended.filter((m) => m.state === 'succeeded' && (m as { prediction?: { totalTimeMs?: number } }).prediction?.totalTimeMs);
+    expect(predicted.length).toBe(succeeded.length);
+    expect(valueOf(samples, 'ballast_migration_duration_prediction_ratio_count', { kind: 'compute' })).toBe(predicted.length);
+    const ratios = predicted.map((m) => m.result!.totalTimeMs / (m as unknown as { prediction: { totalTimeMs: number } }).prediction.totalTimeMs);
+    expect(valueOf(samples, 'ballast_migration_duration_prediction_ratio_sum', { kind: 'compute' })).toBeCloseTo(ratios.reduce((a, b) => a + b, 0), 6);
+
     expect(valueOf(samples, 'ballast_planner_duration_seconds_count', { source: 'operator' })).toBe(1);
     expect(valueOf(samples, 'ballast_planner_duration_seconds_sum', { source: 'operator' })).toBeGreaterThan(0);
 
     expect(valueOf(samples, 'ballast_queue_oldest_job_age_seconds')).toBe(0);
     expect(only(samples, 'ballast_queue_jobs').map((s) => s.labels.state).sort()).toEqual(['active', 'delayed', 'prioritized', 'waiting']);
+  });
+
+  it('has the collector\'s lag and source errors and the last evaluation\'s lag and outcome', async () => {
+    const failedAt = new Date(Date.now() - 60_000);
+    await t.app.get(CollectionsRepository).record(t.app.get(DataSource).manager, { clusterId: 'calm', source: 'push', at: failedAt, error: 'no samples', samples: 0 });
+    await t.app.get(SchedulerService).balance('calm');
+    const { samples } = await scrape();
+    expect(valueOf(samples, 'ballast_collector_source_failing', { cluster: 'calm', source: 'push' })).toBe(1);
+    expect(valueOf(samples, 'ballast_collector_source_failing_seconds', { cluster: 'calm' })).toBeGreaterThanOrEqual(59);
+    expect(valueOf(samples, 'ballast_collector_lag_seconds', { cluster: 'calm' })).toBeGreaterThanOrEqual(59);
+    const run = (await t.http.get('/api/v1/clusters/calm/status').expect(200)).body.planning.last;
+    expect(valueOf(samples, 'ballast_evaluation_outcome', { cluster: 'calm', outcome: run.outcome })).toBe(1);
+    expect(valueOf(samples, 'ballast_evaluation_lag_seconds', { cluster: 'calm' })).toBeGreaterThanOrEqual(0);
+    expect(valueOf(samples, 'ballast_evaluation_lag_seconds', { cluster: 'calm' })).toBeLessThan(3600);
   });
 
   it('is served without a key on METRICS_PORT, on loopback only', async () => {

@@ -27,6 +27,11 @@ export class CollectionsRepository {
     return row ?? null;
   }
 
+  /** Every cluster's last attempt (for /metrics). */
+  all(): Promise<CollectionState[]> {
+    return this.db.query(`SELECT ${COLUMNS} FROM metrics_collections ORDER BY cluster_id`);
+  }
+
   /** Records an attempt; a failure keeps the start of its streak. */
   async record(manager: EntityManager, attempt: { clusterId: string; source: string; at: Date; error: string | null; samples: number }): Promise<void> {
     await manager.query(

@@ -1,8 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client';
+import { type CollectionState, CollectionsRepository } from '../metrics/collections.repository.js';
 import { MigrationQueue } from '../migrations/migration-queue.js';
 import { populationSd } from '../planner/imbalance.js';
 import { thresholdLevel } from '../planner/thresholds.js';
+import { type PlanningRun, PlanningRunsRepository } from '../scheduler/planning-runs.repository.js';
 import { type BucketCounts, type HostLoadRow, ScrapeRepository } from './scrape.repository.js';
 
 type Labels = Record<string, string | number>;
@@ -23,13 +25,17 @@ interface Scrape {
   duration: Map<string, BucketCounts>;
   downtime: Map<string, BucketCounts>;
   planning: Map<string, BucketCounts>;
+  predictionRatio: Map<string, BucketCounts>;
+  collections: CollectionState[];
+  runs: PlanningRun[];
+  now: number;
 }
 
 export const DURATION_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800];
 export const DOWNTIME_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5];
 export const PLANNING_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** A scrape's reads are shared by the series of that scrape, not cached across scrapes. */
-const SCRAPE_SHARING_MS = 250;
+/** Measured over predicted time: 1 is a perfect prediction. */
+export const PREDICTION_RATIO_BUCKETS = [0.25, 0.5, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2, 4];
 
 /** A series family whose samples are computed at scrape time from the shared reads. */
 class ScrapedMetric {
@@ -53,11 +59,13 @@ class ScrapedMetric {
 @Injectable()
 export class BallastMetrics {
   readonly registry = new Registry();
-  private pending: { at: number; scrape: Promise<Scrape> } | null = null;
+  private pending: Promise<Scrape> | null = null;
 
   constructor(
     private readonly rows: ScrapeRepository,
     @Inject(MigrationQueue) private readonly queue: MigrationQueue,
+    private readonly collectionsRepository: CollectionsRepository,
+    private readonly planningRuns: PlanningRunsRepository,
   ) {
     collectDefaultMetrics({ register: this.registry });
     for (const metric of this.families()) this.registry.registerMetric(metric as unknown as Metric);
@@ -71,18 +79,21 @@ export class BallastMetrics {
     return this.registry.metrics();
   }
 
+  /**
+   * The reads of the scrape under way: the registry asks every series in the same tick, so they
+   * share one set of reads, and the next scrape reads afresh.
+   */
   private read = (): Promise<Scrape> => {
-    const now = Date.now();
-    if (!this.pending || now - this.pending.at > SCRAPE_SHARING_MS) {
-      const scrape = this.readAll();
-      this.pending = { at: now, scrape };
-      scrape.catch(() => (this.pending = null));
+    if (!this.pending) {
+      this.pending = this.readAll();
+      setImmediate(() => (this.pending = null));
     }
-    return this.pending.scrape;
+    return this.pending;
   };
 
   private async readAll(): Promise<Scrape> {
-    const [clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning] = await Promise.all([
+    const now = Date.now();
+    const [clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning, predictionRatio, collections, runs] = await Promise.all([
       this.rows.clusters(),
       this.rows.hostLoads(),
       this.rows.migrationsByState(),
@@ -91,8 +102,11 @@ export class BallastMetrics {
       this.rows.migrationFigure('totalTimeMs', DURATION_BUCKETS),
       this.rows.migrationFigure('downtimeMs', DOWNTIME_BUCKETS),
       this.rows.planningSeconds(PLANNING_BUCKETS),
+      this.rows.predictionRatios(PREDICTION_RATIO_BUCKETS),
+      this.collectionsRepository.all(),
+      this.planningRuns.all(),
     ]);
-    return { clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning };
+    return { clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning, predictionRatio, collections, runs, now };
   }
 
   private families(): ScrapedMetric[] {
@@ -125,6 +139,24 @@ export class BallastMetrics {
       m('ballast_queue_oldest_job_age_seconds', 'Age of the longest-waiting queued migration (0 when none waits)', 'gauge', (s) => [{ value: s.oldestQueuedSeconds }]),
       m('ballast_migration_duration_seconds', 'Total time of the succeeded migrations, by kind', 'histogram', (s) => histogram('ballast_migration_duration_seconds', 'kind', s.duration, DURATION_BUCKETS)),
       m('ballast_migration_downtime_seconds', 'Switchover pause of the succeeded migrations, by kind', 'histogram', (s) => histogram('ballast_migration_downtime_seconds', 'kind', s.downtime, DOWNTIME_BUCKETS)),
+      m('ballast_migration_duration_prediction_ratio', 'Measured over predicted total time of the succeeded migrations (1 = as predicted), by kind', 'histogram', (s) =>
+        histogram('ballast_migration_duration_prediction_ratio', 'kind', s.predictionRatio, PREDICTION_RATIO_BUCKETS),
+      ),
+      m('ballast_collector_lag_seconds', 'Seconds since the collector last measured the cluster successfully (since its first attempt when none succeeded)', 'gauge', (s) =>
+        s.collections.map((c) => ({ labels: { cluster: c.clusterId, source: c.source }, value: secondsSince(s.now, c.lastSuccessAt ?? c.lastAttemptAt) })),
+      ),
+      m('ballast_collector_source_failing', '1 while the cluster\'s metrics source fails (the last attempt failed), else 0', 'gauge', (s) =>
+        s.collections.map((c) => ({ labels: { cluster: c.clusterId, source: c.source }, value: c.failingSince ? 1 : 0 })),
+      ),
+      m('ballast_collector_source_failing_seconds', 'How long the cluster\'s metrics source has been failing (0 while it answers)', 'gauge', (s) =>
+        s.collections.map((c) => ({ labels: { cluster: c.clusterId, source: c.source }, value: c.failingSince ? secondsSince(s.now, c.failingSince) : 0 })),
+      ),
+      m('ballast_evaluation_lag_seconds', 'Seconds since the scheduler last evaluated (planned) the cluster', 'gauge', (s) =>
+        s.runs.map((r) => ({ labels: { cluster: r.clusterId }, value: secondsSince(s.now, r.at) })),
+      ),
+      m('ballast_evaluation_outcome', 'The outcome of the cluster\'s last evaluation: 1 for it, by outcome', 'gauge', (s) =>
+        s.runs.map((r) => ({ labels: { cluster: r.clusterId, outcome: r.outcome }, value: 1 })),
+      ),
       m('ballast_planner_duration_seconds', 'Time the planner took for each stored plan, by who asked (scheduler, api, maintenance)', 'histogram', (s) => histogram('ballast_planner_duration_seconds', 'source', s.planning, PLANNING_BUCKETS)),
     ];
   }
@@ -136,6 +168,10 @@ function imbalanceOf(hosts: HostLoadRow[], weights: { cpu: number; memory: numbe
   const cpu = populationSd(connected.map((h) => h.cpu_demand_mhz / h.cpu_capacity_mhz));
   const memory = populationSd(connected.map((h) => h.memory_active_mb / h.memory_capacity_mb));
   return (weights.cpu * cpu + weights.memory * memory) / (weights.cpu + weights.memory);
+}
+
+function secondsSince(now: number, at: Date): number {
+  return Math.max(0, (now - new Date(at).getTime()) / 1000);
 }
 
 function countBy<T>(items: T[], labelsOf: (item: T) => Labels): Sample[] {

@@ -1,12 +1,14 @@
 import { Module } from '@nestjs/common';
+import { MetricsModule } from '../metrics/metrics.module.js';
 import { MigrationsModule } from '../migrations/migrations.module.js';
+import { SchedulerModule } from '../scheduler/scheduler.module.js';
 import { BallastMetrics } from './ballast-metrics.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsPort } from './metrics-port.js';
 import { ScrapeRepository } from './scrape.repository.js';
 
 @Module({
-  imports: [MigrationsModule],
+  imports: [MigrationsModule, MetricsModule, SchedulerModule],
   controllers: [MetricsController],
   providers: [BallastMetrics, MetricsPort, ScrapeRepository],
 })

@@ -69,6 +69,15 @@ export class ScrapeRepository {
     );
   }
 
+  /** Measured over predicted total time of the succeeded compute migrations that had a prediction. */
+  predictionRatios(bounds: readonly number[]): Promise<Map<string, BucketCounts>> {
+    return this.histogram(
+      `SELECT kind AS label, (result->>'totalTimeMs')::float8 / (prediction->>'totalTimeMs')::float8 AS x
+       FROM migrations WHERE state = 'succeeded' AND (prediction->>'totalTimeMs')::float8 > 0 AND result ? 'totalTimeMs'`,
+      bounds,
+    );
+  }
+
   /** How long the planner took per stored plan (seconds), per source. */
   planningSeconds(bounds: readonly number[]): Promise<Map<string, BucketCounts>> {
     return this.histogram(`SELECT source AS label, planning_ms / 1000 AS x FROM plans WHERE planning_ms IS NOT NULL`, bounds);

@@ -17,6 +17,8 @@ export interface PlanningRun {
   imbalance: number | null;
 }
 
+const COLUMNS = `cluster_id AS "clusterId", at, outcome, reason, plan_id AS "planId", moves, imbalance`;
+
 /** `planning_runs`: one row per cluster, its last planning run. */
 @Injectable()
 export class PlanningRunsRepository {
@@ -33,10 +35,12 @@ export class PlanningRunsRepository {
   }
 
   async last(clusterId: string): Promise<PlanningRun | null> {
-    const [row] = await this.db.query(
-      `SELECT cluster_id AS "clusterId", at, outcome, reason, plan_id AS "planId", moves, imbalance FROM planning_runs WHERE cluster_id = $1`,
-      [clusterId],
-    );
+    const [row] = await this.db.query(`SELECT ${COLUMNS} FROM planning_runs WHERE cluster_id = $1`, [clusterId]);
     return row ?? null;
+  }
+
+  /** Every cluster's last run (for /metrics). */
+  all(): Promise<PlanningRun[]> {
+    return this.db.query(`SELECT ${COLUMNS} FROM planning_runs ORDER BY cluster_id`);
   }
 }

@@ -221,12 +221,17 @@ function History({ clusterId, refreshKey }) {
   </section>`;
 }
 
-/** Why each move was proposed, from the plan's trace. */
+/** Why each move was proposed, in words, from the plan's trace (step, scores, cost, imbalance after). */
 function moveReasons(plan, index) {
-  const traced = plan.trace?.moves?.[index];
+  const traced = plan.trace?.moves?.find((m) => m.index === index);
   if (!traced) return [];
-  const reasons = traced.reasons ?? traced.why ?? [];
-  return (Array.isArray(reasons) ? reasons : [reasons]).map((r) => (typeof r === 'string' ? r : (r.reason ?? JSON.stringify(r))));
+  const reasons = [];
+  const scores = Object.entries(traced.score ?? {}).filter(([name, value]) => name !== 'total' && value !== 0);
+  reasons.push(`${traced.step}: imbalance ${traced.imbalanceAfter.toFixed(3)} after this move`);
+  if (scores.length > 0) reasons.push(`scores ${scores.map(([name, value]) => `${name} ${value >= 0 ? '+' : ''}${value.toFixed(3)}`).join(', ')}`);
+  if (traced.cost) reasons.push(`about ${seconds(traced.cost.seconds * 1000)}, ${gb(traced.cost.transferredMb)} sent, ${seconds(traced.cost.downtimeMs)} pause${traced.cost.converges ? '' : ' (does not converge)'}`);
+  if (traced.note) reasons.push(traced.note);
+  return reasons;
 }
 
 function Recommendation({ plan, session, onDecided }) {

@@ -4,7 +4,8 @@ import { referenceImbalance } from '../src/planner/imbalance.js';
 import type { Snapshot } from '../src/planner/snapshot.js';
 import { CollectionsRepository } from '../src/metrics/collections.repository.js';
 import { MetricsPort } from '../src/prometheus/metrics-port.js';
-import { SchedulerService } from '../src/scheduler/scheduler.service.js';
+import { EvaluationService } from '../src/closedloop/evaluation.service.js';
+import { host, snapshot, vmsOn } from './support/builders.js';
 import { testCluster } from './support/clusters.js';
 import { only, parsePrometheusText, valueOf } from './support/prometheus-text.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
@@ -106,18 +107,27 @@ describe('GET /metrics', () => {
     expect(only(samples, 'ballast_queue_jobs').map((s) => s.labels.state).sort()).toEqual(['active', 'delayed', 'prioritized', 'waiting']);
   });
 
-  it('has the collector\'s lag and source errors and the last evaluation\'s lag and outcome', async () => {
+  it('has the collector\'s lag and source errors, the evaluation\'s lag and the open detections', async () => {
     const failedAt = new Date(Date.now() - 60_000);
     await t.app.get(CollectionsRepository).record(t.app.get(DataSource).manager, { clusterId: 'calm', source: 'push', at: failedAt, error: 'no samples', samples: 0 });
-    await t.app.get(SchedulerService).balance('calm');
+    const hot = snapshot({
+      clusterId: 'hot',
+      hosts: [host('hot-h1'), host('hot-h2')],
+      vms: vmsOn('hot-h1', 9, 'hot-vm', { cpuDemandMhz: 8_000 }),
+      policy: { automationLevel: 'manual', holdMinutes: 5 },
+    });
+    await t.http.post('/api/v1/clusters/import').send(hot).expect(201);
+    await t.app.get(EvaluationService).evaluate('hot');
     const { samples } = await scrape();
     expect(valueOf(samples, 'ballast_collector_source_failing', { cluster: 'calm', source: 'push' })).toBe(1);
     expect(valueOf(samples, 'ballast_collector_source_failing_seconds', { cluster: 'calm' })).toBeGreaterThanOrEqual(59);
     expect(valueOf(samples, 'ballast_collector_lag_seconds', { cluster: 'calm' })).toBeGreaterThanOrEqual(59);
-    const run = (await t.http.get('/api/v1/clusters/calm/status').expect(200)).body.planning.last;
-    expect(valueOf(samples, 'ballast_evaluation_outcome', { cluster: 'calm', outcome: run.outcome })).toBe(1);
-    expect(valueOf(samples, 'ballast_evaluation_lag_seconds', { cluster: 'calm' })).toBeGreaterThanOrEqual(0);
-    expect(valueOf(samples, 'ballast_evaluation_lag_seconds', { cluster: 'calm' })).toBeLessThan(3600);
+    const status = (await t.http.get('/api/v1/clusters/hot/status').expect(200)).body;
+    const overloaded = status.closedLoop.detections.filter((d: { kind: string }) => d.kind === 'overloaded').length;
+    expect(overloaded).toBeGreaterThan(0);
+    expect(valueOf(samples, 'ballast_open_detections', { cluster: 'hot', kind: 'overloaded' })).toBe(overloaded);
+    expect(valueOf(samples, 'ballast_evaluation_lag_seconds', { cluster: 'hot' })).toBeGreaterThanOrEqual(0);
+    expect(valueOf(samples, 'ballast_evaluation_lag_seconds', { cluster: 'hot' })).toBeLessThan(3600);
   });
 
   it('is served without a key on METRICS_PORT, on loopback only', async () => {

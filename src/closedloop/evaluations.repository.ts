@@ -49,6 +49,14 @@ export class EvaluationsRepository {
     );
   }
 
+  /** Every cluster's last evaluation time and its open detections by kind (for /metrics). */
+  async overview(): Promise<{ clusterId: string; evaluatedAt: Date | null; detections: Record<string, number> }[]> {
+    return this.db.query(`
+      SELECT e.cluster_id AS "clusterId", e.evaluated_at AS "evaluatedAt",
+             coalesce((SELECT jsonb_object_agg(k, n) FROM (SELECT d->>'kind' AS k, count(*) AS n FROM jsonb_array_elements(e.detections) d GROUP BY 1) x), '{}') AS detections
+      FROM cluster_evaluations e ORDER BY e.cluster_id`);
+  }
+
   /** Clusters whose evaluation is due at `now` (never evaluated, or past their next time), oldest due first. */
   async due(now: Date, limit: number): Promise<string[]> {
     const rows: { id: string }[] = await this.db.query(

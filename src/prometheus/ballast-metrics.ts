@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, type Metric, Registry } from 'prom-client';
+import { EvaluationsRepository } from '../closedloop/evaluations.repository.js';
 import { type CollectionState, CollectionsRepository } from '../metrics/collections.repository.js';
 import { MigrationQueue } from '../migrations/migration-queue.js';
 import { populationSd } from '../planner/imbalance.js';
 import { thresholdLevel } from '../planner/thresholds.js';
-import { type PlanningRun, PlanningRunsRepository } from '../scheduler/planning-runs.repository.js';
 import { type BucketCounts, type HostLoadRow, ScrapeRepository } from './scrape.repository.js';
 
 type Labels = Record<string, string | number>;
@@ -27,7 +27,7 @@ interface Scrape {
   planning: Map<string, BucketCounts>;
   predictionRatio: Map<string, BucketCounts>;
   collections: CollectionState[];
-  runs: PlanningRun[];
+  evaluations: Awaited<ReturnType<EvaluationsRepository['overview']>>;
   now: number;
 }
 
@@ -65,7 +65,7 @@ export class BallastMetrics {
     private readonly rows: ScrapeRepository,
     @Inject(MigrationQueue) private readonly queue: MigrationQueue,
     private readonly collectionsRepository: CollectionsRepository,
-    private readonly planningRuns: PlanningRunsRepository,
+    private readonly evaluationsRepository: EvaluationsRepository,
   ) {
     collectDefaultMetrics({ register: this.registry });
     for (const metric of this.families()) this.registry.registerMetric(metric as unknown as Metric);
@@ -93,7 +93,7 @@ export class BallastMetrics {
 
   private async readAll(): Promise<Scrape> {
     const now = Date.now();
-    const [clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning, predictionRatio, collections, runs] = await Promise.all([
+    const [clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning, predictionRatio, collections, evaluations] = await Promise.all([
       this.rows.clusters(),
       this.rows.hostLoads(),
       this.rows.migrationsByState(),
@@ -104,9 +104,9 @@ export class BallastMetrics {
       this.rows.planningSeconds(PLANNING_BUCKETS),
       this.rows.predictionRatios(PREDICTION_RATIO_BUCKETS),
       this.collectionsRepository.all(),
-      this.planningRuns.all(),
+      this.evaluationsRepository.overview(),
     ]);
-    return { clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning, predictionRatio, collections, runs, now };
+    return { clusters, hosts, migrations, oldestQueuedSeconds, jobs, duration, downtime, planning, predictionRatio, collections, evaluations, now };
   }
 
   private families(): ScrapedMetric[] {
@@ -151,11 +151,11 @@ export class BallastMetrics {
       m('ballast_collector_source_failing_seconds', 'How long the cluster\'s metrics source has been failing (0 while it answers)', 'gauge', (s) =>
         s.collections.map((c) => ({ labels: { cluster: c.clusterId, source: c.source }, value: c.failingSince ? secondsSince(s.now, c.failingSince) : 0 })),
       ),
-      m('ballast_evaluation_lag_seconds', 'Seconds since the scheduler last evaluated (planned) the cluster', 'gauge', (s) =>
-        s.runs.map((r) => ({ labels: { cluster: r.clusterId }, value: secondsSince(s.now, r.at) })),
+      m('ballast_evaluation_lag_seconds', 'Seconds since the closed loop last evaluated the cluster', 'gauge', (s) =>
+        s.evaluations.flatMap((e) => (e.evaluatedAt ? [{ labels: { cluster: e.clusterId }, value: secondsSince(s.now, e.evaluatedAt) }] : [])),
       ),
-      m('ballast_evaluation_outcome', 'The outcome of the cluster\'s last evaluation: 1 for it, by outcome', 'gauge', (s) =>
-        s.runs.map((r) => ({ labels: { cluster: r.clusterId, outcome: r.outcome }, value: 1 })),
+      m('ballast_open_detections', 'Detections open at the cluster\'s last evaluation (overloaded, imbalanced...), by kind', 'gauge', (s) =>
+        s.evaluations.flatMap((e) => Object.entries(e.detections).map(([kind, n]) => ({ labels: { cluster: e.clusterId, kind }, value: Number(n) }))),
       ),
       m('ballast_planner_duration_seconds', 'Time the planner took for each stored plan, by who asked (scheduler, api, maintenance)', 'histogram', (s) => histogram('ballast_planner_duration_seconds', 'source', s.planning, PLANNING_BUCKETS)),
     ];

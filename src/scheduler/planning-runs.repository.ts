@@ -38,9 +38,4 @@ export class PlanningRunsRepository {
     const [row] = await this.db.query(`SELECT ${COLUMNS} FROM planning_runs WHERE cluster_id = $1`, [clusterId]);
     return row ?? null;
   }
-
-  /** Every cluster's last run (for /metrics). */
-  all(): Promise<PlanningRun[]> {
-    return this.db.query(`SELECT ${COLUMNS} FROM planning_runs ORDER BY cluster_id`);
-  }
 }

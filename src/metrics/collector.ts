@@ -88,7 +88,9 @@ export class MetricsCollector implements OnApplicationBootstrap {
       const cluster = await this.clusters.require(clusterId, manager);
       const previous = await this.collections.get(clusterId, manager);
       const minGapMs = MIN_SHARE_OF_INTERVAL * this.config.METRICS_INTERVAL_SECONDS * 1000;
-      if (previous && now.getTime() - previous.lastAttemptAt.getTime() < minGapMs && now >= previous.lastAttemptAt) {
+      // Either side: a scheduler that read its clock before another one's collection committed
+      // holds an earlier `now` than the attempt it finds, and must skip it all the same.
+      if (previous && Math.abs(now.getTime() - previous.lastAttemptAt.getTime()) < minGapMs) {
         return { clusterId, outcome: 'recent' };
       }
       const sourceName = this.clusters.metricsSourceOf(cluster);

@@ -131,7 +131,7 @@ export class PlanBuilder {
     this.placement.move(v, to);
     this.imbalance = this.placement.imbalance();
     const move: Move = { vmId: m.vms[v].id, fromHostId: m.hosts[from].id, toHostId: m.hosts[to].id, priority, reason };
-    const trace: MoveTrace = { index: this.planned.length, vmId: move.vmId, step, score, cost, imbalanceAfter: this.imbalance };
+    const trace: MoveTrace = { index: this.planned.length, vmId: move.vmId, fromHostId: move.fromHostId, toHostId: move.toHostId, step, score, cost, imbalanceAfter: this.imbalance };
     if (note !== undefined) trace.note = note;
     const planned: PlannedMove = { move, trace, v, from };
     if (unit !== undefined) planned.unit = unit;

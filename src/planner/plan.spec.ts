@@ -295,6 +295,8 @@ describe('plan and trace', () => {
     const p = planned(s, { threshold: 5 });
     expect(p.trace.moves.map((t) => t.vmId)).toEqual(p.plan.moves.map((m) => m.vmId));
     expect(p.trace.moves.map((t) => t.index)).toEqual(p.plan.moves.map((_, i) => i));
+    // Each entry names the move's source and target hosts, as the plan has them after refinement and replay.
+    expect(p.trace.moves.map((t) => [t.fromHostId, t.toHostId])).toEqual(p.plan.moves.map((m) => [m.fromHostId, m.toHostId]));
     for (const t of p.trace.moves) {
       expect(t.score.total).toEqual(expect.any(Number));
       expect(t.cost.seconds).toBeGreaterThan(0);

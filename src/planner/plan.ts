@@ -102,7 +102,8 @@ function buildTrace(b: PlanBuilder, mustBefore: number, shouldBefore: number, sh
       balanceStop: b.balanceStop,
       candidatesScored: b.candidatesScored,
     },
-    moves: b.planned.map((x) => x.trace),
+    // Hosts from the move itself: refinement and replay change a move's hosts after its trace is made.
+    moves: b.planned.map(({ move, trace }) => ({ ...trace, fromHostId: move.fromHostId, toHostId: move.toHostId })),
     stayed: b.stayed.list(),
     stayedOmitted: b.stayed.omitted,
   };

@@ -16,6 +16,16 @@ describe('threshold mapping', () => {
     expect(level.priorityBands.map((b) => b.priority)).toEqual(kept.filter((p) => p >= 2));
   });
 
+  it('a balancing move needs the larger of the minimum goodness and the lowest kept band, in normalized gain', () => {
+    expect(thresholdLevel(1).minBalancingGain).toBeNull();
+    expect(thresholdLevel(2).minBalancingGain).toBe(0.05);
+    expect(thresholdLevel(3).minBalancingGain).toBe(0.015);
+    expect(thresholdLevel(4).minBalancingGain).toBe(0.005);
+    expect(thresholdLevel(5).minBalancingGain).toBe(0.0015);
+    const gates = [2, 3, 4, 5].map((t) => thresholdLevel(t).minBalancingGain as number);
+    expect([...gates].sort((a, b) => b - a)).toEqual(gates);
+  });
+
   it('gets more permissive with each level', () => {
     const rates = [2, 3, 4, 5].map((t) => thresholdLevel(t).gainPerSecond as number);
     expect([...rates].sort((a, b) => b - a)).toEqual(rates);

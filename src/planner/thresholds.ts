@@ -13,17 +13,23 @@
  *
  * Threshold t keeps priorities 1..t and balances until the reference imbalance is at or below its
  * target; soft overload is utilization (CPU, or active memory) above `overloadUtilization`
- * (capped by the policy's maxCpuUtilization for CPU). A balancing move must be *good enough*: it
- * lowers the reference imbalance by at least `minGoodness` (DRS's minimum goodness: no churn for
- * a sliver of balance), and it *pays for itself*: its normalized gain is at least
- * `gainPerSecond` x its estimated migration time (cost-benefit gate).
+ * (capped by the policy's maxCpuUtilization for CPU). A balancing move must be *good enough*: its
+ * normalized gain is at least `minGoodness` (DRS's minimum goodness: no churn for a sliver of
+ * balance), and it *pays for itself*: its normalized gain is at least `gainPerSecond` x its
+ * estimated migration time (cost-benefit gate).
+ *
+ * Both gates are in normalized gain, so they scale with the cluster: in N connected hosts a move
+ * must lower the imbalance by at least minGoodness / N (0.001 at threshold 3 in 15 hosts, 0.00003
+ * in 500). One move shifts a standard deviation over N hosts by about 1/N, so an absolute minimum
+ * drop would stop large clusters far above their target (it did: 0.001 let a 500-host cluster at
+ * 0.138 make no move at all); a normalized one asks the same of a move at every size.
  *
  *   threshold  priorities  target imbalance  soft overload  min goodness  gain per migration-second
  *   1          1           (no balancing)    (hard caps)    -             -
- *   2          1-2         0.15              0.90           0.002         0.002
- *   3          1-3         0.08              0.85           0.001         0.0005
- *   4          1-4         0.04              0.80           0.0003        0.0001
- *   5          1-5         0                 0.75           0.0001        0.00001
+ *   2          1-2         0.15              0.90           0.03          0.002
+ *   3          1-3         0.08              0.85           0.015         0.0005
+ *   4          1-4         0.04              0.80           0.005         0.0001
+ *   5          1-5         0                 0.75           0.0015        0.00001
  */
 export interface ThresholdLevel {
   threshold: number;
@@ -34,8 +40,10 @@ export interface ThresholdLevel {
   overloadUtilization: number | null;
   /** Minimum normalized gain per second of estimated migration time. */
   gainPerSecond: number | null;
-  /** Minimum drop of the reference imbalance of a balancing move. */
+  /** Minimum normalized gain of a balancing move (a drop of the reference imbalance of minGoodness / N in N hosts). */
   minGoodness: number | null;
+  /** The lowest normalized gain a balancing move may have: its minimum goodness or the lowest kept priority's band. */
+  minBalancingGain: number | null;
   /** The lowest normalized gain of each balancing priority 2..5. */
   priorityBands: { priority: number; minNormalizedGain: number }[];
 }
@@ -47,20 +55,23 @@ export const PRIORITY_BANDS = [
   { priority: 5, minNormalizedGain: 0 },
 ];
 
-const LEVELS: Record<number, Omit<ThresholdLevel, 'threshold' | 'keptPriorities' | 'priorityBands'>> = {
+const LEVELS: Record<number, Omit<ThresholdLevel, 'threshold' | 'keptPriorities' | 'priorityBands' | 'minBalancingGain'>> = {
   1: { targetImbalance: null, overloadUtilization: null, gainPerSecond: null, minGoodness: null },
-  2: { targetImbalance: 0.15, overloadUtilization: 0.9, gainPerSecond: 0.002, minGoodness: 0.002 },
-  3: { targetImbalance: 0.08, overloadUtilization: 0.85, gainPerSecond: 0.0005, minGoodness: 0.001 },
-  4: { targetImbalance: 0.04, overloadUtilization: 0.8, gainPerSecond: 0.0001, minGoodness: 0.0003 },
-  5: { targetImbalance: 0, overloadUtilization: 0.75, gainPerSecond: 0.00001, minGoodness: 0.0001 },
+  2: { targetImbalance: 0.15, overloadUtilization: 0.9, gainPerSecond: 0.002, minGoodness: 0.03 },
+  3: { targetImbalance: 0.08, overloadUtilization: 0.85, gainPerSecond: 0.0005, minGoodness: 0.015 },
+  4: { targetImbalance: 0.04, overloadUtilization: 0.8, gainPerSecond: 0.0001, minGoodness: 0.005 },
+  5: { targetImbalance: 0, overloadUtilization: 0.75, gainPerSecond: 0.00001, minGoodness: 0.0015 },
 };
 
 export function thresholdLevel(threshold: number): ThresholdLevel {
   const t = Math.min(5, Math.max(1, Math.round(threshold)));
+  const level = LEVELS[t];
+  const lowestBand = PRIORITY_BANDS.find((b) => b.priority === t)?.minNormalizedGain ?? 0;
   return {
     threshold: t,
     keptPriorities: Array.from({ length: t }, (_, i) => i + 1),
-    ...LEVELS[t],
+    ...level,
+    minBalancingGain: level.minGoodness === null ? null : Math.max(level.minGoodness, lowestBand),
     priorityBands: PRIORITY_BANDS.filter((b) => b.priority <= t),
   };
 }

@@ -11,6 +11,9 @@ export interface MoveTrace {
   /** Position in plan.moves. */
   index: number;
   vmId: string;
+  /** The move's source and target hosts (the plan's move at this index). */
+  fromHostId: string;
+  toHostId: string;
   step: PlanStep;
   /** Score plugins (normalized gain units) at the time the move was chosen; total = weighted sum. */
   score: ScoreBreakdown;

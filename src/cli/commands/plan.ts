@@ -80,8 +80,20 @@ export function formatPlan(snapshot: Snapshot, result: PlanResult): string {
   if (p.moves.length === 0) {
     lines.push('No moves.');
   } else {
-    const rows = p.moves.map((m, i) => [String(i + 1), m.vmId, m.fromHostId, m.toHostId, String(m.priority), m.reason, gb(memory.get(m.vmId) ?? 0)]);
-    lines.push(...table(['#', 'VM', 'From', 'To', 'Priority', 'Reason', 'Memory'], rows));
+    // One row per move of the trace (the same order as plan.moves): what moved where, and why.
+    const rows = trace.moves.map((t) => [
+      String(t.index + 1),
+      t.vmId,
+      t.fromHostId,
+      t.toHostId,
+      String(p.moves[t.index].priority),
+      p.moves[t.index].reason,
+      t.step,
+      gb(memory.get(t.vmId) ?? 0),
+      t.imbalanceAfter.toFixed(4),
+      t.note ?? '',
+    ]);
+    lines.push(...table(['#', 'VM', 'From', 'To', 'Priority', 'Reason', 'Step', 'Memory', 'Imbalance after', 'Note'], rows));
   }
   lines.push('');
   lines.push(`Imbalance:         ${p.imbalanceBefore.toFixed(4)} -> ${p.imbalanceAfter.toFixed(4)}`);

@@ -1,7 +1,7 @@
 import { acceptsAll, type PlanBuilder, type PlannedMove } from '../builder.js';
 import { MEMORY_WEIGHT_PER_GB } from '../plugins/scores.js';
 import { PROFILES } from '../profiles.js';
-import { PRIORITY_BANDS, priorityOf } from '../thresholds.js';
+import { priorityOf } from '../thresholds.js';
 import { exchange, retarget, swapTargets, type RefineState } from './refine.js';
 import { staysUnderOverloadLevel } from './overload.js';
 import { replay } from './replay.js';
@@ -80,9 +80,12 @@ export function balance(b: PlanBuilder): void {
   });
   // The plain best-gain pass (the first strategy), stopped where its moves stop being significant.
   const yardstick = optimized[0].plain;
+  const target = level.targetImbalance;
   const results = optimized.map((o) => {
     b.restore(o.state);
-    spendSlack(b, o.improved + TUNING.slackShare * Math.max(0, yardstick - o.improved), thorough);
+    const slack = o.improved + TUNING.slackShare * Math.max(0, yardstick - o.improved);
+    // A plan that reached the target keeps it: memory is saved only down to the target.
+    spendSlack(b, o.improved <= target ? Math.min(slack, target) : slack, thorough);
     return { imbalance: b.imbalance, memoryMb: memoryMoved(b), state: b.checkpoint() };
   });
   const eligible = results.filter((r) => r.imbalance <= yardstick + 1e-12);
@@ -90,7 +93,14 @@ export function balance(b: PlanBuilder): void {
   pool.sort((x, y) => x.memoryMb - y.memoryMb || x.imbalance - y.imbalance);
   b.restore(pool[0].state);
   replay(b);
+  // The reason of the plan as it ends (a forward pass that went past the cap and reached the
+  // target was cut back to the cap afterwards).
+  if (b.imbalance <= target) b.balanceStop = atTarget(b.imbalance, target);
+  else if (b.optionalBudget <= 0) b.balanceStop = atCap(b.maxOptionalMoves);
 }
+
+const atTarget = (imbalance: number, target: number) => `imbalance ${imbalance.toFixed(4)} is at or below the target ${target}`;
+const atCap = (cap: number) => `maxMovesPerRun (${cap}) reached`;
 
 function memoryMoved(b: PlanBuilder): number {
   let mb = 0;
@@ -104,11 +114,7 @@ function refineState(b: PlanBuilder): RefineState {
     movable: movableForBalance(b),
     moved: new Uint8Array(m.vmCount),
     groups: hostsByGroup(b),
-    // The threshold's lowest kept priority and its minimum goodness, in normalized gain.
-    minGain: Math.max(
-      PRIORITY_BANDS.find((band) => band.priority === b.level.threshold)?.minNormalizedGain ?? 0,
-      (b.level.minGoodness ?? 0) * m.connectedCount,
-    ),
+    minGain: b.level.minBalancingGain ?? 0,
   };
   for (const x of b.planned) s.moved[x.v] = 1;
   return s;
@@ -165,12 +171,12 @@ function optimize(b: PlanBuilder, strategy: Strategy, thorough: boolean): number
     changed();
     for (;;) {
       if (b.imbalance <= target) {
-        b.balanceStop = `imbalance ${b.imbalance.toFixed(4)} is at or below the target ${target}`;
+        b.balanceStop = atTarget(b.imbalance, target);
         return;
       }
       if (b.optionalBudget <= 0) {
         while (retarget(b, s)) changed();
-        b.balanceStop = `maxMovesPerRun (${cap}) reached`;
+        b.balanceStop = atCap(cap);
         return;
       }
       const best = next();

@@ -19,7 +19,7 @@ export function explainStayed(b: PlanBuilder): void {
   const heat = hostHeat(b);
   const connected = Array.from({ length: m.hostCount }, (_, h) => h).filter((h) => m.connected[h]);
   const moved = new Set(b.planned.map((x) => x.v));
-  const minGoodness = b.level.minGoodness;
+  const minGain = b.level.minBalancingGain;
   for (const h of topK(connected, HOT_HOSTS, (x) => heat[x])) {
     const vms = p.hostVms[h].filter((v) => !moved.has(v) && m.vmOn[v]).sort((a, c) => m.vmCpu[c] + m.vmActive[c] - (m.vmCpu[a] + m.vmActive[a]) || a - c);
     for (const v of vms) {
@@ -38,7 +38,7 @@ export function explainStayed(b: PlanBuilder): void {
         b.noteStayed(v, () => ({ plugin: 'must-affinity', reason: 'moves only together with its must-affinity group' }));
         continue;
       }
-      if (minGoodness === null) {
+      if (minGain === null) {
         b.noteStayed(v, () => ({ plugin: 'balance', reason: `threshold ${b.level.threshold} keeps only mandatory moves` }));
         continue;
       }
@@ -53,16 +53,17 @@ export function explainStayed(b: PlanBuilder): void {
           b.noteStayed(v, () => rejection);
           continue;
         }
-        const gain = b.imbalance - p.imbalanceIfMoved(v, t);
+        const drop = b.imbalance - p.imbalanceIfMoved(v, t);
+        const gain = drop * m.connectedCount;
         const target = b.level.targetImbalance ?? 0;
         const why =
           b.optionalBudget <= 0
             ? { plugin: 'max-moves', reason: `maxMovesPerRun (${b.maxOptionalMoves}) reached` }
             : b.imbalance <= target
               ? { plugin: 'balance', reason: `the imbalance ${b.imbalance.toFixed(4)} is at or below the target ${target}` }
-              : gain < minGoodness
-              ? { plugin: 'balance', reason: `to ${m.hosts[t].id} it would lower the imbalance by ${gain.toExponential(2)}, under the minimum goodness ${minGoodness}` }
-              : { plugin: 'balance', reason: `to ${m.hosts[t].id} it would lower the imbalance by ${gain.toExponential(2)}; other moves were better` };
+              : gain < minGain
+              ? { plugin: 'balance', reason: `to ${m.hosts[t].id} it would lower the imbalance by ${drop.toExponential(2)} (normalized gain ${gain.toFixed(4)}), under the threshold's minimum ${minGain}` }
+              : { plugin: 'balance', reason: `to ${m.hosts[t].id} it would lower the imbalance by ${drop.toExponential(2)}; other moves were better` };
         b.noteStayed(v, () => why);
       }
     }

@@ -5,6 +5,7 @@ import { Maintenance1764200000000 } from './1764200000000-Maintenance.js';
 import { Metrics1764500000000 } from './1764500000000-Metrics.js';
 import { LibvirtHosts1764600000000 } from './1764600000000-LibvirtHosts.js';
 import { ClosedLoop1764700000000 } from './1764700000000-ClosedLoop.js';
+import { HostHealth1764700000001 } from './1764700000001-HostHealth.js';
 import { Observability1764800000000 } from './1764800000000-Observability.js';
 
 export const MIGRATIONS = [
@@ -14,5 +15,6 @@ export const MIGRATIONS = [
   Metrics1764500000000,
   LibvirtHosts1764600000000,
   ClosedLoop1764700000000,
+  HostHealth1764700000001,
   Observability1764800000000,
 ];

@@ -12,5 +12,6 @@ import { EvacuationMoves } from './evacuation-moves.js';
   imports: [InventoryModule, MigrationsModule, PlansModule],
   controllers: [MaintenanceController],
   providers: [EvacuationMoves, MaintenanceRepository, MaintenanceService, MaintenanceSupervisor],
+  exports: [MaintenanceService],
 })
 export class MaintenanceModule {}

@@ -56,8 +56,10 @@ describe('evaluation jobs with two scheduler processes', () => {
     const twice: unknown[] = await db.query(`SELECT vm_id FROM migrations GROUP BY vm_id HAVING count(*) > 1`);
     expect(twice).toEqual([]);
     const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM migrations`);
-    expect(n).toBe(rows.reduce((sum, r) => sum + r.moves_started, 0));
-    expect(rows.every((r) => r.moves_started > 0)).toBe(true);
+    // Every migration belongs to the one plan of its cluster (a later look that found nothing to do starts nothing).
+    const [{ m }] = await db.query(`SELECT coalesce(sum(jsonb_array_length(moves)), 0)::int AS m FROM plans WHERE source = 'scheduler' AND status = 'approved'`);
+    expect(n).toBe(m);
+    expect(n).toBeGreaterThanOrEqual(CLUSTERS);
     // Both processes took evaluations from the queue (each logs the clusters where it started migrations).
     const byOther = new Set([...other!.output().matchAll(/cluster (c\d+): /g)].map((m) => m[1]));
     expect(byOther.size).toBeGreaterThan(0);

@@ -9,6 +9,12 @@ import { EvaluationService } from './evaluation.service.js';
 import { EvaluationsRepository } from './evaluations.repository.js';
 
 export const EVALUATION_QUEUE = 'evaluations';
+
+/** hot: a host went above its line (evaluated at once); otherwise the cluster was due (skipped if evaluated since). */
+export interface EvaluationJob {
+  clusterId: string;
+  hot: boolean;
+}
 const TICK_MS = 2000;
 const DUE_PER_TICK = 1000;
 const CONCURRENCY = 4;
@@ -27,8 +33,8 @@ export const evaluationJobId = (clusterId: string) => `evaluate-${encodeURICompo
 @Injectable()
 export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(EvaluationScheduler.name);
-  readonly queue: Queue<{ clusterId: string }>;
-  private worker: Worker<{ clusterId: string }> | null = null;
+  readonly queue: Queue<EvaluationJob>;
+  private worker: Worker<EvaluationJob> | null = null;
 
   constructor(
     @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
@@ -55,7 +61,7 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
   }
 
   startWorker(concurrency = CONCURRENCY): void {
-    this.worker = new Worker<{ clusterId: string }>(EVALUATION_QUEUE, async (job) => this.service.evaluate(job.data.clusterId), {
+    this.worker = new Worker<EvaluationJob>(EVALUATION_QUEUE, async (job) => this.service.evaluate(job.data.clusterId, !job.data.hot), {
       connection: { url: this.config.REDIS_URL, maxRetriesPerRequest: null },
       prefix: this.config.REDIS_PREFIX,
       concurrency,
@@ -66,14 +72,15 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
 
   /** Puts the due and the newly hot clusters on the queue; returns how many were due. */
   async enqueueDue(now = new Date()): Promise<number> {
-    const due = new Set([...(await this.evaluations.due(now, DUE_PER_TICK)), ...(await this.evaluations.newlyHot())]);
-    await this.enqueue([...due]);
-    return due.size;
+    const hot = new Set(await this.evaluations.newlyHot());
+    const due = (await this.evaluations.due(now, DUE_PER_TICK)).filter((id) => !hot.has(id));
+    await this.enqueue([...due.map((clusterId) => ({ clusterId, hot: false })), ...[...hot].map((clusterId) => ({ clusterId, hot: true }))]);
+    return due.length + hot.size;
   }
 
-  async enqueue(clusterIds: string[]): Promise<void> {
-    if (clusterIds.length === 0) return;
-    await this.queue.addBulk(clusterIds.map((clusterId) => ({ name: 'evaluate', data: { clusterId }, opts: { jobId: evaluationJobId(clusterId) } })));
+  async enqueue(jobs: EvaluationJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.queue.addBulk(jobs.map((data) => ({ name: 'evaluate', data, opts: { jobId: evaluationJobId(data.clusterId) } })));
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -23,7 +23,7 @@ import { loopPolicy } from './loop-policy.js';
 export interface EvaluationOutcome {
   clusterId: string;
   /** locked: another scheduler evaluates the cluster right now. */
-  outcome: 'evaluated' | 'locked' | 'gone';
+  outcome: 'evaluated' | 'locked' | 'gone' | 'not-due';
   summary: string;
   started: number;
   recommended: number;
@@ -53,7 +53,8 @@ export class EvaluationService {
     private readonly notifications: NotificationsService,
   ) {}
 
-  async evaluate(clusterId: string): Promise<EvaluationOutcome> {
+  /** `onlyIfDue`: skip when another scheduler has evaluated the cluster since it was found due. */
+  async evaluate(clusterId: string, onlyIfDue = false): Promise<EvaluationOutcome> {
     const outcome = await this.db.transaction(async (manager): Promise<EvaluationOutcome> => {
       const none = { clusterId, started: 0, recommended: 0, planId: null };
       if (!(await tryAdvisoryXactLock(manager, 'plan', clusterId))) return { ...none, outcome: 'locked', summary: 'another scheduler is evaluating the cluster' };
@@ -64,6 +65,9 @@ export class EvaluationService {
       const inFlight = await this.migrationRows.unfinishedComputeMoves(manager, clusterId);
       const snapshot = placeInFlight(taken, inFlight);
       const state = await this.evaluations.get(clusterId, manager);
+      if (onlyIfDue && state?.nextAt && new Date(state.nextAt).getTime() > now.getTime()) {
+        return { ...none, outcome: 'not-due', summary: 'evaluated by another scheduler since it was found due' };
+      }
       const history: MoveRecord[] = (await this.migrationRows.moveHistory(manager, clusterId, new Date(now.getTime() - DAY_MS))).map((m) => ({
         vmId: m.vmId,
         fromHostId: m.fromHostId,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { sqlStates, UNFINISHED_STATES } from '../migrations/migration-state.js';
 import { thresholdLevel } from '../planner/thresholds.js';
 import type { ChangeWindowView } from './evaluation-view.js';
 import type { Detection } from './detection.js';
@@ -73,11 +74,15 @@ export class EvaluationsRepository {
    */
   async newlyHot(): Promise<string[]> {
     const rows: { cluster_id: string }[] = await this.db.query(`
-      WITH load AS (
+      WITH placed AS (
+        -- A VM in flight counts on its target, as the evaluation sees it.
+        SELECT coalesce(m.target_host_id, v.host_id) AS host_id, v.cpu_demand_mhz, v.memory_active_mb
+        FROM vms v LEFT JOIN migrations m ON m.vm_id = v.id AND m.kind = 'compute' AND m.state IN ${sqlStates(UNFINISHED_STATES)}
+        WHERE v.power_state = 'on'),
+      load AS (
         SELECT h.cluster_id, h.id AS host_id, h.cpu_capacity_mhz, h.memory_capacity_mb,
-               coalesce(sum(v.cpu_demand_mhz) FILTER (WHERE v.power_state = 'on'), 0) AS cpu,
-               coalesce(sum(v.memory_active_mb) FILTER (WHERE v.power_state = 'on'), 0) AS mem
-        FROM hosts h LEFT JOIN vms v ON v.host_id = h.id
+               coalesce(sum(p.cpu_demand_mhz), 0) AS cpu, coalesce(sum(p.memory_active_mb), 0) AS mem
+        FROM hosts h LEFT JOIN placed p ON p.host_id = h.id
         WHERE h.state = 'connected' GROUP BY h.cluster_id, h.id),
       lines AS (
         SELECT id AS cluster_id,

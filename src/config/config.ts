@@ -122,8 +122,15 @@ export const SETTINGS = {
   },
   BALLAST_DEMO: {
     default: 'true',
-    description: 'Import a demo cluster when the database has no cluster',
-    parse: boolean,
+    description: 'Import a demo cluster when the database has no cluster; `libvirt-lab` sets up two libvirt daemons of this machine with guests and their cluster (torn down on stop)',
+    parse: (raw: string, name: string): boolean | 'libvirt-lab' => {
+      if (raw.toLowerCase() === 'libvirt-lab') return 'libvirt-lab';
+      try {
+        return boolean(raw, name);
+      } catch {
+        throw new ConfigError(`${name} must be true or false (or libvirt-lab): "${raw}"`);
+      }
+    },
   },
   MIGRATION_ENGINE: {
     default: 'simulated',

@@ -10,6 +10,10 @@ import { SnapshotsService } from '../inventory/snapshots.service.js';
 import { demoCluster } from '../scenarios/generate.js';
 import type { Snapshot } from '../planner/snapshot.js';
 import { labCluster } from './lab-cluster.js';
+import { LIBVIRT_LAB_CLUSTER, LibvirtLabDemo } from './libvirt-lab-demo.js';
+import { DiscoveryService } from '../discovery/discovery.service.js';
+import { ClustersService } from '../inventory/clusters.service.js';
+import { HostsService } from '../inventory/hosts.service.js';
 
 /**
  * The demo of `npm start` on an empty database (unless BALLAST_DEMO=false): a simulated cluster of
@@ -19,12 +23,16 @@ import { labCluster } from './lab-cluster.js';
 export class DemoService implements OnApplicationShutdown {
   private readonly logger = new Logger(DemoService.name);
   private startedLab = false;
+  private libvirtLab?: LibvirtLabDemo;
 
   constructor(
     @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
     @InjectDataSource() private readonly db: DataSource,
     @Inject(MIGRATION_ENGINE) private readonly engine: MigrationEngine,
     private readonly snapshots: SnapshotsService,
+    private readonly clusters: ClustersService,
+    private readonly hosts: HostsService,
+    private readonly discovery: DiscoveryService,
   ) {}
 
   get snapshot(): Snapshot {
@@ -34,6 +42,7 @@ export class DemoService implements OnApplicationShutdown {
   /** Imports the demo cluster when the database has none; starts the lab's guests with the qemu engine. */
   async prepare(): Promise<string | null> {
     if (!this.config.BALLAST_DEMO) return null;
+    if (this.config.BALLAST_DEMO === 'libvirt-lab') return this.startLibvirtLab();
     const demo = this.snapshot;
     if ((await this.db.getRepository(ClusterEntity).count()) === 0) {
       try {
@@ -63,8 +72,19 @@ export class DemoService implements OnApplicationShutdown {
     this.startedLab = true;
   }
 
+  private async startLibvirtLab(): Promise<string | null> {
+    if (this.engine.name !== 'libvirt') this.logger.warn('BALLAST_DEMO=libvirt-lab without MIGRATION_ENGINE=libvirt: discovery and metrics work, migrations do not reach libvirt');
+    if (await this.db.getRepository(ClusterEntity).existsBy({ id: LIBVIRT_LAB_CLUSTER })) {
+      this.logger.warn(`cluster "${LIBVIRT_LAB_CLUSTER}" exists already (a lab of an earlier run?): delete it to start a fresh lab`);
+      return null;
+    }
+    this.libvirtLab = new LibvirtLabDemo(this.logger);
+    return this.libvirtLab.start({ clusters: this.clusters, hosts: this.hosts, discovery: this.discovery });
+  }
+
   /** The lab's guests belong to the demo: they stop with it. */
   async onApplicationShutdown(): Promise<void> {
+    await this.libvirtLab?.stop();
     if (this.startedLab && this.engine instanceof QemuEngine) {
       await this.engine.lab.stopAll();
       this.logger.log('stopped the lab\'s QEMU guests');

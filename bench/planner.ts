@@ -215,6 +215,7 @@ function main(): void {
     hosts: number;
     vms: number;
     ballast: Row;
+    atDefault: Row & { optional: number };
     greedy: Row | null;
     unrepairableLeft: number;
     repairableLeft: string[];
@@ -225,6 +226,8 @@ function main(): void {
     const snapshot = sc.load();
     const runs = sc.big ? 5 : 7;
     const b = timed(runs, () => plan(snapshot, { threshold: 5 }), 2);
+    const t3 = timed(1, () => plan(snapshot, { threshold: 3 }));
+    const atDefault = { ...row('ballast t3', snapshot, t3.result.plan, t3.ms, t3.result.trace.summary.balanceStop), optional: t3.result.trace.summary.optionalMoves };
     const ballast = row('ballast', snapshot, b.result.plan, b.ms, b.result.trace.summary.balanceStop);
     const greedyRuns = snapshot.vms.length > 2000 ? 1 : 3;
     const g = timed(greedyRuns, () => greedyPlan(snapshot, sc.greedyBudget ? { timeBudgetMs: greedyBudgetMs } : {}));
@@ -240,6 +243,7 @@ function main(): void {
       hosts: snapshot.hosts.length,
       vms: snapshot.vms.length,
       ballast,
+      atDefault,
       greedy,
       unrepairableLeft: leftRules.length - repairableLeft.length,
       repairableLeft,
@@ -281,6 +285,23 @@ function main(): void {
     }
   }
 
+  // The default threshold (3, target 0.08) beside threshold 5, per size.
+  console.log('\nThreshold 3 (the default, target imbalance 0.08) beside threshold 5, Ballast, one run each:');
+  const t3Header = ['scenario', 'imbalance before', 't3 after', 't3 moves (capped)', 't3 GB', 't3 stop', 't5 after', 't5 moves', 't5 GB'];
+  const t3Lines = results.map((r) => [
+    `${r.scenario} (${r.hosts}h)`,
+    fmt(r.atDefault.imbalanceBefore, 4),
+    fmt(r.atDefault.imbalanceAfter, 4),
+    `${r.atDefault.moves} (${r.atDefault.optional})`,
+    fmt(r.atDefault.gbMoved, 1),
+    r.atDefault.note,
+    fmt(r.ballast.imbalanceAfter, 4),
+    String(r.ballast.moves),
+    fmt(r.ballast.gbMoved, 1),
+  ]);
+  const t3Widths = t3Header.map((h, i) => Math.max(h.length, ...t3Lines.map((l) => l[i].length)));
+  for (const cells of [t3Header, t3Widths.map((w) => '-'.repeat(w)), ...t3Lines]) console.log(cells.map((c, i) => c.padEnd(t3Widths[i])).join(' | ').trimEnd());
+
   // Heap of the 500-host case: fresh processes with a 500 MB old-space limit (the target), and a
   // 128 MB one (the plan must still finish: the peak is below it).
   let heap: HeapFigures | null = null;
@@ -306,6 +327,10 @@ function main(): void {
   // Verdicts.
   const verdict = (ok: boolean, text: string) => console.log(`${ok ? 'PASS' : 'FAIL'}  ${text}`);
   console.log('');
+  verdict(
+    results.every((r) => r.atDefault.valid && (r.atDefault.imbalanceBefore <= 0.08 || r.atDefault.imbalanceAfter <= 0.08 || r.atDefault.note.startsWith('maxMovesPerRun'))),
+    'threshold 3: every plan valid, and every cluster above 0.08 ends at or below it or at the move cap',
+  );
   verdict(
     results.every((r) => r.ballast.valid),
     `every Ballast plan valid (independent validator)${results.every((r) => r.greedy === null || r.greedy.valid) ? '; every greedy plan valid too' : ''}`,

@@ -15,9 +15,10 @@ async function start(config: BallastConfig): Promise<void> {
   const logService = new PinoLoggerService(createPino({ level: config.LOG_LEVEL, format: config.LOG_FORMAT }));
   Logger.overrideLogger(logService);
   const logger = new Logger('Ballast');
-  await preparePostgres(config.DATABASE_URL);
+  // Redis first: a start it refuses leaves nothing behind (no database created).
   const redisWarning = await checkRedis(config.REDIS_URL);
   if (redisWarning) logger.warn(redisWarning);
+  await preparePostgres(config.DATABASE_URL);
   const applied = await migrate(config.DATABASE_URL);
   if (applied.length > 0) logger.log(`applied migrations: ${applied.join(', ')}`);
 

@@ -1,6 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { runNode } from './support/run-node.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
+import pg from 'pg';
+import { deleteKeysUnder } from '../src/redis/delete-keys.js';
+import { runNode, type ServiceProcess, startService } from './support/run-node.js';
+import { createTestApp, createTestDatabase, type TestApp } from './support/test-app.js';
 
 const MAIN = 'dist/src/main.js';
 // Port 1 on loopback: nothing listens there, the connection is refused at once.
@@ -25,6 +29,36 @@ describe('start-up errors', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^ballast: cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
     expect(lines[0]).toContain('docker compose up -d');
+  });
+
+  it('says authentication failed, not unreachable, when PostgreSQL refuses the user', async () => {
+    const base = new URL(process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/ballast');
+    base.username = `nobody_${randomUUID().slice(0, 8)}`;
+    base.password = 'wrong';
+    const { code, stderr } = await runNode(MAIN, [], { DATABASE_URL: base.toString() });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ballast: PostgreSQL at postgres:\/\/nobody_\w+:\*\*\*@.* answered, but authentication failed/);
+    expect(lines[0]).toContain('postgres://ballast:ballast@127.0.0.1:5432/ballast');
+    expect(lines[0]).not.toContain('cannot reach');
+  });
+
+  it('creates no database when it refuses to start because Redis does not answer', async () => {
+    const url = new URL(process.env.TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/ballast');
+    const name = `ballast_test_refused_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    url.pathname = `/${name}`;
+    const { code, stderr } = await runNode(MAIN, [], { DATABASE_URL: url.toString(), REDIS_URL: `redis://${CLOSED}` });
+    expect(code).toBe(1);
+    expect(stderr).toContain('cannot reach Redis');
+    url.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: url.toString() });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount).toBe(0);
+    } finally {
+      await client.end();
+    }
   });
 
   it.each([
@@ -85,5 +119,43 @@ describe('Redis that may evict keys', () => {
     } finally {
       server.kill('SIGKILL');
     }
+  });
+});
+
+describe('npm start with the demo', () => {
+  let service: ServiceProcess;
+  let api: string;
+  let database: { url: string; drop(): Promise<void> };
+  const REDIS_PREFIX = `ballast-test-start-${process.pid}`;
+  const READY = /API on (http:\/\/\S+)\/api\/v1/;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    service = await startService({ DATABASE_URL: database.url, REDIS_PREFIX, PORT: '0', BALLAST_DEMO: 'true', BALANCE_INTERVAL_SECONDS: '0' }, /demo cluster: /, 60000);
+    api = `${READY.exec(service.output())![1].replace('localhost', '127.0.0.1')}/api/v1`;
+  }, 90000);
+
+  afterAll(async () => {
+    await service?.stop();
+    await database?.drop();
+    await deleteKeysUnder(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_PREFIX);
+  });
+
+  it('logs the lines the README promises, not a line per route or module', () => {
+    const output = service.output();
+    expect(output).toMatch(/roles api,scheduler,worker; API on http:\/\/localhost:\d+\/api\/v1, docs on/);
+    expect(output).toMatch(/demo cluster: http:\/\/localhost:\d+\/api\/v1\/clusters\/demo\/snapshot/);
+    expect(output).not.toMatch(/Mapped \{/);
+    expect(output).not.toMatch(/dependencies initialized/);
+    expect(output.trim().split('\n').length).toBeLessThan(15);
+  });
+
+  it('gives the demo rules ids of its own: a sample with rules imports beside it', async () => {
+    const rules = (await (await fetch(`${api}/rules?clusterId=demo`)).json()) as { items: { id: string }[] };
+    expect(rules.items.length).toBeGreaterThan(0);
+    expect(rules.items.every((r) => r.id.startsWith('demo-'))).toBe(true);
+    const sample = readFileSync(new URL('./fixtures/scenarios/sample-rules.json', import.meta.url), 'utf8');
+    const answer = await fetch(`${api}/clusters/import`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: sample });
+    expect(answer.status).toBe(201);
   });
 });

@@ -1,16 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { METRICS_SOURCE_NAMES, type MetricsSourceName } from '../metrics/metrics-source.js';
 import { AUTOMATION_LEVELS, type Policy } from '../planner/snapshot.js';
-import { parsePolicy, readerOf, SnapshotError } from '../planner/validate-snapshot.js';
-
-/** DRS's defaults: fully automated at the middle threshold. */
-export const DEFAULT_POLICY: Policy = {
-  automationLevel: 'fully-automated',
-  migrationThreshold: 3,
-  resourceWeights: { cpu: 1, memory: 1 },
-  maxMovesPerRun: 50,
-  memoryOvercommitRatio: 1,
-};
+import { DEFAULT_POLICY, parsePolicy, readerOf, SnapshotError } from '../planner/validate-snapshot.js';
 
 export class ResourceWeightsDto {
   @ApiProperty({ minimum: 0 }) cpu!: number;

@@ -21,6 +21,26 @@ describe('validateSnapshot', () => {
     expect('extra' in s).toBe(false);
   });
 
+  it('takes memoryMb for a VM without memoryActiveMb, as the reference imbalance does', () => {
+    const doc = good();
+    delete doc.vms[0].memoryActiveMb;
+    const s = validateSnapshot(doc);
+    expect(s.vms[0].memoryActiveMb).toBe(s.vms[0].memoryMb);
+    expect(s.vms[1].memoryActiveMb).toBe(doc.vms[1].memoryActiveMb);
+  });
+
+  it('fills the fields a policy leaves out with the defaults, and checks the ones it gives', () => {
+    const doc = good();
+    doc.policy = { migrationThreshold: 5 };
+    expect(validateSnapshot(doc).policy).toEqual({
+      automationLevel: 'fully-automated', migrationThreshold: 5, resourceWeights: { cpu: 1, memory: 1 }, maxMovesPerRun: 50, memoryOvercommitRatio: 1,
+    });
+    doc.policy = {};
+    expect(validateSnapshot(doc).policy.migrationThreshold).toBe(3);
+    doc.policy = { maxMovesPerRun: -1 };
+    expect(() => validateSnapshot(doc)).toThrow(SnapshotError);
+  });
+
   it.each([
     { name: 'a duplicate host id', edit: (d: Doc) => d.hosts.push({ ...d.hosts[0] }), field: 'snapshot.hosts[2] (h1).id', reason: 'duplicate host id "h1"' },
     { name: 'a duplicate VM id', edit: (d: Doc) => (d.vms[1].id = 'a'), field: 'snapshot.vms[1] (a).id', reason: 'duplicate VM id "a"' },

@@ -191,17 +191,30 @@ function unique(items: Reader[], label: string): void {
   }
 }
 
+/** DRS's defaults, for the fields a policy leaves out: fully automated at the middle threshold. */
+export const DEFAULT_POLICY: Snapshot['policy'] = {
+  automationLevel: 'fully-automated',
+  migrationThreshold: 3,
+  resourceWeights: { cpu: 1, memory: 1 },
+  maxMovesPerRun: 50,
+  memoryOvercommitRatio: 1,
+};
+
 export function validatePolicy(policy: Reader): Snapshot['policy'] {
-  const weights = policy.object('resourceWeights');
-  const cpu = weights.number('cpu', { min: 0 });
-  const memory = weights.number('memory', { min: 0 });
-  if (cpu + memory <= 0) throw new SnapshotError(`${weights.path}`, 'cpu and memory weights must not both be 0');
+  const orDefault = <K extends keyof Snapshot['policy']>(key: K, read: () => Snapshot['policy'][K]) => (policy.has(key) ? read() : DEFAULT_POLICY[key]);
+  const resourceWeights = policy.has('resourceWeights') ? ((): Snapshot['policy']['resourceWeights'] => {
+    const weights = policy.object('resourceWeights');
+    const cpu = weights.number('cpu', { min: 0 });
+    const memory = weights.number('memory', { min: 0 });
+    if (cpu + memory <= 0) throw new SnapshotError(`${weights.path}`, 'cpu and memory weights must not both be 0');
+    return { cpu, memory };
+  })() : { ...DEFAULT_POLICY.resourceWeights };
   return drop({
-    automationLevel: policy.oneOf('automationLevel', AUTOMATION_LEVELS),
-    migrationThreshold: policy.number('migrationThreshold', { integer: true, min: 1, max: 5 }),
-    resourceWeights: { cpu, memory },
-    maxMovesPerRun: policy.number('maxMovesPerRun', { integer: true, min: 0 }),
-    memoryOvercommitRatio: policy.number('memoryOvercommitRatio', { minExclusive: 0 }),
+    automationLevel: orDefault('automationLevel', () => policy.oneOf('automationLevel', AUTOMATION_LEVELS)),
+    migrationThreshold: orDefault('migrationThreshold', () => policy.number('migrationThreshold', { integer: true, min: 1, max: 5 })),
+    resourceWeights,
+    maxMovesPerRun: orDefault('maxMovesPerRun', () => policy.number('maxMovesPerRun', { integer: true, min: 0 })),
+    memoryOvercommitRatio: orDefault('memoryOvercommitRatio', () => policy.number('memoryOvercommitRatio', { minExclusive: 0 })),
     maxCpuUtilization: policy.optionalNumber('maxCpuUtilization', { minExclusive: 0, max: 1 }),
     migrationCooldownMinutes: policy.optionalNumber('migrationCooldownMinutes', { min: 0 }),
     holdMinutes: policy.optionalNumber('holdMinutes', { min: 0, max: 1440 }),
@@ -294,7 +307,8 @@ export function parseVm(v: Reader): SnapshotVm {
     vcpus: v.number('vcpus', { integer: true, minExclusive: 0 }),
     memoryMb: v.number('memoryMb', { minExclusive: 0 }),
     cpuDemandMhz: v.number('cpuDemandMhz', { min: 0 }),
-    memoryActiveMb: v.number('memoryActiveMb', { min: 0 }),
+    // Optional: the reference imbalance counts memoryMb for a VM without it.
+    memoryActiveMb: v.optionalNumber('memoryActiveMb', { min: 0 }) ?? v.number('memoryMb', { minExclusive: 0 }),
     powerState: v.oneOf('powerState', POWER_STATES),
     automationLevel: v.optionalOneOf('automationLevel', VM_AUTOMATION_LEVELS),
     networks: v.ids('networks', { optional: true }),

@@ -37,6 +37,8 @@ export interface ScenarioOptions {
   hostPrefix?: string;
   hostDigits?: number;
   vmPrefix?: string;
+  /** Prefix of the rules' ids (default none: `anti-1`, `pref-1`, ...). */
+  rulePrefix?: string;
   vmDigits?: number;
   /** Configured memory of all VMs as a share of the hosts' memory (default 0.7). */
   fill?: number;
@@ -258,7 +260,7 @@ function makeRules(o: ScenarioOptions, hosts: readonly SnapshotHost[], vms: Snap
   const take = (ids: number[]) => ids.filter((v) => v >= 0).map((v) => vms[v].id);
 
   const add = (kind: Rule['kind'], mode: Rule['mode'], index: number, broken: boolean) => {
-    const id = `${mode === 'should' ? 'pref' : kind.replace('vm-', '').replace('-affinity', '')}-${index + 1}`;
+    const id = `${o.rulePrefix ?? ''}${mode === 'should' ? 'pref' : kind.replace('vm-', '').replace('-affinity', '')}-${index + 1}`;
     if (kind === 'vm-anti-affinity') {
       const first = freeVm((v) => hostOf(vms[v].hostId).state === 'connected');
       if (first < 0) return;
@@ -344,6 +346,8 @@ export function demoCluster(): Snapshot {
     hostDigits: 2,
     vmPrefix: 'demo-vm-',
     vmDigits: 3,
+    // Ids of its own, so that the samples (anti-1, ...) import beside it.
+    rulePrefix: 'demo-',
     policy: { maxMovesPerRun: 30 },
   });
 }

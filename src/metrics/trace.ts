@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * A workload trace in the format of shared/scenarios/TRACE.md (`vms.csv` and `usage.csv`), read
+ * A workload trace in the format of docs/TRACE.md (`vms.csv` and `usage.csv`), read
  * into arrays for lookups by time: the demand of a VM at a time is that of its last row at or
  * before it (before its first row, its first row's).
  */

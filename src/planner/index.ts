@@ -1,6 +1,6 @@
 /**
  * The planner's public surface: pure, deterministic planning of one cluster snapshot
- * (shared/scenarios/FORMAT.md), checking of given moves, and the reference imbalance.
+ * (docs/FORMAT.md), checking of given moves, and the reference imbalance.
  */
 export { plan, type PlanResult } from './plan.js';
 export type { PlanOptions } from './builder.js';

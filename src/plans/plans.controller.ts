@@ -26,7 +26,7 @@ class PlanDto {
   @ApiProperty() id!: string;
   @ApiProperty() clusterId!: string;
   @ApiProperty({ enum: PLAN_STATUSES }) status!: string;
-  @ApiProperty({ description: 'The plan as in shared/scenarios/FORMAT.md' }) plan!: object;
+  @ApiProperty({ description: 'The plan as in docs/FORMAT.md' }) plan!: object;
   @ApiPropertyOptional({ description: 'Why each move was taken and what kept the other VMs in place' }) trace?: object;
 }
 

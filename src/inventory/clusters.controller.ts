@@ -31,7 +31,7 @@ export class ClustersController {
   @Post('import')
   @ApiOperation({ summary: 'Create a cluster from a FORMAT.md snapshot (with ?replace=true, replace it) in one transaction' })
   @ApiQuery({ name: 'replace', required: false, type: Boolean })
-  @ApiBody({ description: 'A snapshot (shared/scenarios/FORMAT.md)', schema: { type: 'object' } })
+  @ApiBody({ description: 'A snapshot (docs/FORMAT.md)', schema: { type: 'object' } })
   import(@Body(new ParseBodyPipe(validateSnapshot)) snapshot: Snapshot, @Query('replace') replace?: string): Promise<ImportResult> {
     return this.snapshots.import(snapshot, booleanFlag(replace, 'replace'));
   }

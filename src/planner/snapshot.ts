@@ -1,5 +1,5 @@
 /**
- * The cluster snapshot and plan documents of shared/scenarios/FORMAT.md (version 1), as types.
+ * The cluster snapshot and plan documents of docs/FORMAT.md (version 1), as types.
  * Other tools read these documents: field names and meanings follow FORMAT.md exactly.
  */
 export const HOST_STATES = [

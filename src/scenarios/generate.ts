@@ -1,7 +1,7 @@
 import type { Policy, Rule, Snapshot, SnapshotHost, SnapshotVm } from '../planner/snapshot.js';
 
 /**
- * A seeded, deterministic generator of clusters like the samples in shared/scenarios: two host
+ * A seeded, deterministic generator of clusters like the samples in test/fixtures/scenarios: two host
  * models, networks mgmt/prod(/dmz), datastores ds-shared-1(/-2), VMs of 2..128 GB with 20-90 %
  * active memory and a long-tailed CPU demand, placed within capacity but skewed, plus rules (some
  * broken, all repairable), disabled, manual, powered-off and recently migrated VMs on request.

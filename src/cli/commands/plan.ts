@@ -5,7 +5,7 @@ import { CliError, unreadableReason, wholeNumberFlag, type Command, type Io } fr
 
 const USAGE = `Usage: ballast plan --snapshot FILE [--json] [--threshold N] [--max-moves N]
 
-Plans moves for a cluster snapshot (shared/scenarios/FORMAT.md) offline.
+Plans moves for a cluster snapshot (docs/FORMAT.md) offline.
   --snapshot FILE   the snapshot JSON file (required)
   --json            print the plan as FORMAT.md JSON (with the decision trace under "trace")
   --threshold N     migration threshold 1 (conservative) .. 5 (aggressive); default: the policy's

@@ -9,7 +9,7 @@ import { CliError, unreadableReason, wholeNumberFlag, type Command, type Io } fr
 const USAGE = `Usage: ballast simulate --vms vms.csv --usage usage.csv --hosts N --host-cpu-mhz C --host-memory-mb M
                         [--interval 300] [--threshold N] [--json] [--plot FILE.svg]
 
-Replays a workload trace (shared/scenarios/TRACE.md) on N identical hosts in virtual time, VMs first
+Replays a workload trace (docs/TRACE.md) on N identical hosts in virtual time, VMs first
 placed round-robin in file order, through Ballast's smoothing, detection, planner and anti-thrash
 rules, and compares it with no balancing from the same start.
   --vms FILE, --usage FILE   the trace's two CSV files (required)

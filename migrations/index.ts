@@ -2,6 +2,7 @@
 import { Inventory1764000000000 } from './1764000000000-Inventory.js';
 import { PlansAndMigrations1764100000000 } from './1764100000000-PlansAndMigrations.js';
 import { Maintenance1764200000000 } from './1764200000000-Maintenance.js';
+import { ApiKeys1764400000000 } from './1764400000000-ApiKeys.js';
 import { Metrics1764500000000 } from './1764500000000-Metrics.js';
 import { LibvirtHosts1764600000000 } from './1764600000000-LibvirtHosts.js';
 import { ClosedLoop1764700000000 } from './1764700000000-ClosedLoop.js';
@@ -12,6 +13,7 @@ export const MIGRATIONS = [
   Inventory1764000000000,
   PlansAndMigrations1764100000000,
   Maintenance1764200000000,
+  ApiKeys1764400000000,
   Metrics1764500000000,
   LibvirtHosts1764600000000,
   ClosedLoop1764700000000,

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ClosedLoopModule } from './closedloop/closedloop.module.js';
+import { AuthModule } from './auth/auth.module.js';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DashboardModule } from './dashboard/dashboard.module.js';
@@ -32,6 +33,7 @@ export class AppModule {
         TypeOrmModule.forRoot({ ...dataSourceOptions(config.DATABASE_URL), retryAttempts: 0 }),
         RedisModule,
         NotificationsModule,
+        AuthModule,
         EngineModule,
         HealthModule,
         InventoryModule,

@@ -1,5 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { PUBLIC_EXTENSION, ROLE_EXTENSION } from './auth/access.decorators.js';
 import { QueryErrorFilter } from './common/query-error.filter.js';
 import { dashboardDir } from './dashboard/dashboard.controller.js';
 import { requestLogMiddleware } from './logging/request-log.middleware.js';
@@ -19,7 +20,28 @@ export function configureHttpApp(app: NestExpressApplication): void {
       .setTitle('Ballast')
       .setDescription('Policy-driven load balancer for virtual-machine clusters: inventory, plans, live migrations, maintenance')
       .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key (POST /api/v1/keys, or BALLAST_ADMIN_KEY)' })
       .build(),
   );
+  declareAccess(document);
   SwaggerModule.setup('docs', app, document);
+}
+
+/** Each operation's role (from @RequiresRole / @Public) as OpenAPI security, and in its description. */
+function declareAccess(document: OpenAPIObject): void {
+  for (const item of Object.values(document.paths)) {
+    for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
+      if (!operation) continue;
+      const extensions = operation as unknown as Record<string, unknown>;
+      const role = extensions[ROLE_EXTENSION];
+      if (extensions[PUBLIC_EXTENSION]) {
+        operation.security = [];
+      } else if (typeof role === 'string') {
+        operation.security = [{ bearer: [] }];
+        operation.description = [operation.description, `Needs an API key with role **${role}** or above.`].filter(Boolean).join('\n\n');
+        operation.responses['401'] ??= { description: `No valid API key (the body names the role needed: ${role})` };
+        operation.responses['403'] ??= { description: `The key's role is below ${role}` };
+      }
+    }
+  }
 }

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
+import { ApiKeysService } from './auth/api-keys.service.js';
+import { bindAddress } from './auth/bind-address.js';
 import { type BallastConfig, ConfigError, loadConfig } from './config/config.js';
 import { migrate } from './database/data-source.js';
 import { DemoService } from './demo/demo.service.js';
@@ -27,8 +31,9 @@ async function start(config: BallastConfig): Promise<void> {
     const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: logService });
     configureHttpApp(app);
     const demo = await app.get(DemoService).prepare();
-    await app.listen(config.PORT);
-    const url = (await app.getUrl()).replace('[::1]', 'localhost').replace('127.0.0.1', 'localhost');
+    const bound = bindAddress(config.HOST, await app.get(ApiKeysService).isOpen());
+    if (bound.notice) logger.warn(bound.notice);
+    const url = await listen(app, config.PORT, bound.host);
     logger.log(`roles ${roles}; API on ${url}/api/v1, docs on ${url}/docs`);
     if (demo) logger.log(`demo cluster: ${url}/api/v1/clusters/${demo}/snapshot`);
   } else {
@@ -36,6 +41,32 @@ async function start(config: BallastConfig): Promise<void> {
     app.enableShutdownHooks();
     await app.get(DemoService).prepare();
     logger.log(`roles ${roles} (no HTTP API in this process)`);
+  }
+}
+
+/** Listens (on every interface when `host` is undefined) and answers the URL to print. */
+async function listen(app: NestExpressApplication, port: number, host: string | undefined): Promise<string> {
+  // The server is started here rather than by app.listen(), which logs a failure with a stack of its own.
+  await app.init();
+  const server = app.getHttpServer() as Server;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as AddressInfo;
+    const shown = host === undefined || ['127.0.0.1', '::1'].includes(address.address) ? 'localhost' : address.address;
+    return `http://${shown.includes(':') ? `[${shown}]` : shown}:${address.port}`;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const where = `port ${port}${host === undefined ? '' : ` on ${host}`}`;
+    if (code === 'EADDRINUSE') throw new ConfigError(`PORT: ${where} is already in use (another Ballast?): stop it or set PORT`);
+    if (code === 'EADDRNOTAVAIL') throw new ConfigError(`HOST: ${host} is not an address of this machine`);
+    if (code === 'EACCES') throw new ConfigError(`PORT: ${where} needs privileges this process does not have: use a port above 1023`);
+    throw error;
   }
 }
 

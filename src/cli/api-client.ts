@@ -1,8 +1,8 @@
 import { CliError } from './cli.js';
 
 /**
- * The `ballast` command's way to the REST API (BALLAST_URL, default http://localhost:3000). An
- * answer that is not a success, or no answer, is a CliError with exit code 1 (a refusal, not bad usage).
+ * The `ballast` command's way to the REST API (BALLAST_URL, default http://localhost:3000), with the
+ * key in BALLAST_API_KEY when it is set. An answer that is not a success, or no answer, is a CliError with exit code 1 (a refusal, not bad usage).
  */
 
 export interface ApiClient {
@@ -33,12 +33,16 @@ export function apiClient(env: NodeJS.ProcessEnv = process.env): ApiClient {
   } catch {
     throw new CliError(`BALLAST_URL is not a URL: "${baseUrl}"`, 2);
   }
+  const apiKey = env.BALLAST_API_KEY?.trim();
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (apiKey) headers.authorization = `Bearer ${apiKey}`;
     let response: Response;
     try {
       response = await fetch(`${baseUrl}/api/v1${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {
@@ -53,6 +57,7 @@ export function apiClient(env: NodeJS.ProcessEnv = process.env): ApiClient {
     } catch {
       parsed = undefined;
     }
+    if (response.status === 401 && !apiKey) throw new CliError(`${describe(401, parsed as ErrorBody | undefined)}: set BALLAST_API_KEY`, 1);
     if (!response.ok) throw new CliError(describe(response.status, parsed as ErrorBody | undefined), 1);
     return parsed as T;
   }

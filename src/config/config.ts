@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINE_NAMES } from '../engine/migration-engine.js';
@@ -95,6 +96,21 @@ function labels(raw: string, name: string): string[] {
   return names;
 }
 
+function bindAddress(raw: string, name: string): string {
+  if (raw !== '' && isIP(raw) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(raw)) {
+    throw new ConfigError(`${name} must be an IP address or a host name: "${raw}"`);
+  }
+  return raw;
+}
+
+function adminKey(raw: string, name: string): string {
+  // Compared through a fast hash (src/auth/key-hash.ts): only a long random key is safe that way.
+  if (raw !== '' && (raw.length < 32 || raw.length > 512 || /\s/.test(raw))) {
+    throw new ConfigError(`${name} must be 32 to 512 characters without spaces (e.g. the output of "openssl rand -base64 32")`);
+  }
+  return raw;
+}
+
 export const SETTINGS = {
   DATABASE_URL: {
     default: 'postgres://root@127.0.0.1:5432/ballast',
@@ -115,6 +131,16 @@ export const SETTINGS = {
     },
   },
   PORT: { default: '3000', description: 'HTTP port of the API (role `api`)', parse: integer(0, 65535) },
+  HOST: {
+    default: '',
+    description: 'Address the API listens on; default: loopback (127.0.0.1) while no key is configured (no `BALLAST_ADMIN_KEY`, no stored key), else every interface. A non-loopback address with no key configured is refused',
+    parse: bindAddress,
+  },
+  BALLAST_ADMIN_KEY: {
+    default: '',
+    description: 'Bootstrap admin API key (at least 32 characters, e.g. `openssl rand -base64 32`); never stored. With it set, every route but health and docs needs a key',
+    parse: adminKey,
+  },
   BALLAST_ROLES: {
     default: 'api,scheduler,worker',
     description: 'What this process runs: any of `api`, `scheduler`, `worker`',

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Controller, Get, NotFoundException, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { Public } from '../auth/access.decorators.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -17,6 +18,7 @@ export function dashboardDir(): string | null {
 
 /** The dashboard's page at `/`; its scripts and styles are served from /dashboard/ (configureHttpApp). */
 @ApiExcludeController()
+@Public()
 @Controller()
 export class DashboardController {
   @Get()

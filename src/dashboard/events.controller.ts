@@ -3,6 +3,7 @@ import { ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { badRequest } from '../common/http-errors.js';
 import { LiveEvents } from './live-events.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 const FRAME_EVERY_MS = 1000;
 const CLUSTER_ID = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,127}$/;
@@ -17,6 +18,7 @@ class EventsQuery {
  * header), so a key never travels in a URL, where proxies and logs would keep it.
  */
 @ApiTags('dashboard')
+@RequiresRole('viewer')
 @Controller('api/v1/events')
 export class EventsController {
   private readonly logger = new Logger(EventsController.name);

@@ -1,6 +1,7 @@
 import { Controller, Get, Req } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 interface SessionView {
   keyId: string | null;
@@ -12,6 +13,7 @@ const OPEN: SessionView = { keyId: null, keyName: 'open API (no key configured)'
 
 /** Who the caller is: the dashboard signs in with it and offers only what the key's role may do. */
 @ApiTags('dashboard')
+@RequiresRole('viewer')
 @Controller('api/v1/session')
 export class SessionController {
   @Get()

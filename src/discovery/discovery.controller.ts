@@ -1,8 +1,10 @@
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { DiscoveryService, type DiscoveryAnswer } from './discovery.service.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 @ApiTags('clusters')
+@RequiresRole('admin')
 @Controller('api/v1/clusters')
 export class DiscoveryController {
   constructor(private readonly discovery: DiscoveryService) {}

@@ -7,8 +7,10 @@ import { validateSnapshot } from '../planner/validate-snapshot.js';
 import { ClusterDto, type ClusterChanges, CreateClusterDto, parseCreateCluster, parseUpdateCluster, UpdateClusterDto } from './clusters.dto.js';
 import { ClustersService, type ClusterView } from './clusters.service.js';
 import { type ImportResult, SnapshotsService } from './snapshots.service.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 @ApiTags('clusters')
+@RequiresRole('viewer')
 @Controller('api/v1/clusters')
 export class ClustersController {
   constructor(
@@ -23,12 +25,14 @@ export class ClustersController {
   }
 
   @Post()
+  @RequiresRole('admin')
   @ApiBody({ type: CreateClusterDto })
   create(@Body(new ParseBodyPipe(parseCreateCluster)) body: ReturnType<typeof parseCreateCluster>): Promise<ClusterView> {
     return this.clusters.create(body);
   }
 
   @Post('import')
+  @RequiresRole('admin')
   @ApiOperation({ summary: 'Create a cluster from a FORMAT.md snapshot (with ?replace=true, replace it) in one transaction' })
   @ApiQuery({ name: 'replace', required: false, type: Boolean })
   @ApiBody({ description: 'A snapshot (docs/FORMAT.md)', schema: { type: 'object' } })
@@ -49,12 +53,14 @@ export class ClustersController {
   }
 
   @Patch(':id')
+  @RequiresRole('admin')
   @ApiBody({ type: UpdateClusterDto })
   update(@Param('id') id: string, @Body(new ParseBodyPipe(parseUpdateCluster)) changes: ClusterChanges): Promise<ClusterView> {
     return this.clusters.update(id, changes);
   }
 
   @Delete(':id')
+  @RequiresRole('admin')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a cluster; one with hosts only with ?force=true (its whole inventory goes with it)' })
   @ApiQuery({ name: 'force', required: false, type: Boolean })

@@ -7,6 +7,7 @@ import { HOST_FIELDS, parseHost } from '../planner/validate-snapshot.js';
 import { HostsService, type HostView } from './hosts.service.js';
 import { HostDto } from './items.dto.js';
 import { parseClusterItemCreate } from './item-body.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 class HostQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -26,6 +27,7 @@ function parseCreateHost(body: unknown): { item: SnapshotHost; clusterId: string
 }
 
 @ApiTags('hosts')
+@RequiresRole('viewer')
 @Controller('api/v1/hosts')
 export class HostsController {
   constructor(private readonly hosts: HostsService) {}
@@ -42,6 +44,7 @@ export class HostsController {
   }
 
   @Post()
+  @RequiresRole('admin')
   @ApiBody({ type: HostDto })
   create(@Body(new ParseBodyPipe(parseCreateHost)) body: ReturnType<typeof parseCreateHost>): Promise<HostView> {
     return this.hosts.create(body.clusterId, body.item, body.discoverCapacity);
@@ -54,12 +57,14 @@ export class HostsController {
   }
 
   @Patch(':id')
+  @RequiresRole('admin')
   @ApiBody({ type: HostDto, description: 'The fields to change (null clears an optional one); clusterId cannot change' })
   update(@Param('id') id: string, @Body() body: unknown): Promise<HostView> {
     return this.hosts.update(id, body);
   }
 
   @Delete(':id')
+  @RequiresRole('admin')
   @HttpCode(204)
   async remove(@Param('id') id: string): Promise<void> {
     await this.hosts.remove(id);

@@ -7,6 +7,7 @@ import { parseRule, RULE_FIELDS } from '../planner/validate-snapshot.js';
 import { RuleDto } from './items.dto.js';
 import { parseClusterItemCreate } from './item-body.js';
 import { RulesService, type RuleView } from './rules.service.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 class RuleQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -18,6 +19,7 @@ class RuleQuery extends PageQuery {
 const parseCreateRule = (body: unknown) => parseClusterItemCreate(body, RULE_FIELDS, parseRule);
 
 @ApiTags('rules')
+@RequiresRole('viewer')
 @Controller('api/v1/rules')
 export class RulesController {
   constructor(private readonly rules: RulesService) {}
@@ -35,6 +37,7 @@ export class RulesController {
   }
 
   @Post()
+  @RequiresRole('admin')
   @ApiBody({ type: RuleDto })
   create(@Body(new ParseBodyPipe(parseCreateRule)) body: { item: Rule; clusterId: string }): Promise<RuleView> {
     return this.rules.create(body.clusterId, body.item);
@@ -47,12 +50,14 @@ export class RulesController {
   }
 
   @Patch(':id')
+  @RequiresRole('admin')
   @ApiBody({ type: RuleDto, description: 'The fields to change (null clears an optional one); clusterId cannot change' })
   update(@Param('id') id: string, @Body() body: unknown): Promise<RuleView> {
     return this.rules.update(id, body);
   }
 
   @Delete(':id')
+  @RequiresRole('admin')
   @HttpCode(204)
   async remove(@Param('id') id: string): Promise<void> {
     await this.rules.remove(id);

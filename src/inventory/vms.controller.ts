@@ -7,6 +7,7 @@ import { parseVm, VM_FIELDS } from '../planner/validate-snapshot.js';
 import { VmDto } from './items.dto.js';
 import { parseItemCreate } from './item-body.js';
 import { VmsService, type VmView } from './vms.service.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 class VmQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -17,6 +18,7 @@ class VmQuery extends PageQuery {
 const parseCreateVm = (body: unknown) => parseItemCreate(body, VM_FIELDS, parseVm);
 
 @ApiTags('vms')
+@RequiresRole('viewer')
 @Controller('api/v1/vms')
 export class VmsController {
   constructor(private readonly vms: VmsService) {}
@@ -33,6 +35,7 @@ export class VmsController {
   }
 
   @Post()
+  @RequiresRole('admin')
   @ApiBody({ type: VmDto, description: 'The VM joins the cluster of its host' })
   create(@Body(new ParseBodyPipe(parseCreateVm)) vm: SnapshotVm): Promise<VmView> {
     return this.vms.create(vm);
@@ -45,12 +48,14 @@ export class VmsController {
   }
 
   @Patch(':id')
+  @RequiresRole('admin')
   @ApiBody({ type: VmDto, description: 'The fields to change (null clears an optional one)' })
   update(@Param('id') id: string, @Body() body: unknown): Promise<VmView> {
     return this.vms.update(id, body);
   }
 
   @Delete(':id')
+  @RequiresRole('admin')
   @HttpCode(204)
   async remove(@Param('id') id: string): Promise<void> {
     await this.vms.remove(id);

@@ -7,6 +7,7 @@ import { readerOf } from '../planner/validate-snapshot.js';
 import { OPERATION_STATES } from './maintenance.entity.js';
 import { DEFAULT_TIMEOUT_SECONDS, type EnterOptions, type EvacuationPreview, type ExitResult, MaintenanceService } from './maintenance.service.js';
 import type { OperationView } from './operation-view.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 class EnterMaintenanceDto {
   @ApiPropertyOptional({ default: false, description: 'Move powered-off VMs too (they are re-registered elsewhere)' }) includePoweredOff?: boolean;
@@ -42,11 +43,13 @@ function parseExit(body: unknown): boolean {
 }
 
 @ApiTags('maintenance')
+@RequiresRole('viewer')
 @Controller('api/v1')
 export class MaintenanceController {
   constructor(private readonly maintenance: MaintenanceService) {}
 
   @Post('hosts/:id/maintenance')
+  @RequiresRole('operator')
   @ApiOperation({
     summary: 'Enter maintenance: admission (409 with the VMs that do not fit, nothing changed), then 202 and the evacuation',
   })
@@ -62,6 +65,7 @@ export class MaintenanceController {
   }
 
   @Delete('hosts/:id/maintenance')
+  @RequiresRole('operator')
   @ApiOperation({ summary: 'Leave maintenance: back to connected; with returnVms, the VMs moved away come back (a recorded plan)' })
   @ApiBody({ type: ExitMaintenanceDto, required: false })
   exit(@Param('id') hostId: string, @Body(new ParseBodyPipe(parseExit)) returnVms: boolean): Promise<ExitResult> {
@@ -83,6 +87,7 @@ export class MaintenanceController {
   }
 
   @Post('maintenance/:id/cancel')
+  @RequiresRole('operator')
   @HttpCode(200)
   @ApiOperation({ summary: 'Stop the queued migrations and return the host to connected (VMs already moved stay)' })
   cancel(@Param('id') id: string): Promise<OperationView> {
@@ -90,6 +95,7 @@ export class MaintenanceController {
   }
 
   @Post('maintenance/:id/retry')
+  @RequiresRole('operator')
   @HttpCode(200)
   @ApiOperation({ summary: 'Try a stalled operation again, with a new deadline' })
   retry(@Param('id') id: string): Promise<OperationView> {

@@ -3,8 +3,10 @@ import { ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { MetricsIngest } from './metrics-ingest.js';
 import { MetricsQueries, type SeriesView } from './metrics-queries.js';
 import { parseSeriesRange, SeriesQuery } from './series-query.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 @ApiTags('metrics')
+@RequiresRole('viewer')
 @Controller('api/v1')
 export class MetricsController {
   constructor(
@@ -13,6 +15,7 @@ export class MetricsController {
   ) {}
 
   @Post('metrics')
+  @RequiresRole('operator')
   @HttpCode(202)
   @ApiOperation({ summary: 'Push samples (the push source): all of a batch is stored, or none (400 naming every problem)' })
   @ApiBody({

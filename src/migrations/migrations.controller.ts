@@ -6,6 +6,7 @@ import { enumFilter, isUuid, type Page, pageOf, PageQuery } from '../common/quer
 import { readerOf } from '../planner/validate-snapshot.js';
 import { MIGRATION_KINDS, MIGRATION_STATES } from './migration-state.js';
 import { MigrationsService, type MigrationView, type MigrationWithEvents } from './migrations.service.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 class MigrationQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -37,6 +38,7 @@ function parseRelocation(body: unknown): { datastoreId: string; sourceDatastoreI
 }
 
 @ApiTags('migrations')
+@RequiresRole('viewer')
 @Controller('api/v1')
 export class MigrationsController {
   constructor(private readonly migrations: MigrationsService) {}
@@ -64,6 +66,7 @@ export class MigrationsController {
   }
 
   @Post('migrations/:id/cancel')
+  @RequiresRole('operator')
   @HttpCode(202)
   @ApiOperation({ summary: 'Cancel a migration: at once if not running, else the engine stops it and the VM stays on its source' })
   cancel(@Param('id') id: string): Promise<MigrationWithEvents> {
@@ -71,6 +74,7 @@ export class MigrationsController {
   }
 
   @Post('vms/:id/relocate-storage')
+  @RequiresRole('operator')
   @HttpCode(202)
   @ApiOperation({ summary: 'Storage vMotion: move the running VM\'s disks to another datastore of its host' })
   @ApiBody({ type: RelocateStorageDto })

@@ -7,6 +7,7 @@ import { enumFilter, isUuid, type Page, pageOf, PageQuery } from '../common/quer
 import { readerOf, SnapshotError } from '../planner/validate-snapshot.js';
 import { DELIVERY_STATES, WEBHOOK_EVENTS, type WebhookEvent } from './webhook-events.js';
 import { type DeliveryRow, type WebhookRow, WebhooksRepository } from './webhooks.repository.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 class CreateWebhookDto {
   @ApiProperty({ example: 'https://alerts.example.com/ballast' }) url!: string;
@@ -69,6 +70,7 @@ function deliveryView(row: DeliveryRow) {
 }
 
 @ApiTags('webhooks')
+@RequiresRole('admin')
 @Controller('api/v1/webhooks')
 export class WebhooksController {
   constructor(private readonly webhooks: WebhooksRepository) {}

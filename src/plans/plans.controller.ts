@@ -6,6 +6,7 @@ import type { PlanOptions, PlanResult } from '../planner/index.js';
 import { readerOf } from '../planner/validate-snapshot.js';
 import { PLAN_STATUSES } from './plan.entity.js';
 import { type Approval, PlansService, type PlanView } from './plans.service.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 class PlanOptionsDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 5, description: 'Overrides the policy migrationThreshold' }) threshold?: number;
@@ -46,11 +47,13 @@ function parseApproval(body: unknown): number[] | undefined {
 }
 
 @ApiTags('plans')
+@RequiresRole('viewer')
 @Controller('api/v1')
 export class PlansController {
   constructor(private readonly plans: PlansService) {}
 
   @Post('clusters/:id/plans')
+  @RequiresRole('operator')
   @ApiOperation({ summary: 'Plan the cluster as it is now; with ?dryRun=true the plan is returned, not stored' })
   @ApiQuery({ name: 'dryRun', required: false, type: Boolean })
   @ApiBody({ type: PlanOptionsDto, required: false })
@@ -80,6 +83,7 @@ export class PlansController {
   }
 
   @Post('plans/:id/approve')
+  @RequiresRole('operator')
   @HttpCode(202)
   @ApiOperation({ summary: 'Approve all moves or a chosen subset: they become migrations' })
   @ApiBody({ type: ApproveDto, required: false })
@@ -88,6 +92,7 @@ export class PlansController {
   }
 
   @Post('plans/:id/reject')
+  @RequiresRole('operator')
   @HttpCode(200)
   reject(@Param('id') id: string): Promise<PlanView> {
     return this.plans.reject(id);

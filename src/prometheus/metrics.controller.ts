@@ -2,8 +2,10 @@ import { Controller, Get, Header, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { BallastMetrics } from './ballast-metrics.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 @ApiTags('observability')
+@RequiresRole('viewer')
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: BallastMetrics) {}

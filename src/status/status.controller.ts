@@ -2,8 +2,10 @@ import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { parseSeriesRange, SeriesQuery } from '../metrics/series-query.js';
 import { type ClusterStatus, StatusService } from './status.service.js';
+import { RequiresRole } from '../auth/access.decorators.js';
 
 @ApiTags('clusters')
+@RequiresRole('viewer')
 @Controller('api/v1/clusters')
 export class StatusController {
   constructor(private readonly status: StatusService) {}

@@ -62,16 +62,25 @@ describe('access: keys and roles on every route', () => {
   });
 
   it('answers 401 without a valid key and 403 to a role too low, naming the role needed, on every route', async () => {
+    const server = t.app.getHttpServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     const seen: string[] = [];
     for (const r of apiRoutes()) {
       const operation = declared(r.method, r.path)!;
       if (operation['x-ballast-public']) continue;
       const required = operation['x-ballast-role'] as KeyRole;
       const path = concretePath(r.path);
-      const send = (key?: string) => {
-        const req = t.http[r.method.toLowerCase() as 'get'](path);
-        if (key) req.set('authorization', `Bearer ${key}`);
-        return r.method === 'GET' ? req : req.set('content-type', 'application/json').send('{}');
+      // fetch answers at the headers, so an event stream (GET /api/v1/events) is read no further.
+      const send = async (key?: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+        const headers: Record<string, string> = r.method === 'GET' ? {} : { 'content-type': 'application/json' };
+        if (key) headers.authorization = `Bearer ${key}`;
+        const abort = new AbortController();
+        const answer = await fetch(`${base}${path}`, { method: r.method, headers, body: r.method === 'GET' ? undefined : '{}', signal: abort.signal });
+        const streaming = answer.headers.get('content-type')?.includes('text/event-stream');
+        const text = streaming ? '' : await answer.text();
+        abort.abort();
+        return { status: answer.status, body: text.startsWith('{') ? JSON.parse(text) : {} };
       };
       for (const key of [undefined, 'blst_not-a-key-at-all', ADMIN_KEY.slice(1)]) {
         const answer = await send(key);

@@ -1,5 +1,6 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { RequiresRole } from '../auth/access.decorators.js';
 import { ParseBodyPipe } from '../common/parse-body.pipe.js';
 import { HEALTH_SEVERITIES } from '../planner/snapshot.js';
 import { readerOf } from '../planner/validate-snapshot.js';
@@ -17,6 +18,7 @@ function parseHealthReport(body: unknown): HealthReport {
 }
 
 @ApiTags('hosts')
+@RequiresRole('operator')
 @Controller('api/v1/hosts')
 export class HostHealthController {
   constructor(private readonly health: HostHealthService) {}

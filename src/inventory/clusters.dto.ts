@@ -3,6 +3,9 @@ import { METRICS_SOURCE_NAMES, type MetricsSourceName } from '../metrics/metrics
 import { AUTOMATION_LEVELS, type Policy } from '../planner/snapshot.js';
 import { DEFAULT_POLICY, parsePolicy, readerOf, SnapshotError } from '../planner/validate-snapshot.js';
 
+/** The defaults live with the policy's validation (a snapshot's policy may leave fields out too). */
+export { DEFAULT_POLICY };
+
 export class ResourceWeightsDto {
   @ApiProperty({ minimum: 0 }) cpu!: number;
   @ApiProperty({ minimum: 0 }) memory!: number;

@@ -8,6 +8,7 @@ import { LibvirtHosts1764600000000 } from './1764600000000-LibvirtHosts.js';
 import { ClosedLoop1764700000000 } from './1764700000000-ClosedLoop.js';
 import { HostHealth1764700000001 } from './1764700000001-HostHealth.js';
 import { Observability1764800000000 } from './1764800000000-Observability.js';
+import { RequestedBy1765100000000 } from './1765100000000-RequestedBy.js';
 
 export const MIGRATIONS = [
   Inventory1764000000000,
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   ClosedLoop1764700000000,
   HostHealth1764700000001,
   Observability1764800000000,
+  RequestedBy1765100000000,
 ];

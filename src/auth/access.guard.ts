@@ -1,6 +1,7 @@
-import { type CanActivate, type ExecutionContext, ForbiddenException, HttpException, Injectable } from '@nestjs/common';
+import { type CanActivate, createParamDecorator, type ExecutionContext, ForbiddenException, HttpException, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
+import { addLogFields } from '../logging/log-context.js';
 import { accessOf } from './access.decorators.js';
 import { ApiKeysService, type AuthFailure } from './api-keys.service.js';
 import { type KeyRole, type Principal, roleCovers } from './roles.js';
@@ -36,6 +37,14 @@ export function principalOf(request: Request): Principal | undefined {
 }
 
 /**
+ * The id of the key that made the request (null on an open API): what plans, approvals, maintenance
+ * operations and migrations record as who asked for them.
+ */
+export const RequesterKeyId = createParamDecorator(
+  (_: unknown, context: ExecutionContext): string | null => principalOf(context.switchToHttp().getRequest<Request>())?.keyId ?? null,
+);
+
+/**
  * Every route's gate: a public route lets anyone through; any other needs a key whose role covers
  * the route's (401 without a valid key, 403 with a role too low). A route that declares neither is
  * refused, so a forgotten decorator closes the route rather than opens it.
@@ -60,8 +69,10 @@ export class AccessGuard implements CanActivate {
       context.switchToHttp().getResponse().setHeader('WWW-Authenticate', 'Bearer');
       throw unauthorized(principal, access.role);
     }
-    if (!roleCovers(principal.role, access.role)) throw forbidden(principal, access.role);
+    // Known before the role check, so a refused request is audited with the key that made it.
     request.principal = principal;
+    if (principal.keyId) addLogFields({ keyId: principal.keyId });
+    if (!roleCovers(principal.role, access.role)) throw forbidden(principal, access.role);
     return true;
   }
 }

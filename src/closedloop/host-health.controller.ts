@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Param, Post } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { RequiresRole } from '../auth/access.decorators.js';
+import { RequesterKeyId } from '../auth/access.guard.js';
 import { ParseBodyPipe } from '../common/parse-body.pipe.js';
 import { HEALTH_SEVERITIES } from '../planner/snapshot.js';
 import { readerOf } from '../planner/validate-snapshot.js';
@@ -26,7 +27,11 @@ export class HostHealthController {
   /** A health provider's report (IPMI, SMART, a monitoring webhook): quarantine or maintenance by the policy. */
   @Post(':id/health')
   @HttpCode(200)
-  report(@Param('id') id: string, @Body(new ParseBodyPipe(parseHealthReport)) body: HealthReportDto): Promise<HealthOutcome> {
-    return this.health.report(id, body as HealthReport);
+  report(
+    @Param('id') id: string,
+    @Body(new ParseBodyPipe(parseHealthReport)) body: HealthReportDto,
+    @RequesterKeyId() keyId: string | null,
+  ): Promise<HealthOutcome> {
+    return this.health.report(id, body as HealthReport, keyId);
   }
 }

@@ -48,7 +48,8 @@ export class HostHealthService {
     private readonly notifications: NotificationsService,
   ) {}
 
-  async report(hostId: string, report: HealthReport): Promise<HealthOutcome> {
+  /** `requestedByKeyId`: the reporter's key, which a maintenance the report starts records. */
+  async report(hostId: string, report: HealthReport, requestedByKeyId: string | null = null): Promise<HealthOutcome> {
     const now = this.clock.now();
     const host = await this.db.getRepository(HostEntity).findOneBy({ id: hostId });
     if (!host) throw notFound('host', hostId);
@@ -74,7 +75,7 @@ export class HostHealthService {
     let applied: HealthAction = action;
     if (action === 'maintenance' && (host.state === 'connected' || host.state === 'quarantine')) {
       try {
-        const operation = await this.maintenance.enter(hostId, { includePoweredOff: false, dryRun: false, timeoutSeconds: DEFAULT_TIMEOUT_SECONDS });
+        const operation = await this.maintenance.enter(hostId, { includePoweredOff: false, dryRun: false, timeoutSeconds: DEFAULT_TIMEOUT_SECONDS }, requestedByKeyId);
         operationId = 'id' in operation ? (operation.id as string) : null;
         summary = `${hostId} reported ${report.severity}ly degraded: entering maintenance, its VMs leave with priority 1`;
       } catch (error) {

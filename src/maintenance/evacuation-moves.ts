@@ -16,7 +16,7 @@ export class EvacuationMoves {
     private readonly plans: PlansService,
   ) {}
 
-  /** Records the evacuation's moves as an approved plan and makes them migrations of the operation. */
+  /** Records the evacuation's moves as an approved plan and makes them migrations of the operation, asked for by its key. */
   async start(
     manager: EntityManager,
     op: MaintenanceOperationEntity,
@@ -25,13 +25,15 @@ export class EvacuationMoves {
     eventType: 'planned' | 'retry-planned',
   ): Promise<PlanView | null> {
     if (evacuation.moves.length === 0) return null;
-    const plan = await this.plans.record(manager, snapshot, evacuation.moves, 'maintenance', { reason: `evacuation of ${op.hostId}`, operationId: op.id });
+    const note = { reason: `evacuation of ${op.hostId}`, operationId: op.id };
+    const plan = await this.plans.record(manager, snapshot, evacuation.moves, 'maintenance', note, op.requestedByKeyId);
     await this.migrations.createFromMoves(
       manager,
       op.clusterId,
       plan.id,
       evacuation.moves.map((move, moveIndex) => ({ move, moveIndex })),
       op.id,
+      op.requestedByKeyId,
     );
     await this.operations.event(manager, op.id, eventType, { planId: plan.id, moves: evacuation.moves.length });
     return plan;

@@ -8,6 +8,7 @@ import { OPERATION_STATES } from './maintenance.entity.js';
 import { DEFAULT_TIMEOUT_SECONDS, type EnterOptions, type EvacuationPreview, type ExitResult, MaintenanceService } from './maintenance.service.js';
 import type { OperationView } from './operation-view.js';
 import { RequiresRole } from '../auth/access.decorators.js';
+import { RequesterKeyId } from '../auth/access.guard.js';
 
 class EnterMaintenanceDto {
   @ApiPropertyOptional({ default: false, description: 'Move powered-off VMs too (they are re-registered elsewhere)' }) includePoweredOff?: boolean;
@@ -58,8 +59,9 @@ export class MaintenanceController {
     @Param('id') hostId: string,
     @Body(new ParseBodyPipe(parseEnter)) options: EnterOptions,
     @Res({ passthrough: true }) response: Response,
+    @RequesterKeyId() keyId: string | null,
   ): Promise<OperationView | EvacuationPreview> {
-    const result = await this.maintenance.enter(hostId, options);
+    const result = await this.maintenance.enter(hostId, options, keyId);
     response.status(options.dryRun ? 200 : 202);
     return result;
   }
@@ -68,8 +70,12 @@ export class MaintenanceController {
   @RequiresRole('operator')
   @ApiOperation({ summary: 'Leave maintenance: back to connected; with returnVms, the VMs moved away come back (a recorded plan)' })
   @ApiBody({ type: ExitMaintenanceDto, required: false })
-  exit(@Param('id') hostId: string, @Body(new ParseBodyPipe(parseExit)) returnVms: boolean): Promise<ExitResult> {
-    return this.maintenance.exit(hostId, returnVms);
+  exit(
+    @Param('id') hostId: string,
+    @Body(new ParseBodyPipe(parseExit)) returnVms: boolean,
+    @RequesterKeyId() keyId: string | null,
+  ): Promise<ExitResult> {
+    return this.maintenance.exit(hostId, returnVms, keyId);
   }
 
   @Get('maintenance')

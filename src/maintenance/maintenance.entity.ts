@@ -48,6 +48,10 @@ export class MaintenanceOperationEntity {
 
   @Column('uuid', { name: 'return_plan_id', nullable: true })
   returnPlanId!: string | null;
+
+  /** The API key that put the host into maintenance (its evacuation's plans and migrations carry it too). */
+  @Column('text', { name: 'requested_by_key_id', nullable: true })
+  requestedByKeyId!: string | null;
 }
 
 @Entity('maintenance_events')

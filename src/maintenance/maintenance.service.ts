@@ -66,7 +66,7 @@ export class MaintenanceService {
    * changes (409 with the VMs that do not fit). Then the host goes entering-maintenance and its VMs
    * leave as priority-1 migrations, ahead of any balancing.
    */
-  async enter(hostId: string, options: EnterOptions): Promise<OperationView | EvacuationPreview> {
+  async enter(hostId: string, options: EnterOptions, requestedByKeyId: string | null = null): Promise<OperationView | EvacuationPreview> {
     const outcome = await this.db.transaction(async (manager) => {
       const host = await this.lockedHost(manager, hostId);
       if (host.state === 'maintenance' || host.state === 'entering-maintenance') {
@@ -104,6 +104,7 @@ export class MaintenanceService {
         finishedAt: null,
         exitedAt: null,
         returnPlanId: null,
+        requestedByKeyId,
       });
       try {
         await manager.save(operation);
@@ -170,7 +171,7 @@ export class MaintenanceService {
    * Back to connected. With `returnVms`, the VMs that the last operation moved away go back (those
    * still where it put them, where the move is valid now), as a recorded plan.
    */
-  async exit(hostId: string, returnVms: boolean): Promise<ExitResult> {
+  async exit(hostId: string, returnVms: boolean, requestedByKeyId: string | null = null): Promise<ExitResult> {
     const result = await this.db.transaction(async (manager) => {
       const host = await this.lockedHost(manager, hostId);
       if (host.state !== 'maintenance' && host.state !== 'entering-maintenance') {
@@ -184,7 +185,7 @@ export class MaintenanceService {
         await this.operations.event(manager, last.id, 'exited', { returnVms });
       }
       const exit: ExitResult = { host: hostView({ ...host, state: 'connected' }), operationId: last?.id ?? null };
-      if (returnVms && last) Object.assign(exit, await this.planReturn(manager, last));
+      if (returnVms && last) Object.assign(exit, await this.planReturn(manager, last, requestedByKeyId));
       return { exit, stopped };
     });
     await this.migrations.afterCancel(result.stopped);
@@ -225,13 +226,19 @@ export class MaintenanceService {
   }
 
   /** The return plan: each VM the operation moved, back to this host, if it is still where it went and the move is valid. */
-  private async planReturn(manager: EntityManager, op: MaintenanceOperationEntity): Promise<Pick<ExitResult, 'returnPlan' | 'notReturned'>> {
+  private async planReturn(
+    manager: EntityManager,
+    op: MaintenanceOperationEntity,
+    requestedByKeyId: string | null,
+  ): Promise<Pick<ExitResult, 'returnPlan' | 'notReturned'>> {
     const moved = await this.migrationRows.lastSucceededOfOperation(manager, op.id);
     const snapshot = await this.snapshots.build(op.clusterId, new Date(), manager);
     const { moves: accepted, notReturned } = planReturn(snapshot, op.hostId, moved);
     if (accepted.length === 0) return { notReturned };
-    const returnPlan = await this.plans.record(manager, snapshot, accepted, 'maintenance', { reason: `return of VMs to ${op.hostId}`, operationId: op.id });
-    await this.migrations.createFromMoves(manager, op.clusterId, returnPlan.id, accepted.map((move, moveIndex) => ({ move, moveIndex })));
+    const note = { reason: `return of VMs to ${op.hostId}`, operationId: op.id };
+    const returnPlan = await this.plans.record(manager, snapshot, accepted, 'maintenance', note, requestedByKeyId);
+    const planned = accepted.map((move, moveIndex) => ({ move, moveIndex }));
+    await this.migrations.createFromMoves(manager, op.clusterId, returnPlan.id, planned, null, requestedByKeyId);
     await manager.update(MaintenanceOperationEntity, { id: op.id }, { returnPlanId: returnPlan.id });
     return { returnPlan, notReturned };
   }

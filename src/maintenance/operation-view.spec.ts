@@ -20,6 +20,7 @@ function operation(over: Partial<MaintenanceOperationEntity> = {}): MaintenanceO
     finishedAt: null,
     exitedAt: null,
     returnPlanId: null,
+    requestedByKeyId: null,
     ...over,
   };
 }

@@ -50,6 +50,7 @@ export interface OperationView {
   finishedAt: Date | null;
   exitedAt: Date | null;
   returnPlanId: string | null;
+  requestedByKeyId: string | null;
   progress: OperationProgress;
   reasons: { vmId: string; reason: string }[] | null;
   vms: OperationVmView[];
@@ -161,6 +162,7 @@ export function operationView(op: MaintenanceOperationEntity, facts: OperationFa
     finishedAt: op.finishedAt,
     exitedAt: op.exitedAt,
     returnPlanId: op.returnPlanId,
+    requestedByKeyId: op.requestedByKeyId,
     progress: {
       vmsTotal: list.length,
       vmsMoved: left,

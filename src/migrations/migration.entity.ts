@@ -44,6 +44,10 @@ export class MigrationEntity {
   @Column('integer')
   priority!: number;
 
+  /** The API key that asked for the migration (approved its plan, started the maintenance); null: Ballast itself. */
+  @Column('text', { name: 'requested_by_key_id', nullable: true })
+  requestedByKeyId!: string | null;
+
   @Column('text')
   reason!: MoveReason | 'storage';
 

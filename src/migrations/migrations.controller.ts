@@ -7,6 +7,7 @@ import { readerOf } from '../planner/validate-snapshot.js';
 import { MIGRATION_KINDS, MIGRATION_STATES } from './migration-state.js';
 import { MigrationsService, type MigrationView, type MigrationWithEvents } from './migrations.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
+import { RequesterKeyId } from '../auth/access.guard.js';
 
 class MigrationQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -81,7 +82,8 @@ export class MigrationsController {
   relocateStorage(
     @Param('id') vmId: string,
     @Body(new ParseBodyPipe(parseRelocation)) body: { datastoreId: string; sourceDatastoreId?: string },
+    @RequesterKeyId() keyId: string | null,
   ): Promise<MigrationWithEvents> {
-    return this.migrations.relocateStorage(vmId, body.datastoreId, body.sourceDatastoreId);
+    return this.migrations.relocateStorage(vmId, body.datastoreId, body.sourceDatastoreId, keyId);
   }
 }

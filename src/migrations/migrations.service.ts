@@ -125,6 +125,7 @@ export class MigrationsService {
     planId: string | null,
     planned: PlannedMigration[],
     operationId: string | null = null,
+    requestedByKeyId: string | null = null,
   ): Promise<string[]> {
     const ids = planned.map(() => crypto.randomUUID());
     const rows: Partial<MigrationEntity>[] = planned.map(({ move, moveIndex }, i) => ({
@@ -142,6 +143,7 @@ export class MigrationsService {
       state: 'pending',
       attempts: 0,
       cancelRequested: false,
+      requestedByKeyId,
     }));
     const dependencies = moveDependencies(planned.map((p) => p.move)).flatMap((needs, i) =>
       needs.map((j) => ({ migrationId: ids[i], dependsOn: ids[j] })),
@@ -156,7 +158,7 @@ export class MigrationsService {
   }
 
   /** Storage vMotion: the VM's disks move to another datastore of its host while it runs. */
-  async relocateStorage(vmId: string, datastoreId: string, sourceDatastoreId?: string): Promise<MigrationWithEvents> {
+  async relocateStorage(vmId: string, datastoreId: string, sourceDatastoreId?: string, requestedByKeyId: string | null = null): Promise<MigrationWithEvents> {
     const id = await this.db.transaction(async (manager) => {
       const vm = await manager.findOneBy(VmEntity, { id: vmId });
       if (!vm) throw notFound('VM', vmId);
@@ -185,6 +187,7 @@ export class MigrationsService {
         state: 'pending',
         attempts: 0,
         cancelRequested: false,
+        requestedByKeyId,
       };
       try {
         await this.repository.insert(manager, [row]);

@@ -52,6 +52,14 @@ export class PlanEntity {
   @Column('integer', { name: 'approved_moves', array: true, nullable: true })
   approvedMoves!: number[] | null;
 
+  /** The API key that asked for the plan; null when Ballast made it (scheduler, closed loop). */
+  @Column('text', { name: 'requested_by_key_id', nullable: true })
+  requestedByKeyId!: string | null;
+
+  /** The API key that approved it; null while not approved, or when Ballast approved it itself. */
+  @Column('text', { name: 'approved_by_key_id', nullable: true })
+  approvedByKeyId!: string | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 

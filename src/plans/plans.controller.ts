@@ -7,6 +7,7 @@ import { readerOf } from '../planner/validate-snapshot.js';
 import { PLAN_STATUSES } from './plan.entity.js';
 import { type Approval, PlansService, type PlanView } from './plans.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
+import { RequesterKeyId } from '../auth/access.guard.js';
 
 class PlanOptionsDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 5, description: 'Overrides the policy migrationThreshold' }) threshold?: number;
@@ -60,13 +61,14 @@ export class PlansController {
   async create(
     @Param('id') clusterId: string,
     @Body(new ParseBodyPipe(parsePlanOptions)) options: PlanOptions,
+    @RequesterKeyId() keyId: string | null,
     @Query('dryRun') dryRun?: string,
   ): Promise<PlanView | PlanResult> {
     if (booleanFlag(dryRun, 'dryRun')) {
       const { plan, trace } = await this.plans.preview(clusterId, options);
       return { plan, trace };
     }
-    return this.plans.create(clusterId, options, 'operator');
+    return this.plans.create(clusterId, options, 'operator', undefined, keyId);
   }
 
   @Get('plans')
@@ -87,8 +89,12 @@ export class PlansController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Approve all moves or a chosen subset: they become migrations' })
   @ApiBody({ type: ApproveDto, required: false })
-  approve(@Param('id') id: string, @Body(new ParseBodyPipe(parseApproval)) moves: number[] | undefined): Promise<Approval> {
-    return this.plans.approve(id, moves);
+  approve(
+    @Param('id') id: string,
+    @Body(new ParseBodyPipe(parseApproval)) moves: number[] | undefined,
+    @RequesterKeyId() keyId: string | null,
+  ): Promise<Approval> {
+    return this.plans.approve(id, moves, keyId);
   }
 
   @Post('plans/:id/reject')

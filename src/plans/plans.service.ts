@@ -23,6 +23,9 @@ export interface PlanView {
   createdAt: Date;
   decidedAt: Date | null;
   approvedMoves: number[] | null;
+  /** The API key that asked for the plan, and the one that approved it (null: Ballast itself, or an open API). */
+  requestedByKeyId: string | null;
+  approvedByKeyId: string | null;
   plan: Plan;
   trace?: unknown;
 }
@@ -46,6 +49,8 @@ function view(entity: PlanEntity, withTrace: boolean): PlanView {
     createdAt: entity.createdAt,
     decidedAt: entity.decidedAt,
     approvedMoves: entity.approvedMoves,
+    requestedByKeyId: entity.requestedByKeyId,
+    approvedByKeyId: entity.approvedByKeyId,
     plan: {
       version: 1,
       clusterId: entity.clusterId,
@@ -77,12 +82,24 @@ export class PlansService {
     return { ...result, snapshot, planningMs: performance.now() - started };
   }
 
-  async create(clusterId: string, options: PlanOptions, source: PlanSource, manager: EntityManager = this.db.manager): Promise<PlanView> {
-    return this.store(await this.preview(clusterId, options, manager), options, source, manager);
+  async create(
+    clusterId: string,
+    options: PlanOptions,
+    source: PlanSource,
+    manager: EntityManager = this.db.manager,
+    requestedByKeyId: string | null = null,
+  ): Promise<PlanView> {
+    return this.store(await this.preview(clusterId, options, manager), options, source, manager, requestedByKeyId);
   }
 
   /** Stores a previewed plan as `proposed`, with the host states it was made for. */
-  async store(preview: Preview, options: PlanOptions, source: PlanSource, manager: EntityManager = this.db.manager): Promise<PlanView> {
+  async store(
+    preview: Preview,
+    options: PlanOptions,
+    source: PlanSource,
+    manager: EntityManager = this.db.manager,
+    requestedByKeyId: string | null = null,
+  ): Promise<PlanView> {
     const { plan: result, trace, snapshot, planningMs } = preview;
     const entity = manager.create(PlanEntity, {
       ...this.basis(snapshot),
@@ -97,6 +114,8 @@ export class PlansService {
       trace,
       approvedMoves: null,
       decidedAt: null,
+      requestedByKeyId,
+      approvedByKeyId: null,
     });
     return view(await manager.save(entity), true);
   }
@@ -104,8 +123,16 @@ export class PlansService {
   /**
    * Records moves that Ballast decided without the balancer (a maintenance evacuation, VMs going
    * back after it) as an approved plan, so that every migration belongs to a plan in the history.
+   * The key that asked for the moves (started the maintenance) both requested and approved it.
    */
-  async record(manager: EntityManager, snapshot: Snapshot, moves: Move[], source: PlanSource, note: Record<string, unknown>): Promise<PlanView> {
+  async record(
+    manager: EntityManager,
+    snapshot: Snapshot,
+    moves: Move[],
+    source: PlanSource,
+    note: Record<string, unknown>,
+    requestedByKeyId: string | null = null,
+  ): Promise<PlanView> {
     const entity = manager.create(PlanEntity, {
       ...this.basis(snapshot),
       status: 'approved',
@@ -118,6 +145,8 @@ export class PlansService {
       trace: note,
       approvedMoves: moves.map((_, i) => i),
       decidedAt: new Date(),
+      requestedByKeyId,
+      approvedByKeyId: requestedByKeyId,
     });
     return view(await manager.save(entity), false);
   }
@@ -148,7 +177,9 @@ export class PlansService {
       }
       return { plan: null, created: false };
     }
-    const entity = open ?? manager.create(PlanEntity, { status: 'proposed', source: 'scheduler', approvedMoves: null, decidedAt: null });
+    const entity =
+      open ??
+      manager.create(PlanEntity, { status: 'proposed', source: 'scheduler', approvedMoves: null, decidedAt: null, requestedByKeyId: null, approvedByKeyId: null });
     Object.assign(entity, {
       ...this.basis(preview.snapshot),
       planningMs: preview.planningMs,
@@ -189,9 +220,10 @@ export class PlansService {
    * Approves all moves or the chosen ones (indexes into the plan's moves, kept in plan order): they
    * become pending migrations. Refused with 409 when the plan is not proposed, when the cluster
    * changed since it was made, when the chosen moves are not valid as a sequence now, or while
-   * migrations of the cluster are still in progress.
+   * migrations of the cluster are still in progress. The migrations record the approving key as the
+   * one that asked for them.
    */
-  async approve(id: string, chosen?: number[]): Promise<Approval> {
+  async approve(id: string, chosen?: number[], approvedByKeyId: string | null = null): Promise<Approval> {
     const approval = await this.db.transaction(async (manager) => {
       const entity = await this.require(id, manager, true);
       if (entity.status !== 'proposed') throw conflict(`plan ${id} is ${entity.status}, only a proposed plan can be approved`);
@@ -220,9 +252,12 @@ export class PlansService {
         entity.clusterId,
         entity.id,
         indexes.map((moveIndex) => ({ move: entity.moves[moveIndex], moveIndex })),
+        null,
+        approvedByKeyId,
       );
       entity.status = 'approved';
       entity.approvedMoves = indexes;
+      entity.approvedByKeyId = approvedByKeyId;
       entity.decidedAt = new Date();
       await manager.save(entity);
       return { plan: view(entity, false), migrationIds };

@@ -1,17 +1,22 @@
+import { Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { PUBLIC_EXTENSION, ROLE_EXTENSION } from './auth/access.decorators.js';
 import { QueryErrorFilter } from './common/query-error.filter.js';
+import { bodyGateMiddleware, BodyInterceptor, type BodyLimits } from './common/request-body.js';
+import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dashboardDir } from './dashboard/dashboard.controller.js';
 import { requestLogMiddleware } from './logging/request-log.middleware.js';
 
 /** What every HTTP instance of Ballast has, in the service and in the end-to-end tests alike. */
 export function configureHttpApp(app: NestExpressApplication): void {
-  // A 500-host snapshot is tens of megabytes of JSON.
+  const config = app.get<BallastConfig>(BALLAST_CONFIG);
+  const limits: BodyLimits = { defaultBytes: config.BODY_LIMIT_KB * 1024, largeBytes: config.IMPORT_BODY_LIMIT_MB * 1024 * 1024 };
   app.use(requestLogMiddleware());
   const dashboard = dashboardDir();
   if (dashboard) app.useStaticAssets(dashboard, { prefix: '/dashboard/', index: false, maxAge: '1h' });
-  app.useBodyParser('json', { limit: '200mb' });
+  app.use(withoutNestParsers(bodyGateMiddleware(limits)));
+  app.useGlobalInterceptors(new BodyInterceptor(app.get(Reflector), limits));
   app.useGlobalFilters(new QueryErrorFilter());
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
@@ -25,6 +30,17 @@ export function configureHttpApp(app: NestExpressApplication): void {
   );
   declareAccess(document);
   SwaggerModule.setup('docs', app, document);
+}
+
+/**
+ * Nest adds Express's JSON and urlencoded parsers at init unless a middleware of their names is
+ * already there (or the app was created with bodyParser: false): ours takes both names, so no
+ * way of creating the app brings back form parsing or a second reader of the body.
+ */
+function withoutNestParsers(gate: ReturnType<typeof bodyGateMiddleware>) {
+  const jsonParser: typeof gate = (req, res, next) => gate(req, res, next);
+  const urlencodedParser: typeof gate = (_req, _res, next) => next();
+  return [jsonParser, urlencodedParser];
 }
 
 /** Each operation's role (from @RequiresRole / @Public) as OpenAPI security, and in its description. */

@@ -141,6 +141,16 @@ export const SETTINGS = {
     description: 'Bootstrap admin API key (at least 32 characters, e.g. `openssl rand -base64 32`); never stored. With it set, every route but health and docs needs a key',
     parse: adminKey,
   },
+  BODY_LIMIT_KB: {
+    default: '1024',
+    description: 'Largest request body in KB on every route but snapshot import and metrics push (413 past it); GET takes none',
+    parse: integer(1, 1024 * 1024),
+  },
+  IMPORT_BODY_LIMIT_MB: {
+    default: '64',
+    description: 'Largest request body in MB of snapshot import (`POST /api/v1/clusters/import`) and metrics push (`POST /api/v1/metrics`); a 500-host, 50,000-VM snapshot is about 8 MB of compact JSON',
+    parse: integer(1, 1024),
+  },
   BALLAST_ROLES: {
     default: 'api,scheduler,worker',
     description: 'What this process runs: any of `api`, `scheduler`, `worker`',

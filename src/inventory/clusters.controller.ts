@@ -8,6 +8,7 @@ import { ClusterDto, type ClusterChanges, CreateClusterDto, parseCreateCluster, 
 import { ClustersService, type ClusterView } from './clusters.service.js';
 import { type ImportResult, SnapshotsService } from './snapshots.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
+import { LargeBody } from '../common/request-body.js';
 
 @ApiTags('clusters')
 @RequiresRole('viewer')
@@ -32,6 +33,7 @@ export class ClustersController {
   }
 
   @Post('import')
+  @LargeBody()
   @RequiresRole('admin')
   @ApiOperation({ summary: 'Create a cluster from a FORMAT.md snapshot (with ?replace=true, replace it) in one transaction' })
   @ApiQuery({ name: 'replace', required: false, type: Boolean })

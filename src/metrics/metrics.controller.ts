@@ -4,6 +4,7 @@ import { MetricsIngest } from './metrics-ingest.js';
 import { MetricsQueries, type SeriesView } from './metrics-queries.js';
 import { parseSeriesRange, SeriesQuery } from './series-query.js';
 import { RequiresRole } from '../auth/access.decorators.js';
+import { LargeBody } from '../common/request-body.js';
 
 @ApiTags('metrics')
 @RequiresRole('viewer')
@@ -15,6 +16,7 @@ export class MetricsController {
   ) {}
 
   @Post('metrics')
+  @LargeBody()
   @RequiresRole('operator')
   @HttpCode(202)
   @ApiOperation({ summary: 'Push samples (the push source): all of a batch is stored, or none (400 naming every problem)' })

@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { testCluster } from './support/clusters.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+
+let t: TestApp;
+
+const BIG_SNAPSHOT = readFileSync(new URL('./fixtures/scenarios/sample-96-hosts.json', import.meta.url), 'utf8');
+
+beforeAll(async () => {
+  // Small limits so that the tests' bodies cross them: 16 KB on most routes, 1 MB on import.
+  t = await createTestApp({ SIM_TIME_SCALE: '0.002', BODY_LIMIT_KB: '16', IMPORT_BODY_LIMIT_MB: '1' });
+  await t.http.post('/api/v1/clusters/import').send(testCluster('in', { vmsPerHost: [2, 0] })).expect(201);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+async function hostState(id: string): Promise<string> {
+  return (await t.http.get(`/api/v1/hosts/${id}`).expect(200)).body.state;
+}
+
+async function operations(): Promise<number> {
+  return (await t.http.get('/api/v1/maintenance').expect(200)).body.total;
+}
+
+describe('a body that is not JSON', () => {
+  it.each([
+    ['text/plain', '{"dryRun":true}'],
+    ['application/x-www-form-urlencoded', 'dryRun=true'],
+    ['multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="dryRun"\r\n\r\ntrue\r\n--x--\r\n'],
+  ])('%s on POST /hosts/:id/maintenance is 415 and the host stays out of maintenance', async (type, body) => {
+    const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', type).send(body).expect(415);
+    expect(res.headers['content-type']).toMatch(/^application\/json/);
+    expect(res.body).toMatchObject({ statusCode: 415, message: expect.stringContaining('application/json') });
+    expect(await hostState('in-h1')).toBe('connected');
+    expect(await operations()).toBe(0);
+  });
+
+  it('a body without a Content-Type is 415', async () => {
+    const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', '').send(Buffer.from('{"dryRun":true}')).expect(415);
+    expect(res.body.message).toContain('no Content-Type');
+    expect(await hostState('in-h1')).toBe('connected');
+  });
+
+  it('a JSON body in another charset or compressed is 415', async () => {
+    await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json; charset=utf-16').send('{}').expect(415);
+    await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json').set('Content-Encoding', 'gzip').send('{}').expect(415);
+    expect(await operations()).toBe(0);
+  });
+
+  it('JSON is read as before, with or without a charset, and a POST with no body at all still works', async () => {
+    const dry = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json; charset=UTF-8').send('{"dryRun":true}').expect(200);
+    expect(dry.body.dryRun).toBe(true);
+    const plan = await t.http.post('/api/v1/clusters/in/plans').expect(201);
+    expect(plan.body.id).toEqual(expect.any(String));
+    await t.http.post(`/api/v1/plans/${plan.body.id}/reject`).set('Content-Length', '0').expect(200);
+  });
+
+  it('malformed JSON is 400 naming the body', async () => {
+    const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json').send('{"dryRun":tru').expect(400);
+    expect(res.body.errors[0]).toMatchObject({ field: 'body', reason: expect.stringContaining('not valid JSON') });
+  });
+});
+
+describe('body size', () => {
+  it('a body past the route limit is 413 with a JSON answer, and nothing is created', async () => {
+    const name = 'x'.repeat(20 * 1024);
+    const res = await t.http.post('/api/v1/clusters').send({ id: 'too-big', name }).expect(413);
+    expect(res.body).toMatchObject({ statusCode: 413, message: expect.stringContaining('16 KB') });
+    await t.http.get('/api/v1/clusters/too-big').expect(404);
+  });
+
+  it('a chunked body past the limit is 413 too', async () => {
+    // Written in parts, so the request has no Content-Length: the limit holds while reading.
+    const req = t.http.post('/api/v1/clusters').set('Content-Type', 'application/json');
+    req.write(`{"id":"too-big-2","name":"`);
+    for (let i = 0; i < 20; i++) req.write('y'.repeat(1024));
+    req.write('"}');
+    const res = await req.expect(413);
+    expect(res.body.statusCode).toBe(413);
+    await t.http.get('/api/v1/clusters/too-big-2').expect(404);
+  });
+
+  it('import has its own, larger limit: a snapshot under it is accepted, one over it is 413 and imports nothing', async () => {
+    const snapshot = JSON.parse(BIG_SNAPSHOT) as { cluster: { id: string } };
+    expect(BIG_SNAPSHOT.length).toBeGreaterThan(1024 * 1024);
+    const refused = await t.http.post('/api/v1/clusters/import').set('Content-Type', 'application/json').send(BIG_SNAPSHOT).expect(413);
+    expect(refused.body.message).toContain('1 MB');
+    await t.http.get(`/api/v1/clusters/${snapshot.cluster.id}`).expect(404);
+    // 64 KB is over the 16 KB of other routes, well under import's 1 MB.
+    const medium = testCluster('medium', { vmsPerHost: [60, 60, 60] });
+    expect(JSON.stringify(medium).length).toBeGreaterThan(16 * 1024);
+    await t.http.post('/api/v1/clusters/import').send(medium).expect(201);
+  });
+
+  it('GET takes no body: 413', async () => {
+    const res = await t.http.get('/api/v1/clusters').set('Content-Type', 'application/json').send('{"a":1}').expect(413);
+    expect(res.body.message).toContain('GET takes no body');
+  });
+});

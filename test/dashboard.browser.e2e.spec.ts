@@ -1,23 +1,45 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DemoService } from '../src/demo/demo.service.js';
 import { type Browser, openBrowser } from './support/browser.js';
 import { testCluster } from './support/clusters.js';
 import { loadSample } from './support/samples.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
+const ADMIN_KEY = 'bk_browser-test-admin-key-0123456789abcdef';
+
 let t: TestApp;
 let browser: Browser;
 let base: string;
 
+/** The API as the admin (the test's own calls; the page signs in through its form). */
+const admin = {
+  get: (path: string) => t.http.get(path).set('Authorization', `Bearer ${ADMIN_KEY}`),
+  post: (path: string) => t.http.post(path).set('Authorization', `Bearer ${ADMIN_KEY}`),
+};
+
+async function signIn(key: string): Promise<void> {
+  const { page } = browser;
+  await page.waitForSelector('#api-key');
+  await page.fill('#api-key', key);
+  await page.click('.signin-card button[type=submit]');
+}
+
+async function signOut(): Promise<void> {
+  await browser.page.click('[data-action="sign-out"]');
+  await browser.page.waitForSelector('#api-key');
+}
+
 beforeAll(async () => {
   // Real time: an 8 GB VM over 10 Gb/s takes several seconds, long enough to watch its progress.
-  t = await createTestApp({ SIM_TIME_SCALE: '1' });
+  t = await createTestApp({ SIM_TIME_SCALE: '1', BALLAST_ADMIN_KEY: ADMIN_KEY, BALLAST_DEMO: 'true' });
+  await t.app.get(DemoService).prepare();
   await t.app.listen(0, '127.0.0.1');
   base = `http://127.0.0.1:${(t.app.getHttpServer().address() as AddressInfo).port}`;
   const lab = testCluster('lab', { vmsPerHost: [10, 2, 0], vmMemoryMb: 8192 });
   lab.policy.migrationThreshold = 5;
-  await t.http.post('/api/v1/clusters/import').send(lab).expect(201);
+  await admin.post('/api/v1/clusters/import').send(lab).expect(201);
   browser = await openBrowser();
 }, 120000);
 
@@ -27,33 +49,56 @@ afterAll(async () => {
 });
 
 describe('the dashboard in a real browser', () => {
-  it('opens on the cluster: its hosts with CPU and memory bars and the imbalance against the target', async () => {
+  it('refuses a wrong key with a clear message, and keeps nothing of it', async () => {
     const { page } = browser;
     await page.goto(`${base}/`);
+    await signIn('bk_not-a-key-of-this-ballast');
+    await page.waitForSelector('.signin-card .error');
+    await expect(page.locator('.signin-card .error').textContent()).resolves.toBe('This key is not accepted: this API key is not known.');
+    await expect(page.evaluate('[sessionStorage.length, localStorage.length]')).resolves.toEqual([0, 0]);
+    await browser.screenshot('00-wrong-key');
+  });
+
+  it('signs in with the admin key (kept in sessionStorage only) and the demo cluster loads', async () => {
+    const { page } = browser;
+    await signIn(ADMIN_KEY);
+    await page.waitForSelector('[data-cluster-view="demo"] [data-host]');
+    await expect(page.locator('#role').textContent()).resolves.toBe('admin');
+    const demo = (await admin.get('/api/v1/clusters/demo/status').expect(200)).body;
+    await expect(page.locator('[data-host]').count()).resolves.toBe(demo.hosts.length);
+    await expect(page.evaluate('[Object.values(sessionStorage), localStorage.length, document.cookie]')).resolves.toEqual([[ADMIN_KEY], 0, '']);
+    // The key outlives a reload of the tab.
+    await page.reload();
+    await page.waitForSelector('[data-cluster-view="demo"] [data-host]');
+    await browser.screenshot('01-demo-cluster');
+  });
+
+  it('opens a cluster: its hosts with CPU and memory bars and the imbalance against the target', async () => {
+    const { page } = browser;
+    await page.click('[data-cluster="lab"]');
     await page.waitForSelector('[data-cluster-view="lab"]');
     await expect(page.locator('[data-host]').count()).resolves.toBe(3);
-    await expect(page.locator('#role').textContent()).resolves.toBe('admin');
-    const status = (await t.http.get('/api/v1/clusters/lab/status').expect(200)).body;
+    const status = (await admin.get('/api/v1/clusters/lab/status').expect(200)).body;
     await expect(page.locator('#imbalance').textContent()).resolves.toBe(status.imbalance.toFixed(3));
     await expect(page.locator('[data-host="lab-h1"] .bar-value').first().textContent()).resolves.toBe(`${Math.round(status.hosts[0].cpuUtilization * 100)} %`);
-    await browser.screenshot('01-cluster');
+    await browser.screenshot('02-cluster');
   });
 
   it('approves one move of a recommendation, rejects the others, and shows its migration move to done', async () => {
     const { page } = browser;
-    const plan = (await t.http.post('/api/v1/clusters/lab/plans').send({}).expect(201)).body;
+    const plan = (await admin.post('/api/v1/clusters/lab/plans').send({}).expect(201)).body;
     expect(plan.plan.moves.length).toBeGreaterThan(1);
     await page.waitForSelector(`[data-plan="${plan.id}"]`, { timeout: 20000 });
-    await browser.screenshot('02-recommendation');
+    await browser.screenshot('03-recommendation');
     for (let i = 1; i < plan.plan.moves.length; i++) await page.click(`[data-plan="${plan.id}"] [data-move="${i}"] input[type=checkbox]`);
     await expect(page.locator('[data-action="approve-selected"]').textContent()).resolves.toBe(`Approve 1, reject ${plan.plan.moves.length - 1}`);
     await page.click('[data-action="approve-selected"]');
     const decided = await waitFor(async () => {
-      const p = (await t.http.get(`/api/v1/plans/${plan.id}`).expect(200)).body;
+      const p = (await admin.get(`/api/v1/plans/${plan.id}`).expect(200)).body;
       return p.status === 'approved' ? p : null;
     }, 20000, 'the plan to be approved');
     expect(decided.approvedMoves).toEqual([0]);
-    const [migration] = (await t.http.get(`/api/v1/migrations?planId=${plan.id}`).expect(200)).body.items;
+    const [migration] = (await admin.get(`/api/v1/migrations?planId=${plan.id}`).expect(200)).body.items;
     expect(migration.vmId).toBe(plan.plan.moves[0].vmId);
 
     // The live view (server-sent events) shows the bar filling before the migration ends.
@@ -64,12 +109,12 @@ describe('the dashboard in a real browser', () => {
       if (width !== null) seen.add(Math.round(width));
       return [...seen].some((w) => w > 0 && w < 100) ? true : null;
     }, 30000, 'a progress bar between 0 and 100 %');
-    await browser.screenshot('03-migration-in-flight');
+    await browser.screenshot('04-migration-in-flight');
     await page.waitForSelector(`[data-history="${migration.id}"]`, { timeout: 30000 });
     await expect(page.locator(`[data-history="${migration.id}"] .state-text`).textContent()).resolves.toBe('succeeded');
     await page.waitForSelector(row, { state: 'detached', timeout: 10000 });
     console.log(`progress seen in the browser (%): ${[...seen].sort((a, b) => a - b).join(', ')}`);
-    await browser.screenshot('04-migration-done');
+    await browser.screenshot('05-migration-done');
   });
 
   it('enters maintenance after showing the dry run', async () => {
@@ -78,28 +123,28 @@ describe('the dashboard in a real browser', () => {
     await page.waitForSelector('.dry-run');
     await expect(page.locator('.dry-run').textContent()).resolves.toContain('Dry run: 2 VMs would leave lab-h2');
     // The dry run changed nothing.
-    expect((await t.http.get('/api/v1/hosts/lab-h2').expect(200)).body.state).toBe('connected');
-    await browser.screenshot('05-maintenance-dry-run');
+    expect((await admin.get('/api/v1/hosts/lab-h2').expect(200)).body.state).toBe('connected');
+    await browser.screenshot('06-maintenance-dry-run');
     await page.click('#confirm-maintenance');
-    await waitFor(async () => (await t.http.get('/api/v1/hosts/lab-h2').expect(200)).body.state === 'maintenance', 60000, 'lab-h2 in maintenance');
+    await waitFor(async () => (await admin.get('/api/v1/hosts/lab-h2').expect(200)).body.state === 'maintenance', 60000, 'lab-h2 in maintenance');
     await page.waitForSelector('[data-host="lab-h2"] .badge.state-maintenance', { timeout: 20000 });
     await expect(page.locator('[data-host="lab-h2"] [data-action="exit-maintenance"]').count()).resolves.toBe(1);
-    await browser.screenshot('06-maintenance');
+    await browser.screenshot('07-maintenance');
   });
 
   it('shows the VMs of a host on click, with their demand and last migration', async () => {
     const { page } = browser;
     await page.click('[data-host="lab-h3"]');
     await page.waitForSelector('.host-vms [data-vm]');
-    const vms = (await t.http.get('/api/v1/vms?hostId=lab-h3').expect(200)).body;
+    const vms = (await admin.get('/api/v1/vms?hostId=lab-h3').expect(200)).body;
     await expect(page.locator('.host-vms [data-vm]').count()).resolves.toBe(vms.total);
     await expect(page.locator('.host-vms').textContent()).resolves.toContain('succeeded');
-    await browser.screenshot('07-host-vms');
+    await browser.screenshot('08-host-vms');
   });
 
   it('renders the 96-host sample (8,529 VMs)', async () => {
     const { page } = browser;
-    await t.http.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);
+    await admin.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);
     await page.reload();
     await page.waitForSelector('[data-cluster="sample-96-hosts"]', { timeout: 30000 });
     const started = Date.now();
@@ -111,7 +156,36 @@ describe('the dashboard in a real browser', () => {
       return entry ? entry.duration : null;
     });
     console.log(`96-host sample: hosts shown ${wallMs} ms after the click (of which the status answer ${statusMs?.toFixed(0)} ms)`);
-    await browser.screenshot('08-sample-96-hosts');
-    expect(browser.errors).toEqual([]);
+    await browser.screenshot('10-sample-96-hosts');
+    expect(unexpectedErrors()).toEqual([]);
+  });
+
+  it('offers a viewer no action: no maintenance, no approval or rejection, no migrate', async () => {
+    const { page } = browser;
+    const viewer = (await admin.post('/api/v1/keys').send({ name: 'wall screen', role: 'viewer' }).expect(201)).body;
+    const plan = (await admin.post('/api/v1/clusters/lab/plans').send({}).expect(201)).body;
+    expect(plan.plan.moves.length).toBeGreaterThan(0);
+    await signOut();
+    await expect(page.evaluate('sessionStorage.length')).resolves.toBe(0);
+    await signIn(viewer.key);
+    await page.click('[data-cluster="lab"]');
+    await page.waitForSelector(`[data-cluster-view="lab"] [data-plan="${plan.id}"]`, { timeout: 20000 });
+    await expect(page.locator('#role').textContent()).resolves.toBe('viewer');
+    await expect(page.evaluate('Object.values(sessionStorage)')).resolves.toEqual([viewer.key]);
+    // lab-h2 is in maintenance (an operator would see Exit), the others connected (Enter).
+    await page.waitForSelector('[data-host="lab-h2"] .badge.state-maintenance');
+    await page.click('[data-host="lab-h3"]');
+    await page.waitForSelector('.host-vms [data-vm]');
+    const actions = '[data-action="enter-maintenance"], [data-action="exit-maintenance"], [data-action="approve-selected"], [data-action="reject-plan"], [data-action="migrate"], [data-plan] input[type=checkbox]';
+    await expect(page.locator(actions).count()).resolves.toBe(0);
+    // The trace's reasons are shown to a viewer too.
+    await expect(page.locator(`[data-plan="${plan.id}"] [data-move="0"]`).textContent()).resolves.toContain(plan.plan.moves[0].reason);
+    await browser.screenshot('11-viewer');
+    expect(unexpectedErrors()).toEqual([]);
   });
 });
+
+/** The page's errors, but for the 401s of signing in (no key yet, the wrong key): those are the test's. */
+function unexpectedErrors(): string[] {
+  return browser.errors.filter((e) => !/status of 401/.test(e));
+}

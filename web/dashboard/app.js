@@ -24,6 +24,13 @@ function usePolled(load, ms, deps) {
   return [state.data, state.error, reload];
 }
 
+/** Why a key was refused, in the server's words without the route's role (signing in is not a route to the user). */
+function refusal(error) {
+  if (!(error instanceof ApiError) || error.status !== 401) return error.message;
+  const why = (error.body?.message ?? '').replace(/ \(this route needs role \w+\)$/, '');
+  return why ? `This key is not accepted: ${why}.` : 'This key is not accepted.';
+}
+
 function SignIn({ onSignedIn, message }) {
   const [key, setKey] = useState('');
   const [error, setError] = useState(message ?? null);
@@ -34,7 +41,7 @@ function SignIn({ onSignedIn, message }) {
       onSignedIn(await api('/session'));
     } catch (e) {
       storeKey(null);
-      setError(e instanceof ApiError && e.status === 401 ? 'This key is not accepted.' : e.message);
+      setError(refusal(e));
     }
   };
   return html`<div class="signin">
@@ -381,9 +388,11 @@ function App() {
   const [clusters, setClusters] = useState(null);
   const [selected, setSelected] = useState(() => new URLSearchParams(location.hash.slice(1)).get('cluster'));
   useEffect(() => {
+    const hadKey = storedKey() !== null;
     api('/session').then(setSession, (e) => {
-      if (storedKey()) storeKey(null);
-      setSignInMessage(e instanceof ApiError && e.status === 401 ? null : e.message);
+      if (hadKey) storeKey(null);
+      // No key yet is no error; a key of this tab that stopped working (revoked, expired) is said.
+      setSignInMessage(e instanceof ApiError && e.status === 401 && !hadKey ? null : refusal(e));
       setSession(null);
     });
   }, []);
@@ -423,7 +432,7 @@ function App() {
     <header class="topbar">
       <div class="brand"><span class="logo">⚖</span> Ballast</div>
       <div class="who"><span class=${`badge role-${session.role}`} id="role">${session.role}</span> <span class="muted">${session.keyName}</span>
-        ${session.keyId !== null && html`<button class="small-button" onClick=${signOut}>Sign out</button>`}</div>
+        ${session.keyId !== null && html`<button class="small-button" data-action="sign-out" onClick=${signOut}>Sign out</button>`}</div>
     </header>
     <div class="body">
       ${clusters ? html`<${ClusterList} clusters=${clusters} selected=${selected} onSelect=${setSelected} />` : html`<nav class="clusters"><p class="muted">Loading…</p></nav>`}

@@ -4,6 +4,7 @@ import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swag
 import { PUBLIC_EXTENSION, ROLE_EXTENSION } from './auth/access.decorators.js';
 import { QueryErrorFilter } from './common/query-error.filter.js';
 import { bodyGateMiddleware, BodyInterceptor, type BodyLimits } from './common/request-body.js';
+import { RequestParamsInterceptor } from './common/request-params.js';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dashboardDir } from './dashboard/dashboard.controller.js';
 import { requestLogMiddleware } from './logging/request-log.middleware.js';
@@ -16,7 +17,8 @@ export function configureHttpApp(app: NestExpressApplication): void {
   const dashboard = dashboardDir();
   if (dashboard) app.useStaticAssets(dashboard, { prefix: '/dashboard/', index: false, maxAge: '1h' });
   app.use(withoutNestParsers(bodyGateMiddleware(limits)));
-  app.useGlobalInterceptors(new BodyInterceptor(app.get(Reflector), limits));
+  // Parameters first: a request they refuse has no body read.
+  app.useGlobalInterceptors(new RequestParamsInterceptor(), new BodyInterceptor(app.get(Reflector), limits));
   app.useGlobalFilters(new QueryErrorFilter());
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(

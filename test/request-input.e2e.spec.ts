@@ -1,4 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { testCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
@@ -98,5 +101,75 @@ describe('body size', () => {
   it('GET takes no body: 413', async () => {
     const res = await t.http.get('/api/v1/clusters').set('Content-Type', 'application/json').send('{"a":1}').expect(413);
     expect(res.body.message).toContain('GET takes no body');
+  });
+});
+
+describe('NUL characters', () => {
+  it('in a path id, a query filter or a string field: 400 naming it, nothing changed', async () => {
+    const path = await t.http.get('/api/v1/hosts/in%00h1').expect(400);
+    expect(path.body.errors[0]).toMatchObject({ field: 'id', reason: expect.stringContaining('NUL') });
+    await t.http.post('/api/v1/hosts/in-h1%00/maintenance').send({ dryRun: true }).expect(400);
+    const filter = await t.http.get('/api/v1/migrations?clusterId=in%00').expect(400);
+    expect(filter.body.errors[0].field).toBe('clusterId');
+    const field = await t.http.post('/api/v1/clusters').send({ id: 'nul', name: 'a\u0000b' }).expect(400);
+    expect(field.body.errors[0]).toMatchObject({ field: 'body.name', reason: expect.stringContaining('NUL') });
+    const key = await t.http.patch('/api/v1/hosts/in-h1').send({ 'state\u0000': 'maintenance' }).expect(400);
+    expect(key.body.errors[0].field).toBe('body.state\\u0000');
+    await t.http.get('/api/v1/clusters/nul').expect(404);
+    expect(await hostState('in-h1')).toBe('connected');
+  });
+});
+
+describe('query parameters', () => {
+  it('an unknown one on a list route is 400 naming it and the ones the route takes', async () => {
+    const res = await t.http.get('/api/v1/migrations?operationId=x').expect(400);
+    expect(res.body.errors[0]).toMatchObject({ field: 'operationId', reason: expect.stringMatching(/unknown query parameter .*clusterId/) });
+    expect(res.body.message).toContain('limit');
+    await t.http.get('/api/v1/clusters?limit=5&offset=0').expect(200);
+    await t.http.get('/api/v1/clusters?clusterId=in').expect(400);
+  });
+
+  it('on a route that takes none, any is 400; a route taking single @Query names accepts those', async () => {
+    const res = await t.http.get('/api/v1/hosts/in-h1?verbose=1').expect(400);
+    expect(res.body.errors[0].reason).toContain('takes none');
+    await t.http.post('/api/v1/clusters/in/plans?dryRun=true').expect(201);
+    await t.http.post('/api/v1/clusters/in/plans?dryrun=true').expect(400);
+  });
+
+  it('one given twice or with brackets is 400', async () => {
+    await t.http.get('/api/v1/migrations?clusterId=a&clusterId=b').expect(400);
+    await t.http.get('/api/v1/migrations?clusterId[x]=a').expect(400);
+  });
+});
+
+describe('JSON nested thousands of levels deep', () => {
+  const deep = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+
+  it('is 400 on every kind of body route, before it is parsed', async () => {
+    for (const [method, path] of [['post', '/api/v1/clusters/import'], ['post', '/api/v1/hosts/in-h1/maintenance'], ['patch', '/api/v1/vms/in-vm001'], ['post', '/api/v1/metrics']] as const) {
+      const body = `{"a":${deep(5_000)}}`;
+      const res = await t.http[method](path).set('Content-Type', 'application/json').send(body).expect(400);
+      expect(res.body.errors[0]).toMatchObject({ field: 'body', reason: 'nested deeper than 32 levels' });
+    }
+    expect(await hostState('in-h1')).toBe('connected');
+  });
+
+  it('a little nesting (a string that looks deep, a document 30 levels down) is read as usual', async () => {
+    await t.http.post('/api/v1/clusters').send({ id: 'brackets', name: '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[' }).expect(201);
+    const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json').send(`{"dryRun":${deep(30)}}`).expect(400);
+    expect(res.body.errors[0].field).toBe('body.dryRun');
+  });
+
+  it('the CLI exits 2 with one line for such a snapshot file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ballast-deep-'));
+    try {
+      const file = join(dir, 'deep.json');
+      writeFileSync(file, `{"version":1,"cluster":${deep(100_000)}}`);
+      const cli = spawnSync(process.execPath, [join(process.cwd(), 'dist', 'src', 'cli', 'main.js'), 'plan', '--snapshot', file], { encoding: 'utf8' });
+      expect(cli.status).toBe(2);
+      expect(cli.stderr.trim().split('\n')).toEqual([`ballast: ${file}: nested deeper than 32 levels`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

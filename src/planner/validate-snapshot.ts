@@ -173,7 +173,13 @@ function isObject(v: unknown): v is Json {
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const text = JSON.stringify(v) ?? String(v);
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    // Nested too deep to stringify: the type is enough to say what is wrong.
+    text = Array.isArray(v) ? '[...]' : '{...}';
+  }
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { JsonInputError, parseJsonInput } from '../../common/json-input.js';
 import { parseArgs } from 'node:util';
 import { plan, SnapshotError, validateSnapshot, type PlanResult, type Snapshot } from '../../planner/index.js';
 import { CliError, unreadableReason, wholeNumberFlag, type Command, type Io } from '../cli.js';
@@ -46,17 +47,18 @@ const wholeNumber = (flag: string, raw: string, min: number, max: number) => who
 
 /** Reads and validates a snapshot file; every failure is a one-line CliError naming the file or field. */
 export async function loadSnapshot(file: string): Promise<Snapshot> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     throw new CliError(`cannot read snapshot file "${file}": ${unreadableReason(error)}`);
   }
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    doc = parseJsonInput(bytes, file);
   } catch (error) {
-    throw new CliError(`${file}: not valid JSON (${(error as Error).message})`);
+    if (error instanceof JsonInputError) throw new CliError(error.message.replace(': is not valid JSON', ': not valid JSON'));
+    throw error;
   }
   try {
     return validateSnapshot(doc);

@@ -13,6 +13,7 @@ export interface LogFields {
   migrationId?: string;
   operationId?: string;
   hostId?: string;
+  vmId?: string;
 }
 
 const storage = new AsyncLocalStorage<LogFields>();

@@ -173,3 +173,51 @@ describe('JSON nested thousands of levels deep', () => {
     }
   });
 });
+
+describe('numbers and times out of range', () => {
+  const vm = { id: 'range-vm', hostId: 'in-h2', vcpus: 2, memoryMb: 4096, cpuDemandMhz: 100, powerState: 'on' };
+
+  it.each([
+    ['vcpus', 1e308, 'must be <= 65536'],
+    ['vcpus', 2 ** 53 + 1, 'must be <= 65536'],
+    ['memoryMb', 1e308, 'must be <= 1000000000'],
+    ['cpuDemandMhz', 1e300, 'must be <= 100000000'],
+    ['lastMigratedAt', '0001-01-01T00:00:00Z', 'must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z'],
+  ])('a VM with %s %s is 400 naming it, and no VM is created', async (field, value, reason) => {
+    const res = await t.http.post('/api/v1/vms').send({ ...vm, [field]: value }).expect(400);
+    expect(res.body.errors[0]).toMatchObject({ field: `body.${field}`, reason: expect.stringContaining(reason) });
+    await t.http.get('/api/v1/vms/range-vm').expect(404);
+  });
+
+  it('the same VM in range is created (what is refused above is the value alone)', async () => {
+    await t.http.post('/api/v1/vms').send({ ...vm, vcpus: 4096, lastMigratedAt: '2026-01-01T00:00:00Z' }).expect(201);
+    await t.http.delete('/api/v1/vms/range-vm').expect(204);
+  });
+
+  it('1e308 capacities or weights in an import are 400 naming the item and field, nothing imported', async () => {
+    const big = testCluster('huge', { vmsPerHost: [1, 1] });
+    big.hosts[1].cpuCapacityMhz = 1e308;
+    const host = await t.http.post('/api/v1/clusters/import').send(big).expect(400);
+    expect(host.body.errors[0]).toMatchObject({ field: 'snapshot.hosts[1] (huge-h2).cpuCapacityMhz', reason: expect.stringContaining('<= 100000000') });
+    const weighted = testCluster('huge', { vmsPerHost: [1, 1] });
+    weighted.policy.resourceWeights = { cpu: 1e308, memory: 1 };
+    const weight = await t.http.post('/api/v1/clusters/import').send(weighted).expect(400);
+    expect(weight.body.errors[0].field).toBe('snapshot.policy.resourceWeights.cpu');
+    await t.http.get('/api/v1/clusters/huge').expect(404);
+    const patch = await t.http.patch('/api/v1/hosts/in-h1').send({ memoryCapacityMb: 1e308 }).expect(400);
+    expect(patch.body.errors[0].field).toBe('body.memoryCapacityMb');
+  });
+
+  it('a time out of range in a query is 400 naming it', async () => {
+    const since = await t.http.get('/api/v1/migrations?since=-271821-04-20').expect(400);
+    expect(since.body.errors[0]).toMatchObject({ field: 'since', reason: expect.stringContaining('between 1970') });
+    await t.http.get('/api/v1/migrations?until=+275760-09-13T00:00:00Z').expect(400);
+    await t.http.get('/api/v1/hosts/in-h1/metrics?from=0001-01-01T00:00:00Z').expect(400);
+  });
+
+  it('a pushed sample of 1e308 MHz is 400 naming it, nothing stored', async () => {
+    const at = new Date().toISOString();
+    const res = await t.http.post('/api/v1/metrics').send({ samples: [{ hostId: 'in-h1', at, cpuMhz: 1e308, memoryMb: 1 }] }).expect(400);
+    expect(res.body.errors[0]).toMatchObject({ field: 'body.samples[0].cpuMhz', reason: expect.stringContaining('100000000') });
+  });
+});

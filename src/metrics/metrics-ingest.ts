@@ -4,6 +4,7 @@ import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { DAY_MS, type SampleRow, SamplesRepository } from './samples.repository.js';
 import { ISO_8601 } from './series-query.js';
 import { SeriesRepository, type SubjectKind } from './series.repository.js';
+import { LIMITS } from '../planner/limits.js';
 
 /** The most samples one batch may carry. */
 export const MAX_BATCH = 10_000;
@@ -125,8 +126,8 @@ function parseSample(value: unknown, path: string, window: { oldest: number; new
     }
     return v;
   };
-  const cpuMhz = figure('cpuMhz');
-  const memoryMb = figure('memoryMb');
+  const cpuMhz = figure('cpuMhz', LIMITS.cpuMhz);
+  const memoryMb = figure('memoryMb', LIMITS.memoryMb);
   const cpuContention = s.cpuContention === undefined ? null : figure('cpuContention', 1);
   if (problems.length > before) return null;
   return { kind, id, at, cpuMhz, memoryMb, cpuContention };

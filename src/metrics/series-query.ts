@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { badRequest } from '../common/http-errors.js';
+import { timeOutOfRange } from '../planner/limits.js';
 
 /** A time range and step of a series request (`?from&to&step`). */
 export interface SeriesRange {
@@ -26,6 +27,8 @@ function time(raw: string | undefined, field: string, fallback: number): number 
   if (raw === undefined || raw === '') return fallback;
   const ms = Date.parse(raw);
   if (!ISO_8601.test(raw) || !Number.isFinite(ms)) throw badRequest(field, `must be an ISO-8601 time with its zone, got "${raw}"`);
+  const outOfRange = timeOutOfRange(ms);
+  if (outOfRange) throw badRequest(field, `${outOfRange}, got "${raw}"`);
   return ms;
 }
 

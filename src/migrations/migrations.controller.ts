@@ -8,6 +8,7 @@ import { MIGRATION_KINDS, MIGRATION_STATES } from './migration-state.js';
 import { MigrationsService, type MigrationView, type MigrationWithEvents } from './migrations.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
 import { RequesterKeyId } from '../auth/access.guard.js';
+import { timeOutOfRange } from '../planner/limits.js';
 
 class MigrationQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -29,6 +30,8 @@ function timestamp(raw: string | undefined, field: string): Date | undefined {
   if (raw === undefined || raw === '') return undefined;
   const at = new Date(raw);
   if (Number.isNaN(at.getTime())) throw badRequest(field, `must be an ISO 8601 date-time, got "${raw}"`);
+  const outOfRange = timeOutOfRange(at.getTime());
+  if (outOfRange) throw badRequest(field, `${outOfRange}, got "${raw}"`);
   return at;
 }
 

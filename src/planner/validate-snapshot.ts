@@ -14,6 +14,7 @@ import {
   type SnapshotHost,
   type SnapshotVm,
 } from './snapshot.js';
+import { LIMITS, timeOutOfRange } from './limits.js';
 
 /** A snapshot that breaks FORMAT.md; `field` is the JSON path of the first offending value. */
 export class SnapshotError extends Error {
@@ -115,6 +116,8 @@ export class Reader {
     if (typeof v !== 'string' || !/^\d{4}-\d\d-\d\dT/.test(v) || Number.isNaN(Date.parse(v))) {
       this.fail(key, `must be an ISO 8601 date-time, got ${show(v)}`);
     }
+    const outOfRange = timeOutOfRange(Date.parse(v));
+    if (outOfRange) this.fail(key, `${outOfRange}, got ${show(v)}`);
     return v;
   }
 
@@ -210,8 +213,8 @@ export function validatePolicy(policy: Reader): Snapshot['policy'] {
   const orDefault = <K extends keyof Snapshot['policy']>(key: K, read: () => Snapshot['policy'][K]) => (policy.has(key) ? read() : DEFAULT_POLICY[key]);
   const resourceWeights = policy.has('resourceWeights') ? ((): Snapshot['policy']['resourceWeights'] => {
     const weights = policy.object('resourceWeights');
-    const cpu = weights.number('cpu', { min: 0 });
-    const memory = weights.number('memory', { min: 0 });
+    const cpu = weights.number('cpu', { min: 0, max: LIMITS.resourceWeight });
+    const memory = weights.number('memory', { min: 0, max: LIMITS.resourceWeight });
     if (cpu + memory <= 0) throw new SnapshotError(`${weights.path}`, 'cpu and memory weights must not both be 0');
     return { cpu, memory };
   })() : { ...DEFAULT_POLICY.resourceWeights };
@@ -219,18 +222,18 @@ export function validatePolicy(policy: Reader): Snapshot['policy'] {
     automationLevel: orDefault('automationLevel', () => policy.oneOf('automationLevel', AUTOMATION_LEVELS)),
     migrationThreshold: orDefault('migrationThreshold', () => policy.number('migrationThreshold', { integer: true, min: 1, max: 5 })),
     resourceWeights,
-    maxMovesPerRun: orDefault('maxMovesPerRun', () => policy.number('maxMovesPerRun', { integer: true, min: 0 })),
-    memoryOvercommitRatio: orDefault('memoryOvercommitRatio', () => policy.number('memoryOvercommitRatio', { minExclusive: 0 })),
+    maxMovesPerRun: orDefault('maxMovesPerRun', () => policy.number('maxMovesPerRun', { integer: true, min: 0, max: LIMITS.movesPerPlan })),
+    memoryOvercommitRatio: orDefault('memoryOvercommitRatio', () => policy.number('memoryOvercommitRatio', { minExclusive: 0, max: LIMITS.memoryOvercommitRatio })),
     maxCpuUtilization: policy.optionalNumber('maxCpuUtilization', { minExclusive: 0, max: 1 }),
-    migrationCooldownMinutes: policy.optionalNumber('migrationCooldownMinutes', { min: 0 }),
+    migrationCooldownMinutes: policy.optionalNumber('migrationCooldownMinutes', { min: 0, max: LIMITS.minutes }),
     holdMinutes: policy.optionalNumber('holdMinutes', { min: 0, max: 1440 }),
     evaluationIntervalMinutes: policy.optionalNumber('evaluationIntervalMinutes', { minExclusive: 0, max: 1440 }),
     evaluationCron: policy.has('evaluationCron') ? cronText(policy, 'evaluationCron') : undefined,
-    maxMigrationsPerVmDay: policy.optionalNumber('maxMigrationsPerVmDay', { min: 0 }),
-    maxInflowPerHost: policy.optionalNumber('maxInflowPerHost', { integer: true, min: 1 }),
+    maxMigrationsPerVmDay: policy.optionalNumber('maxMigrationsPerVmDay', { min: 0, max: LIMITS.perVmOrHost }),
+    maxInflowPerHost: policy.optionalNumber('maxInflowPerHost', { integer: true, min: 1, max: LIMITS.perVmOrHost }),
     changeWindows: policy.has('changeWindows') ? changeWindows(policy.object('changeWindows')) : undefined,
     healthActions: policy.has('healthActions') ? healthActions(policy.object('healthActions')) : undefined,
-    failedHostGraceSeconds: policy.optionalNumber('failedHostGraceSeconds', { min: 1 }),
+    failedHostGraceSeconds: policy.optionalNumber('failedHostGraceSeconds', { min: 1, max: LIMITS.seconds }),
     haRestart: policy.boolean('haRestart'),
   });
 }
@@ -288,13 +291,13 @@ const MIGRATION_ADDRESS = /^(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 export function parseHost(h: Reader): SnapshotHost {
   return drop({
     id: h.id('id'),
-    cpuCapacityMhz: h.number('cpuCapacityMhz', { minExclusive: 0 }),
-    memoryCapacityMb: h.number('memoryCapacityMb', { minExclusive: 0 }),
+    cpuCapacityMhz: h.number('cpuCapacityMhz', { minExclusive: 0, max: LIMITS.cpuMhz }),
+    memoryCapacityMb: h.number('memoryCapacityMb', { minExclusive: 0, max: LIMITS.memoryMb }),
     state: h.oneOf('state', HOST_STATES),
     compatibilityGroup: h.optionalId('compatibilityGroup'),
     networks: h.ids('networks', { optional: true }),
     datastores: h.ids('datastores', { optional: true }),
-    migrationBandwidthMbps: h.optionalNumber('migrationBandwidthMbps', { minExclusive: 0 }),
+    migrationBandwidthMbps: h.optionalNumber('migrationBandwidthMbps', { minExclusive: 0, max: LIMITS.rateMbps }),
     connectionUri: h.optionalMatching('connectionUri', LIBVIRT_URI, 'a libvirt URI such as qemu+ssh://root@kvm-07/system'),
     migrationAddress: h.optionalMatching('migrationAddress', MIGRATION_ADDRESS, 'an address or address:port'),
   });
@@ -310,17 +313,17 @@ export function parseVm(v: Reader): SnapshotVm {
   return drop({
     id: v.id('id'),
     hostId: v.id('hostId'),
-    vcpus: v.number('vcpus', { integer: true, minExclusive: 0 }),
-    memoryMb: v.number('memoryMb', { minExclusive: 0 }),
-    cpuDemandMhz: v.number('cpuDemandMhz', { min: 0 }),
+    vcpus: v.number('vcpus', { integer: true, minExclusive: 0, max: LIMITS.vcpus }),
+    memoryMb: v.number('memoryMb', { minExclusive: 0, max: LIMITS.memoryMb }),
+    cpuDemandMhz: v.number('cpuDemandMhz', { min: 0, max: LIMITS.cpuMhz }),
     // Optional: the reference imbalance counts memoryMb for a VM without it.
-    memoryActiveMb: v.optionalNumber('memoryActiveMb', { min: 0 }) ?? v.number('memoryMb', { minExclusive: 0 }),
+    memoryActiveMb: v.optionalNumber('memoryActiveMb', { min: 0, max: LIMITS.memoryMb }) ?? v.number('memoryMb', { minExclusive: 0, max: LIMITS.memoryMb }),
     powerState: v.oneOf('powerState', POWER_STATES),
     automationLevel: v.optionalOneOf('automationLevel', VM_AUTOMATION_LEVELS),
     networks: v.ids('networks', { optional: true }),
     datastores: v.ids('datastores', { optional: true }),
     compatibilityGroup: v.optionalId('compatibilityGroup'),
-    memoryDirtyRateMbps: v.optionalNumber('memoryDirtyRateMbps', { min: 0 }),
+    memoryDirtyRateMbps: v.optionalNumber('memoryDirtyRateMbps', { min: 0, max: LIMITS.rateMbps }),
     lastMigratedAt: v.timestamp('lastMigratedAt'),
   });
 }

@@ -8,6 +8,7 @@ import { PLAN_STATUSES } from './plan.entity.js';
 import { type Approval, PlansService, type PlanView } from './plans.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
 import { RequesterKeyId } from '../auth/access.guard.js';
+import { LIMITS } from '../planner/limits.js';
 
 class PlanOptionsDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 5, description: 'Overrides the policy migrationThreshold' }) threshold?: number;
@@ -37,7 +38,7 @@ function parsePlanOptions(body: unknown): PlanOptions {
   reader.rejectUnknown(['threshold', 'maxMoves']);
   return {
     threshold: reader.optionalNumber('threshold', { integer: true, min: 1, max: 5 }),
-    maxMoves: reader.optionalNumber('maxMoves', { integer: true, min: 0 }),
+    maxMoves: reader.optionalNumber('maxMoves', { integer: true, min: 0, max: LIMITS.movesPerPlan }),
   };
 }
 

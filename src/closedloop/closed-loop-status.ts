@@ -17,7 +17,7 @@ export interface ClosedLoopStatus {
 }
 
 /** The closed loop's part of a cluster's status, from its stored state and the snapshot now. */
-export function closedLoopStatus(snapshot: Snapshot, record: EvaluationRecord | null, now: number): ClosedLoopStatus {
+export function closedLoopStatus(snapshot: Pick<Snapshot, 'hosts' | 'policy'>, record: EvaluationRecord | null, now: number): ClosedLoopStatus {
   const loop = loopPolicy(snapshot.policy);
   const budget = record?.budget ?? null;
   const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());

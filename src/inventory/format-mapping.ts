@@ -50,7 +50,7 @@ export function hostToFormat(h: HostEntity): SnapshotHost {
   });
 }
 
-export function vmToFormat(v: VmEntity): SnapshotVm {
+export function vmToFormat(v: Omit<VmEntity, 'clusterId' | 'name' | 'macAddresses' | 'missingSince' | 'createdAt' | 'updatedAt'>): SnapshotVm {
   return omitNulls<SnapshotVm>({
     id: v.id,
     hostId: v.hostId,

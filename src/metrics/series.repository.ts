@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import type { PowerState } from '../planner/snapshot.js';
 
 /** A measured VM of a cluster, with its series and the demand it was configured with. */
 export interface VmMember {
@@ -22,6 +23,17 @@ export interface HostMember {
   memoryCapacityMb: number;
   /** libvirt URI, for the libvirt source. */
   connectionUri: string | null;
+  lastSampleAt: Date | null;
+}
+
+/** A VM of a cluster as its load counts: where it runs, its (smoothed) demand and its newest sample's time. */
+export interface VmLoad {
+  id: string;
+  hostId: string;
+  powerState: PowerState;
+  cpuDemandMhz: number;
+  memoryActiveMb: number;
+  /** null: never measured. */
   lastSampleAt: Date | null;
 }
 
@@ -62,6 +74,16 @@ export class SeriesRepository {
       `SELECT s.id AS "seriesId", v.id, v.host_id AS "hostId", v.vcpus, v.memory_mb AS "memoryMb", v.power_state AS "powerState",
               s.baseline_cpu_mhz AS "baselineCpuMhz", s.baseline_memory_mb AS "baselineMemoryMb", s.last_sample_at AS "lastSampleAt"
        FROM vms v JOIN metric_series s ON s.vm_id = v.id WHERE v.cluster_id = $1 ORDER BY v.id`,
+      [clusterId],
+    );
+  }
+
+  /** Every VM of the cluster (measured or not) with the figures of its load, by id. */
+  async loadOf(manager: EntityManager, clusterId: string): Promise<VmLoad[]> {
+    return manager.query(
+      `SELECT v.id, v.host_id AS "hostId", v.power_state AS "powerState", v.cpu_demand_mhz AS "cpuDemandMhz",
+              v.memory_active_mb AS "memoryActiveMb", s.last_sample_at AS "lastSampleAt"
+       FROM vms v LEFT JOIN metric_series s ON s.vm_id = v.id WHERE v.cluster_id = $1 ORDER BY v.id`,
       [clusterId],
     );
   }

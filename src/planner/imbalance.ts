@@ -1,11 +1,16 @@
-import type { Snapshot } from './snapshot.js';
+import type { Snapshot, SnapshotVm } from './snapshot.js';
+
+/** What the reference imbalance reads of a snapshot. */
+export type LoadOfSnapshot = Pick<Snapshot, 'hosts' | 'policy'> & {
+  vms: readonly Pick<SnapshotVm, 'hostId' | 'powerState' | 'cpuDemandMhz' | 'memoryActiveMb'>[];
+};
 
 /**
  * The reference imbalance of FORMAT.md, computed straight from a snapshot (two-pass standard
  * deviations, for reporting): over the connected hosts and powered-on VMs,
  * wc x sd(cpu utilization) + wm x sd(active memory utilization), weights scaled to sum to 1.
  */
-export function referenceImbalance(snapshot: Snapshot): number {
+export function referenceImbalance(snapshot: LoadOfSnapshot): number {
   const index = new Map<string, number>();
   snapshot.hosts.forEach((h, i) => {
     if (h.state === 'connected') index.set(h.id, i);

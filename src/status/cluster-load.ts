@@ -1,5 +1,4 @@
-import { referenceImbalance } from '../planner/imbalance.js';
-import type { Snapshot } from '../planner/snapshot.js';
+import { type LoadOfSnapshot, referenceImbalance } from '../planner/imbalance.js';
 import { overloadLine, thresholdLevel } from '../planner/thresholds.js';
 
 export interface HostLoad {
@@ -29,7 +28,7 @@ export interface ClusterLoad {
 }
 
 /** The load of each host and the cluster's imbalance, from a snapshot (pure). */
-export function clusterLoad(snapshot: Snapshot): ClusterLoad {
+export function clusterLoad(snapshot: LoadOfSnapshot): ClusterLoad {
   const sums = new Map(snapshot.hosts.map((h) => [h.id, { cpu: 0, memory: 0, vms: 0 }]));
   for (const vm of snapshot.vms) {
     const sum = sums.get(vm.hostId);

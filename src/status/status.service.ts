@@ -6,6 +6,7 @@ import { closedLoopStatus, type ClosedLoopStatus } from '../closedloop/closed-lo
 import { EvaluationsRepository } from '../closedloop/evaluations.repository.js';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { ClustersService } from '../inventory/clusters.service.js';
+import { policyToFormat } from '../inventory/format-mapping.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
 import { CollectionsRepository } from '../metrics/collections.repository.js';
 import type { MetricsSourceName } from '../metrics/metrics-source.js';
@@ -64,17 +65,26 @@ export class StatusService {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
+  /**
+   * The inventory is read once, in one transaction, and only what the load needs of each VM (a
+   * full snapshot of a cluster of thousands of VMs costs several times as much); the rest of the
+   * state is a row each, read meanwhile on other connections.
+   */
   async status(clusterId: string, now = this.clock.now()): Promise<ClusterStatus> {
-    const cluster = await this.clusters.require(clusterId);
-    const snapshot = await this.snapshots.build(clusterId, now);
-    const collection = await this.collections.get(clusterId);
-    const vms = await this.series.vmsOf(this.db.manager, clusterId);
-    const last = await this.runs.last(clusterId);
-    const evaluation = await this.evaluations.get(clusterId);
-    const measured = new Map(vms.map((v) => [v.id, v.lastSampleAt]));
+    const [{ cluster, snapshot }, collection, last, evaluation] = await Promise.all([
+      this.db.transaction('REPEATABLE READ', async (manager) => {
+        const cluster = await this.clusters.require(clusterId, manager);
+        const hosts = await this.snapshots.hosts(clusterId, manager);
+        const vms = await this.series.loadOf(manager, clusterId);
+        return { cluster, snapshot: { policy: policyToFormat(cluster.policy), hosts, vms } };
+      }),
+      this.collections.get(clusterId),
+      this.runs.last(clusterId),
+      this.evaluations.get(clusterId),
+    ]);
     const poweredOn = snapshot.vms.filter((v) => v.powerState === 'on');
-    const stale = poweredOn.filter((v) => isStale(measured.get(v.id)?.getTime() ?? null, now.getTime())).map((v) => v.id);
-    const newest = vms.reduce<number | null>((max, v) => (v.lastSampleAt && (max === null || v.lastSampleAt.getTime() > max) ? v.lastSampleAt.getTime() : max), null);
+    const stale = poweredOn.filter((v) => isStale(v.lastSampleAt?.getTime() ?? null, now.getTime())).map((v) => v.id);
+    const newest = snapshot.vms.reduce<number | null>((max, v) => (v.lastSampleAt && (max === null || v.lastSampleAt.getTime() > max) ? v.lastSampleAt.getTime() : max), null);
     const intervalSeconds = this.config.BALANCE_INTERVAL_SECONDS;
     return {
       clusterId,

@@ -97,6 +97,27 @@ export interface VmLocation {
   datastoreId?: string;
 }
 
+/**
+ * HA restart on shared storage: the failed host's VM is started from its disks on the target (a
+ * cold boot, not a migration: whatever was in its memory is lost).
+ */
+export interface RestartRequest {
+  /** Ballast's id of this restart (a migrations row of kind 'restart'): repeated calls are harmless. */
+  migrationId: string;
+  vm: EngineVm;
+  /** The host that failed (the VM's last known host). */
+  failedHost: EngineHost;
+  target: EngineHost;
+}
+
+export interface RestartResult {
+  /** Where the VM runs now. */
+  hostId: string;
+  running: boolean;
+  /** From the start command to a booted guest. */
+  bootTimeMs: number;
+}
+
 export interface MigrateOptions {
   onProgress?: (progress: MigrationProgress) => void | Promise<void>;
   /** Aborting cancels the migration; the VM stays running on the source. */
@@ -151,10 +172,28 @@ export interface MigrationEngine {
    * source). A VM the engine does not know yet is registered first, as running on the request's source.
    */
   migrate(request: MigrationRequest, options?: MigrateOptions): Promise<MigrationResult>;
+  /**
+   * Starts a VM of a failed host on the target from its shared disks. Repeating the call with the same
+   * migrationId returns the first result and never starts the VM twice; a VM that runs on a host other
+   * than the failed host or the target is refused (non-transient): it was never down, or another
+   * restart already brought it up.
+   */
+  restart(request: RestartRequest): Promise<RestartResult>;
   /** Ground truth: where the VM really is. */
   locate(vmId: string): Promise<VmLocation>;
   /** Releases processes, connections and timers. */
   close(): Promise<void>;
+}
+
+/** What is wrong with a restart request whatever the engine (null: nothing). */
+export function restartRequestProblem(request: RestartRequest): string | null {
+  if (!request?.migrationId) return 'migrationId must not be empty';
+  if (!request.vm?.id) return 'vm.id must not be empty';
+  if (!(Number.isFinite(request.vm.memoryMb) && request.vm.memoryMb > 0)) return `vm.memoryMb must be a positive number, not ${String(request.vm.memoryMb)}`;
+  if (!request.failedHost?.id) return 'failedHost.id must not be empty';
+  if (!request.target?.id) return 'target.id must not be empty';
+  if (request.target.id === request.failedHost.id) return `target.id must differ from failedHost.id (${request.failedHost.id})`;
+  return null;
 }
 
 /** What is wrong with a request whatever the engine (null: nothing); engines refuse such a request before doing anything. */

@@ -8,6 +8,8 @@ import {
   type MigrationRequest,
   type MigrationResult,
   type PrecheckResult,
+  type RestartRequest,
+  type RestartResult,
   type VmLocation,
   type VmPlacement,
   requestProblem,
@@ -121,6 +123,12 @@ export class LibvirtEngine implements MigrationEngine {
       .finally(() => this.inFlight.delete(request.migrationId));
     this.inFlight.set(request.migrationId, run);
     return run;
+  }
+
+  async restart(request: RestartRequest): Promise<RestartResult> {
+    this.assertOpen();
+    void request;
+    throw new MigrationEngineError('restart is not implemented by the libvirt engine yet', false, 'not-implemented');
   }
 
   /**

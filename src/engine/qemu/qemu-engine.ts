@@ -5,6 +5,8 @@ import {
   type MigrationRequest,
   type MigrationResult,
   type PrecheckResult,
+  type RestartRequest,
+  type RestartResult,
   type VmLocation,
   type VmPlacement,
   requestProblem,
@@ -137,6 +139,12 @@ export class QemuEngine implements MigrationEngine, EngineContext {
     const run = this.runMigration(request, options).finally(() => this.inFlight.delete(request.migrationId));
     this.inFlight.set(request.migrationId, run);
     return run;
+  }
+
+  async restart(request: RestartRequest): Promise<RestartResult> {
+    this.assertOpen();
+    void request;
+    throw new MigrationEngineError('restart is not implemented by the qemu engine yet', false, 'not-implemented');
   }
 
   async locate(vmId: string): Promise<VmLocation> {

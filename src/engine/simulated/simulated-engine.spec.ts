@@ -459,6 +459,55 @@ describe('SimulatedEngine', () => {
     });
   });
 
+  describe('restart (HA on shared storage)', () => {
+    const restart = (migrationId: string, guest: EngineVm, failedHost = 'esx-1', target = 'esx-2') => ({
+      migrationId,
+      vm: guest,
+      failedHost: { id: failedHost },
+      target: { id: target },
+    });
+
+    it('starts the VM on the target: locate agrees, the boot time is modelled, a repeated call starts nothing twice', async () => {
+      const sim = engine({ bootBaseMs: 10_000, bootMsPerGb: 1_000 });
+      await sim.register([{ vm: vm('vm-1', 4096), hostId: 'esx-1', running: true }]);
+      const first = await sim.restart(restart('r-1', vm('vm-1', 4096)));
+      expect(first).toEqual({ hostId: 'esx-2', running: true, bootTimeMs: 14_000 });
+      expect(await sim.locate('vm-1')).toEqual(placed('esx-2'));
+      expect(await sim.networkLocation(macAddressFor('vm-1'))).toBe('esx-2');
+      // The same restart again (a worker retrying after a crash) answers the first result, even with another target.
+      expect(await sim.restart(restart('r-1', vm('vm-1', 4096), 'esx-1', 'esx-3'))).toEqual(first);
+      expect(await sim.locate('vm-1')).toEqual(placed('esx-2'));
+    });
+
+    it('refuses a second restart of a VM already brought up elsewhere, and a VM that never was on the failed host', async () => {
+      const sim = engine();
+      await sim.register([{ vm: vm('vm-1'), hostId: 'esx-1', running: true }]);
+      await sim.restart(restart('r-1', vm('vm-1')));
+      const again = await rejection(sim.restart(restart('r-2', vm('vm-1'), 'esx-1', 'esx-3')));
+      expect(again).toMatchObject({ code: 'vm-not-on-source', transient: false });
+      expect(again.message).toMatch(/runs on esx-2, not on the failed host esx-1/);
+      expect(await sim.locate('vm-1')).toEqual(placed('esx-2'));
+    });
+
+    it('powers on a VM that was off, and a VM the engine did not know is taken as on the failed host', async () => {
+      const sim = engine();
+      await sim.register([{ vm: vm('vm-off'), hostId: 'esx-1', running: false }]);
+      await sim.restart(restart('r-1', vm('vm-off')));
+      expect(await sim.locate('vm-off')).toEqual(placed('esx-2'));
+      await sim.restart(restart('r-2', vm('vm-new'), 'esx-1', 'esx-3'));
+      expect(await sim.locate('vm-new')).toEqual(placed('esx-3'));
+    });
+
+    it('refuses a bad request and a refusing target, leaving the VM where it was', async () => {
+      const sim = engine({ faults: 'target:esx-2' });
+      await sim.register([{ vm: vm('vm-1'), hostId: 'esx-1', running: true }]);
+      expect(await rejection(sim.restart(restart('r-1', vm('vm-1'), 'esx-1', 'esx-1')))).toMatchObject({ code: 'invalid-request', transient: false });
+      const refused = await rejection(sim.restart(restart('r-2', vm('vm-1'))));
+      expect(refused).toMatchObject({ code: 'target-refused', transient: false });
+      expect(await sim.locate('vm-1')).toEqual(placed('esx-1'));
+    });
+  });
+
   describe('bad input', () => {
     it('names the field of a bad request, in migrate and in precheck', async () => {
       const sim = engine();

@@ -10,6 +10,9 @@ import {
   type MigrationRequest,
   type MigrationResult,
   type PrecheckResult,
+  type RestartRequest,
+  type RestartResult,
+  restartRequestProblem,
   type VmLocation,
   type VmPlacement,
 } from '../migration-engine.js';
@@ -44,6 +47,9 @@ export interface SimulatedEngineOptions {
   recordTtlMs?: number;
   /** Overrides of the pre-copy model's constants. */
   model?: Partial<PrecopyConstants>;
+  /** Simulated boot of a restarted guest: a fixed part plus a part per GB of memory (default 15 s + 250 ms/GB). */
+  bootBaseMs?: number;
+  bootMsPerGb?: number;
 }
 
 export type SimulatedFailureCode =
@@ -64,6 +70,8 @@ const DEFAULT_KEY_PREFIX = 'ballast:sim:';
 const DEFAULT_TICK_MS = 100;
 const DEFAULT_LEASE_MS = 10_000;
 const DEFAULT_RECORD_TTL_MS = 7 * 24 * 3600 * 1000;
+const DEFAULT_BOOT_BASE_MS = 15_000;
+const DEFAULT_BOOT_MS_PER_GB = 250;
 
 interface Started {
   attempt: number;
@@ -124,6 +132,8 @@ export class SimulatedEngine implements MigrationEngine {
   private readonly leaseMs: number;
   private readonly recordTtlMs: number;
   private readonly constants: PrecopyConstants;
+  private readonly bootBaseMs: number;
+  private readonly bootMsPerGb: number;
   private readonly closing = new AbortController();
   private readonly inFlight = new Set<Promise<unknown>>();
 
@@ -149,6 +159,8 @@ export class SimulatedEngine implements MigrationEngine {
       defaultBandwidthMbps: optionNumber(options.defaultBandwidthMbps, model.defaultBandwidthMbps, 'defaultBandwidthMbps', 0, false),
     };
     this.faults = typeof options.faults === 'string' ? parseFaultSpec(options.faults) : (options.faults ?? NO_FAULTS);
+    this.bootBaseMs = optionNumber(options.bootBaseMs, DEFAULT_BOOT_BASE_MS, 'bootBaseMs', 0, true);
+    this.bootMsPerGb = optionNumber(options.bootMsPerGb, DEFAULT_BOOT_MS_PER_GB, 'bootMsPerGb', 0, true);
   }
 
   async register(placements: VmPlacement[]): Promise<void> {
@@ -207,6 +219,49 @@ export class SimulatedEngine implements MigrationEngine {
     } finally {
       this.inFlight.delete(run);
     }
+  }
+
+  /**
+   * Starts the VM on the target at once in the world (shared storage: its disks are already there),
+   * then waits out the simulated boot. A target the fault spec refuses refuses restarts too.
+   */
+  async restart(request: RestartRequest): Promise<RestartResult> {
+    if (this.closing.signal.aborted) throw fail('engine-closed', 'the simulated engine is closed', true);
+    const invalid = restartRequestProblem(request);
+    if (invalid) throw fail('invalid-request', `invalid restart request: ${invalid}`);
+    const { migrationId, vm, failedHost, target } = request;
+    if (this.faults.refusingTargets.has(target.id)) {
+      throw fail('target-refused', `${target.id} refuses to start VMs (fault injection target:${target.id}); ${vm.id} stays down`);
+    }
+    const result: RestartResult = {
+      hostId: target.id,
+      running: true,
+      bootTimeMs: Math.round(this.bootBaseMs + (vm.memoryMb / 1024) * this.bootMsPerGb),
+    };
+    const k = this.keys;
+    let answer: [string, string];
+    try {
+      answer = (await WORLD_SCRIPTS.restart.run(
+        this.redis,
+        [k.migration(migrationId), k.hosts, k.running, k.currentMigration, k.macs, k.datastores],
+        [migrationId, vm.id, failedHost.id, target.id, JSON.stringify(result), macAddressFor(vm.id), this.recordTtlMs, k.prefix, vm.datastores?.[0] ?? ''],
+      )) as [string, string];
+    } catch (error) {
+      const failure = fail('engine-unavailable', `restart ${migrationId} of ${vm.id} interrupted: ${(error as Error).message}`, true);
+      failure.cause = error;
+      throw failure;
+    }
+    switch (answer[0]) {
+      case 'done':
+        return JSON.parse(answer[1]) as RestartResult;
+      case 'vm-busy':
+        throw fail('vm-busy', `VM ${vm.id} is being migrated by migration ${answer[1]}`, true);
+      case 'elsewhere':
+        throw fail('vm-not-on-source', `VM ${vm.id} runs on ${answer[1]}, not on the failed host ${failedHost.id}: not started again`);
+    }
+    const restarted = JSON.parse(answer[1]) as RestartResult;
+    await this.sleep(restarted.bootTimeMs * this.timeScale);
+    return restarted;
   }
 
   /** Stops every timer; migrations still running end with a transient `engine-closed` error, their VMs on the source. */

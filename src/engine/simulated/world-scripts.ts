@@ -140,6 +140,33 @@ return 1
 `;
 
 /**
+ * An HA restart: the VM of a failed host starts on the target, once per restart id. The record is
+ * a migration record (state succeeded, kind restart), so a repeated call returns the first result.
+ * KEYS: record, vm:host, vm:running, vm:migration, net:mac, vm:datastore
+ * ARGV: migrationId, vmId, failedHost, target, resultJson, mac, recordTtlMs, prefix, datastoreToRegister
+ * -> {'done', resultJson} | {'vm-busy', otherMigrationId} | {'elsewhere', host} | {'restarted', resultJson}
+ */
+const RESTART = `${NOW}${LIVE}
+local record, hosts, power, current, macs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local id, vm, failed, target = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HGET', record, 'state') == 'succeeded' then return {'done', redis.call('HGET', record, 'result')} end
+local other = redis.call('HGET', current, vm)
+if other and other ~= id and live(ARGV[8] .. 'migration:' .. other) then return {'vm-busy', other} end
+redis.call('HSETNX', hosts, vm, failed)
+if ARGV[9] ~= '' then redis.call('HSETNX', KEYS[6], vm, ARGV[9]) end
+local host = redis.call('HGET', hosts, vm)
+if host ~= failed and host ~= target then return {'elsewhere', host} end
+redis.call('HSET', hosts, vm, target)
+redis.call('HSET', power, vm, '1')
+redis.call('HSET', macs, ARGV[6], target)
+redis.call('DEL', record)
+redis.call('HSET', record, 'state', 'succeeded', 'vmId', vm, 'kind', 'restart', 'source', failed, 'target', target,
+  'result', ARGV[5], 'startedAt', string.format('%d', now), 'finishedAt', string.format('%d', now))
+redis.call('PEXPIRE', record, ARGV[7])
+return {'restarted', ARGV[5]}
+`;
+
+/**
  * KEYS: vm:host, vm:running, vm:datastore, vm:migration   ARGV: vmId, prefix
  * -> {host or '', running (1|0|''), datastore or '', id of a live migration or ''}
  */
@@ -175,6 +202,7 @@ export const WORLD_SCRIPTS = {
   commit: new LuaScript(COMMIT),
   release: new LuaScript(RELEASE),
   inspect: new LuaScript(INSPECT),
+  restart: new LuaScript(RESTART),
 };
 
 /** The Redis keys of one simulated world. */

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { MetricsCollector } from '../src/metrics/collector.js';
+import { LIMITS } from '../src/planner/limits.js';
 import { host, snapshot, vm } from './support/builders.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -66,8 +67,8 @@ describe('POST /api/v1/metrics', () => {
       { field: 'body.samples[1].vmId', reason: 'there is no VM "ghost-1"' },
       { field: 'body.samples[2].hostId', reason: 'there is no host "ghost-host"' },
       { field: 'body.samples[3].at', reason: 'must be an ISO-8601 time with its zone, got "yesterday"' },
-      { field: 'body.samples[3].cpuMhz', reason: 'must be a number >= 0, got -5' },
-      { field: 'body.samples[3].memoryMb', reason: 'must be a number >= 0, got "lots"' },
+      { field: 'body.samples[3].cpuMhz', reason: `must be a number between 0 and ${LIMITS.cpuMhz}, got -5` },
+      { field: 'body.samples[3].memoryMb', reason: `must be a number between 0 and ${LIMITS.memoryMb}, got "lots"` },
       { field: 'body.samples[4].colour', reason: expect.stringContaining('unknown field') },
       { field: 'body.samples[4]', reason: 'must name exactly one of vmId and hostId' },
       { field: 'body.samples[5].at', reason: expect.stringContaining('older than the retention') },

@@ -21,8 +21,10 @@ export function parsePrometheusText(text: string): { samples: PromSample[]; type
     if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
     const labels: Record<string, string> = {};
     for (const [, key, value] of (match[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value;
-    const value = match[4] === '+Inf' ? Infinity : match[4] === '-Inf' ? -Infinity : Number(match[4]);
-    if (Number.isNaN(value) && match[4] !== 'NaN') throw new Error(`not a number in: ${line}`);
+    // Prometheus reads values with Go's ParseFloat, which takes NaN and Inf in any case (prom-client writes "Nan").
+    const word = match[4].toLowerCase();
+    const value = word === '+inf' || word === 'inf' ? Infinity : word === '-inf' ? -Infinity : word === 'nan' ? NaN : Number(match[4]);
+    if (Number.isNaN(value) && word !== 'nan') throw new Error(`not a number in: ${line}`);
     samples.push({ name: match[1], labels, value });
   }
   return { samples, types };

@@ -1,4 +1,5 @@
 import { Trace } from '../../src/metrics/trace.js';
+import { mulberry32 } from '../../src/scenarios/generate.js';
 
 /**
  * A generator of Bitbrains-like workload traces (GWA-T-12 "fastStorage" in shape): most VMs idle
@@ -16,17 +17,6 @@ export interface GeneratedTrace {
 }
 
 const CORE_MHZ = 2600;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function generateTrace(options: { seed: number; vms: number; days: number; stepSeconds?: number; start?: string }): GeneratedTrace {
   const rand = mulberry32(options.seed);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
+import { AuditRetention } from '../src/audit/audit-retention.js';
 import { AUDITED_METHODS, AUDITED_ROUTES } from '../src/audit/audit-routes.js';
 import { routeTable } from './support/route-table.js';
 import { evacuationCluster, testCluster } from './support/clusters.js';
@@ -323,6 +324,25 @@ describe('the audit trail records every change with who, what, when, the outcome
     }
     await t.http.get('/api/v1/clusters/unaudited').set(as(keys.viewer.key)).expect(200);
     expect((await audit({ targetId: 'unaudited' })).items).toEqual([]);
+  });
+
+  it('deletes rows older than AUDIT_RETENTION_DAYS (365 by default), and only those', async () => {
+    await t.http.patch('/api/v1/clusters/imp').set(as(keys.admin.key)).send({ name: 'old change' }).expect(200);
+    const old = await newest('PATCH', '/api/v1/clusters/:id', 'imp');
+    const total = (await audit({ limit: '1000' })).items.length;
+    const db = new DataSource({ type: 'postgres', url: t.config.DATABASE_URL });
+    await db.initialize();
+    try {
+      await db.query(`UPDATE audit_events SET at = now() - interval '366 days' WHERE id = $1`, [old.id]);
+      await db.query(`UPDATE audit_events SET at = now() - interval '364 days' WHERE id = $1`, [Number(old.id) - 1]);
+    } finally {
+      await db.destroy();
+    }
+    expect(await t.app.get(AuditRetention).purge()).toBe(1);
+    const left = (await audit({ limit: '1000' })).items.map((e) => e.id);
+    expect(left).toHaveLength(total - 1);
+    expect(left).not.toContain(old.id);
+    expect(left).toContain(String(Number(old.id) - 1));
   });
 });
 

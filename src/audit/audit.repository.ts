@@ -119,9 +119,19 @@ export class AuditRepository {
     )) as AuditEventRow[];
   }
 
-  /** Deletes the rows recorded before `cutoff`; answers how many went. */
-  async deleteOlderThan(cutoff: Date): Promise<number> {
-    const [, count] = (await this.db.query(`DELETE FROM audit_events WHERE at < $1`, [cutoff])) as [unknown, number];
-    return count;
+  /**
+   * Deletes the rows recorded before `cutoff`, a batch at a time (a first purge of a large trail
+   * would otherwise be one long transaction); answers how many went.
+   */
+  async deleteOlderThan(cutoff: Date, batch = 10_000): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const [, count] = (await this.db.query(
+        `DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)`,
+        [cutoff, batch],
+      )) as [unknown, number];
+      total += count;
+      if (count < batch) return total;
+    }
   }
 }

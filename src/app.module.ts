@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { ClosedLoopModule } from './closedloop/closedloop.module.js';
+import { AuditModule } from './audit/audit.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dataSourceOptions } from './database/data-source.js';
@@ -34,6 +35,7 @@ export class AppModule {
         RedisModule,
         NotificationsModule,
         AuthModule,
+        AuditModule,
         EngineModule,
         HealthModule,
         InventoryModule,

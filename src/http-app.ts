@@ -1,6 +1,8 @@
 import { Reflector } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
+import { AuditTrail } from './audit/audit-trail.js';
+import { AuditInterceptor, auditTrailMiddleware } from './audit/audit.interceptor.js';
 import { PUBLIC_EXTENSION, ROLE_EXTENSION } from './auth/access.decorators.js';
 import { QueryErrorFilter } from './common/query-error.filter.js';
 import { bodyGateMiddleware, BodyInterceptor, type BodyLimits } from './common/request-body.js';
@@ -14,11 +16,13 @@ export function configureHttpApp(app: NestExpressApplication): void {
   const config = app.get<BallastConfig>(BALLAST_CONFIG);
   const limits: BodyLimits = { defaultBytes: config.BODY_LIMIT_KB * 1024, largeBytes: config.IMPORT_BODY_LIMIT_MB * 1024 * 1024 };
   app.use(requestLogMiddleware());
+  // A changing request's answer waits for its audit row (written only once the access guard accepted its key).
+  app.use(auditTrailMiddleware(app.get(AuditTrail)));
   const dashboard = dashboardDir();
   if (dashboard) app.useStaticAssets(dashboard, { prefix: '/dashboard/', index: false, maxAge: '1h' });
   app.use(withoutNestParsers(bodyGateMiddleware(limits)));
-  // Parameters first: a request they refuse has no body read.
-  app.useGlobalInterceptors(new RequestParamsInterceptor(), new BodyInterceptor(app.get(Reflector), limits));
+  // Parameters first: a request they refuse has no body read. The audit's state before a change is read once the body is.
+  app.useGlobalInterceptors(new RequestParamsInterceptor(), new BodyInterceptor(app.get(Reflector), limits), app.get(AuditInterceptor));
   app.useGlobalFilters(new QueryErrorFilter());
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(

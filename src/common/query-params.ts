@@ -1,4 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
+import { timeOutOfRange } from '../planner/limits.js';
 import { badRequest } from './http-errors.js';
 
 export const MAX_PAGE_SIZE = 1000;
@@ -18,7 +19,7 @@ export class PageQuery {
   offset?: string;
 }
 
-function wholeNumber(raw: string | undefined, field: string, fallback: number, min: number, max: number): number {
+export function wholeNumber(raw: string | undefined, field: string, fallback: number, min: number, max: number): number {
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(raw)) throw badRequest(field, `must be a whole number, got "${raw}"`);
   const value = Number(raw);
@@ -38,6 +39,16 @@ export function enumFilter<T extends string>(raw: string | undefined, field: str
   if (raw === undefined || raw === '') return undefined;
   if (!(values as readonly string[]).includes(raw)) throw badRequest(field, `must be one of ${values.join(', ')}, got "${raw}"`);
   return raw as T;
+}
+
+/** An ISO 8601 date-time query filter, within the range every stored time has (src/planner/limits.ts). */
+export function timestampFilter(raw: string | undefined, field: string): Date | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const at = new Date(raw);
+  if (Number.isNaN(at.getTime())) throw badRequest(field, `must be an ISO 8601 date-time, got "${raw}"`);
+  const outOfRange = timeOutOfRange(at.getTime());
+  if (outOfRange) throw badRequest(field, `${outOfRange}, got "${raw}"`);
+  return at;
 }
 
 /** A true/false query flag; absent is false. */

@@ -151,6 +151,11 @@ export const SETTINGS = {
     description: 'Largest request body in MB of snapshot import (`POST /api/v1/clusters/import`) and metrics push (`POST /api/v1/metrics`); a 500-host, 50,000-VM snapshot is about 8 MB of compact JSON',
     parse: integer(1, 1024),
   },
+  AUDIT_RETENTION_DAYS: {
+    default: '365',
+    description: 'How long the audit trail keeps a row (`GET /api/v1/audit`); older rows are deleted hourly by the scheduler; 0 keeps them for good',
+    parse: integer(0, 36500),
+  },
   BALLAST_ROLES: {
     default: 'api,scheduler,worker',
     description: 'What this process runs: any of `api`, `scheduler`, `worker`',

@@ -2,13 +2,12 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiBody, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { badRequest } from '../common/http-errors.js';
 import { ParseBodyPipe } from '../common/parse-body.pipe.js';
-import { enumFilter, isUuid, type Page, pageOf, PageQuery } from '../common/query-params.js';
+import { enumFilter, isUuid, type Page, pageOf, PageQuery, timestampFilter } from '../common/query-params.js';
 import { readerOf } from '../planner/validate-snapshot.js';
 import { MIGRATION_KINDS, MIGRATION_STATES } from './migration-state.js';
 import { MigrationsService, type MigrationView, type MigrationWithEvents } from './migrations.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
 import { RequesterKeyId } from '../auth/access.guard.js';
-import { timeOutOfRange } from '../planner/limits.js';
 
 class MigrationQuery extends PageQuery {
   @ApiPropertyOptional() clusterId?: string;
@@ -24,15 +23,6 @@ class MigrationQuery extends PageQuery {
 class RelocateStorageDto {
   @ApiProperty({ description: 'A datastore of the VM\'s host' }) datastoreId!: string;
   @ApiPropertyOptional({ description: 'Which of the VM\'s datastores to leave (default: its first)' }) sourceDatastoreId?: string;
-}
-
-function timestamp(raw: string | undefined, field: string): Date | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  const at = new Date(raw);
-  if (Number.isNaN(at.getTime())) throw badRequest(field, `must be an ISO 8601 date-time, got "${raw}"`);
-  const outOfRange = timeOutOfRange(at.getTime());
-  if (outOfRange) throw badRequest(field, `${outOfRange}, got "${raw}"`);
-  return at;
 }
 
 function parseRelocation(body: unknown): { datastoreId: string; sourceDatastoreId?: string } {
@@ -57,8 +47,8 @@ export class MigrationsController {
       planId: query.planId,
       state: enumFilter(query.state, 'state', MIGRATION_STATES),
       kind: enumFilter(query.kind, 'kind', MIGRATION_KINDS),
-      since: timestamp(query.since, 'since'),
-      until: timestamp(query.until, 'until'),
+      since: timestampFilter(query.since, 'since'),
+      until: timestampFilter(query.until, 'until'),
     };
     return this.migrations.list(filter, pageOf(query));
   }

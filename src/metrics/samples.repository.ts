@@ -137,49 +137,42 @@ export class SamplesRepository {
   async series(seriesIds: readonly number[], from: number, to: number, stepSeconds: number): Promise<Map<number, SeriesPoint[]>> {
     const [{ until }]: { until: Date | number }[] = await this.db.query(`SELECT extract(epoch FROM downsampled_until) * 1000 AS until FROM metrics_rollup`);
     const split = Math.min(Math.max(Number(until), from), to);
+    const steps = new StepSums(from, stepSeconds);
     // Each part gets its own bounds, so that only the partitions of its days are read.
-    const values: unknown[] = [seriesIds, from, stepSeconds];
-    const within = (column: string, lo: number, hi: number) => {
-      values.push(lo, hi);
-      return `${column} >= to_timestamp($${values.length - 1} / 1000.0) AND ${column} < to_timestamp($${values.length} / 1000.0)`;
-    };
-    const step = (column: string) => `floor((date_part('epoch', ${column}) - $2::float8 / 1000) / $3::float8)::int`;
-    const parts: string[] = [];
     if (split < to) {
-      parts.push(`SELECT series_id, ${step('at')} AS k, count(cpu_mhz) AS n, sum(cpu_mhz::float8) AS csum, max(cpu_mhz) AS cmax,
-                  sum(memory_mb::float8) AS msum, max(memory_mb) AS mmax,
-                  count(cpu_contention) AS xn, sum(cpu_contention::float8) AS xsum, max(cpu_contention) AS xmax
-           FROM ${RAW} WHERE series_id = ANY($1) AND ${within('at', split, to)} GROUP BY 1, 2`);
+      // Raw samples are many per step: PostgreSQL folds them, and sends one row a step.
+      const rows: { s: number; k: number; n: number; csum: number | null; cmax: number | null; msum: number | null; mmax: number | null; xn: number; xsum: number | null; xmax: number | null }[] =
+        await this.db.query(
+          `SELECT series_id AS s, floor((date_part('epoch', at) - $2::float8 / 1000) / $3::float8)::int AS k,
+                  count(cpu_mhz)::int AS n, sum(cpu_mhz::float8) AS csum, max(cpu_mhz) AS cmax, sum(memory_mb::float8) AS msum, max(memory_mb) AS mmax,
+                  count(cpu_contention)::int AS xn, sum(cpu_contention::float8) AS xsum, max(cpu_contention) AS xmax
+           FROM ${RAW} WHERE series_id = ANY($1) AND at >= to_timestamp($4 / 1000.0) AND at < to_timestamp($5 / 1000.0) GROUP BY 1, 2`,
+          [seriesIds, from, stepSeconds, split, to],
+        );
+      for (const r of rows) steps.add(r.s, r.k, r);
     }
     if (from < split) {
-      parts.push(`SELECT series_id, ${step('bucket')} AS k, sum(samples) AS n, sum(cpu_avg::float8 * samples) AS csum, max(cpu_max) AS cmax,
-                  sum(memory_avg::float8 * samples) AS msum, max(memory_max) AS mmax,
-                  0 AS xn, NULL::float8 AS xsum, NULL::real AS xmax
-           FROM ${ROLLUP} WHERE series_id = ANY($1) AND ${within('bucket', from, split)} GROUP BY 1, 2`);
-    }
-    // A step that straddles the two parts is summed again; with one part its groups are final.
-    const rows: { series: number; k: number; n: number; cavg: number | null; cmax: number | null; mavg: number | null; mmax: number | null; xavg: number | null; xmax: number | null }[] =
-      await this.db.query(
-        `SELECT series_id AS series, k, n::int AS n, csum / nullif(n, 0) AS cavg, cmax, msum / nullif(n, 0) AS mavg, mmax,
-                xsum / nullif(xn, 0) AS xavg, xmax
-         FROM (${
-           parts.length === 1
-             ? parts[0]
-             : `SELECT series_id, k, sum(n) AS n, sum(csum) AS csum, max(cmax) AS cmax, sum(msum) AS msum, max(mmax) AS mmax, sum(xn) AS xn, sum(xsum) AS xsum, max(xmax) AS xmax FROM (${parts.join(' UNION ALL ')}) AS p GROUP BY 1, 2`
-         }) AS parts ORDER BY 1, 2`,
-        values,
+      // 5-minute rows are read in index order and folded here: at a 5-minute step each row is a
+      // point, and sorting and grouping them in PostgreSQL took most of a 30-day read.
+      const rows: { s: number; t: number; n: number; ca: number | null; cm: number | null; ma: number | null; mm: number | null }[] = await this.db.query(
+        `SELECT series_id AS s, extract(epoch FROM bucket)::float8 * 1000 AS t, samples AS n, cpu_avg AS ca, cpu_max AS cm, memory_avg AS ma, memory_max AS mm
+         FROM ${ROLLUP} WHERE series_id = ANY($1) AND bucket >= to_timestamp($2 / 1000.0) AND bucket < to_timestamp($3 / 1000.0)`,
+        [seriesIds, from, split],
       );
-    const out = new Map<number, SeriesPoint[]>(seriesIds.map((id) => [id, []]));
-    for (const r of rows) {
-      out.get(r.series)!.push({
-        at: new Date(from + r.k * stepSeconds * 1000).toISOString(),
-        samples: r.n,
-        cpuMhz: { avg: r.cavg, max: r.cmax },
-        memoryMb: { avg: r.mavg, max: r.mmax },
-        ...(r.xavg !== null ? { cpuContention: { avg: r.xavg, max: r.xmax } } : {}),
-      });
+      for (const r of rows) {
+        steps.add(r.s, steps.stepOf(r.t), {
+          n: r.n,
+          csum: r.ca === null ? null : r.ca * r.n,
+          cmax: r.cm,
+          msum: r.ma === null ? null : r.ma * r.n,
+          mmax: r.mm,
+          xn: 0,
+          xsum: null,
+          xmax: null,
+        });
+      }
     }
-    return out;
+    return steps.points(seriesIds);
   }
 
   /**
@@ -258,5 +251,73 @@ export class SamplesRepository {
     );
     if (!state) return;
     await manager.query(state.pending ? `ALTER TABLE ${table} DETACH PARTITION ${name} FINALIZE` : `ALTER TABLE ${table} DETACH PARTITION ${name} CONCURRENTLY`);
+  }
+}
+
+/** Sums of one step of a series, from raw groups or 5-minute rows. */
+interface StepSum {
+  n: number;
+  csum: number | null;
+  cmax: number | null;
+  msum: number | null;
+  mmax: number | null;
+  xn: number;
+  xsum: number | null;
+  xmax: number | null;
+}
+
+const addOrNull = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : a + b);
+const maxOrNull = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+
+/** The steps of series being read, summed part by part (a step may straddle raw and 5-minute data). */
+class StepSums {
+  private readonly bySeries = new Map<number, Map<number, StepSum>>();
+
+  constructor(
+    private readonly from: number,
+    private readonly stepSeconds: number,
+  ) {}
+
+  stepOf(atMs: number): number {
+    return Math.floor((atMs - this.from) / 1000 / this.stepSeconds);
+  }
+
+  add(series: number, k: number, sum: StepSum): void {
+    let steps = this.bySeries.get(series);
+    if (!steps) this.bySeries.set(series, (steps = new Map()));
+    const had = steps.get(k);
+    if (!had) {
+      steps.set(k, { ...sum });
+      return;
+    }
+    had.n += sum.n;
+    had.csum = addOrNull(had.csum, sum.csum);
+    had.cmax = maxOrNull(had.cmax, sum.cmax);
+    had.msum = addOrNull(had.msum, sum.msum);
+    had.mmax = maxOrNull(had.mmax, sum.mmax);
+    had.xn += sum.xn;
+    had.xsum = addOrNull(had.xsum, sum.xsum);
+    had.xmax = maxOrNull(had.xmax, sum.xmax);
+  }
+
+  points(seriesIds: readonly number[]): Map<number, SeriesPoint[]> {
+    const average = (sum: number | null, n: number) => (sum === null || n === 0 ? null : sum / n);
+    return new Map(
+      seriesIds.map((id) => [
+        id,
+        [...(this.bySeries.get(id) ?? new Map<number, StepSum>())]
+          .sort(([a], [b]) => a - b)
+          .map(([k, s]) => {
+            const xavg = average(s.xsum, s.xn);
+            return {
+              at: new Date(this.from + k * this.stepSeconds * 1000).toISOString(),
+              samples: s.n,
+              cpuMhz: { avg: average(s.csum, s.n), max: s.cmax },
+              memoryMb: { avg: average(s.msum, s.n), max: s.mmax },
+              ...(xavg !== null ? { cpuContention: { avg: xavg, max: s.xmax } } : {}),
+            };
+          }),
+      ]),
+    );
   }
 }

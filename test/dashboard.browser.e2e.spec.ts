@@ -142,6 +142,29 @@ describe('the dashboard in a real browser', () => {
     await browser.screenshot('08-host-vms');
   });
 
+  it('migrates a VM by the dialog of its host\'s VM list; a refusal shows the reason', async () => {
+    const { page } = browser;
+    const vmId = await page.locator('.host-vms [data-vm]').first().getAttribute('data-vm');
+    expect(vmId).not.toBeNull();
+    await page.click(`.host-vms [data-vm="${vmId}"] [data-action="migrate"]`);
+    await page.waitForSelector('#migrate-target');
+    // lab-h2 is in maintenance: the server refuses, and the dialog says why.
+    await page.selectOption('#migrate-target', 'lab-h2');
+    await page.click('#confirm-migrate');
+    await page.waitForSelector('#migrate-refusal');
+    await expect(page.locator('#migrate-refusal').textContent()).resolves.toBe(`VM ${vmId} cannot migrate to lab-h2: lab-h2 is maintenance`);
+    await browser.screenshot('09-migrate-refused');
+    await page.selectOption('#migrate-target', 'lab-h1');
+    await page.click('#confirm-migrate');
+    await page.waitForSelector('#migrate-target', { state: 'detached', timeout: 10000 });
+    const [migration] = (await admin.get(`/api/v1/migrations?vmId=${vmId}&limit=1`).expect(200)).body.items;
+    expect(migration).toMatchObject({ reason: 'manual', priority: 1, sourceHostId: 'lab-h3', targetHostId: 'lab-h1' });
+    await page.waitForSelector(`[data-history="${migration.id}"]`, { timeout: 60000 });
+    await expect(page.locator(`[data-history="${migration.id}"] .state-text`).textContent()).resolves.toBe('succeeded');
+    expect((await admin.get(`/api/v1/vms/${vmId}`).expect(200)).body.hostId).toBe('lab-h1');
+    await browser.screenshot('09-migrate-done');
+  });
+
   it('renders the 96-host sample (8,529 VMs)', async () => {
     const { page } = browser;
     await admin.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);
@@ -185,7 +208,10 @@ describe('the dashboard in a real browser', () => {
   });
 });
 
-/** The page's errors, but for the 401s of signing in (no key yet, the wrong key): those are the test's. */
+/**
+ * The page's errors, but for the 401s of signing in (no key yet, the wrong key) and the 409 of the
+ * migration to a host in maintenance: those are the test's.
+ */
 function unexpectedErrors(): string[] {
-  return browser.errors.filter((e) => !/status of 401/.test(e));
+  return browser.errors.filter((e) => !/status of 40[19]/.test(e));
 }

@@ -103,6 +103,16 @@ describe('manual migration', () => {
     expect((await untilEnded(moving.migrationId)).state).toBe('succeeded');
   });
 
+  it('refuses a VM whose host failed: it cannot be live-migrated', async () => {
+    await t.http
+      .post('/api/v1/clusters/import')
+      .send(snapshot({ clusterId: 'mmf', policy: { automationLevel: 'manual' }, hosts: [host('mmf-h1', { state: 'failed' }), host('mmf-h2')], vms: [vm('mmf-a', 'mmf-h1')] }))
+      .expect(201);
+    const refused = (await migrate('mmf-a', { hostId: 'mmf-h2' }).expect(409)).body;
+    expect(refused).toMatchObject({ plugin: 'host-state', message: expect.stringContaining('mmf-h1, which is failed (unreachable)') });
+    expect((await t.http.get('/api/v1/migrations?vmId=mmf-a').expect(200)).body.total).toBe(0);
+  });
+
   it('404 for an unknown VM or host, 400 for a bad body', async () => {
     expect((await migrate('nope', { hostId: 'mm-h2' }).expect(404)).body.message).toBe('VM "nope" does not exist');
     expect((await migrate('mm-a', { hostId: 'nope' }).expect(404)).body.message).toBe('host "nope" does not exist');

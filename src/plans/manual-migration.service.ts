@@ -63,6 +63,12 @@ export class ManualMigrationService {
       const active = await this.migrationRows.firstOfVm(manager, vmId);
       if (active) throw conflict(`VM ${vmId} is already migrating (migration ${active.id})`, { plugin: 'in-flight', migrationId: active.id });
       if (vm.hostId === hostId) throw conflict(`VM ${vmId} is already on ${hostId}`, { plugin: 'host-state' });
+      const source = await manager.findOneByOrFail(HostEntity, { id: vm.hostId });
+      if (source.state === 'failed') {
+        throw conflict(`VM ${vmId} is on ${source.id}, which is failed (unreachable): it cannot be live-migrated; restart it on another host through HA`, {
+          plugin: 'host-state',
+        });
+      }
       const snapshot = await this.snapshots.build(clusterId, new Date(), manager);
       const move: Move = { vmId, fromHostId: vm.hostId, toHostId: hostId, priority: MANUAL_MIGRATION_PRIORITY, reason: 'manual' };
       const check = checkMoves(

@@ -47,7 +47,7 @@ describe('approval in steps', () => {
     expect(first.migrationIds).toHaveLength(1);
 
     const twice = (await approve(plan.id, { moves: [0] }).expect(409)).body;
-    expect(twice).toMatchObject({ message: `plan ${plan.id}: moves 0 are approved already`, alreadyApproved: [0] });
+    expect(twice).toMatchObject({ message: `plan ${plan.id}: move 0 is approved already`, alreadyApproved: [0] });
 
     // Whether or not move 0's migration is over: unfinished migrations of the cluster do not block approval.
     const second = (await approve(plan.id, { moves: [1, 0] }).expect(202)).body;

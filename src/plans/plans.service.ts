@@ -259,7 +259,10 @@ export class PlansService {
       const migrating = new Map(unfinished.map((u) => [u.move.vmId, u.migrationId]));
       const { accepted, refused, alreadyApproved } = approvableMoves(entity.moves, indexes, approved, migrating, current);
       if (accepted.length === 0) {
-        if (refused.length === 0) throw conflict(`plan ${id}: moves ${alreadyApproved.join(', ')} are approved already`, { alreadyApproved });
+        if (refused.length === 0) {
+          const which = alreadyApproved.length === 1 ? `move ${alreadyApproved[0]} is` : `moves ${alreadyApproved.join(', ')} are`;
+          throw conflict(`plan ${id}: ${which} approved already`, { alreadyApproved });
+        }
         const first = refused[0];
         throw conflict(`plan ${id}: move ${first.index} (${first.vmId}) is not valid now: ${first.reason}`, { problems: refused, alreadyApproved });
       }

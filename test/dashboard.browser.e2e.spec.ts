@@ -165,6 +165,26 @@ describe('the dashboard in a real browser', () => {
     await browser.screenshot('09-migrate-done');
   });
 
+  it('approves a recommendation in steps: one move now, the rest kept for later, then rejected', async () => {
+    const { page } = browser;
+    const plan = (await admin.post('/api/v1/clusters/lab/plans').send({}).expect(201)).body;
+    expect(plan.plan.moves.length).toBeGreaterThan(1);
+    const card = `[data-plan="${plan.id}"]`;
+    await page.waitForSelector(card, { timeout: 20000 });
+    for (let i = 1; i < plan.plan.moves.length; i++) await page.click(`${card} [data-move="${i}"] input[type=checkbox]`);
+    await page.click(`${card} [data-action="approve-only"]`);
+    await page.waitForSelector(`${card} [data-move="0"][data-approved="true"]`, { timeout: 20000 });
+    const partly = (await admin.get(`/api/v1/plans/${plan.id}`).expect(200)).body;
+    expect(partly).toMatchObject({ status: 'proposed', approvedMoves: [0] });
+    await expect(page.locator(`${card} [data-action="reject-plan"]`).textContent()).resolves.toBe('Reject the rest');
+    await browser.screenshot('09-approved-in-part');
+    await page.click(`${card} [data-action="reject-plan"]`);
+    await page.waitForSelector(card, { state: 'detached', timeout: 20000 });
+    expect((await admin.get(`/api/v1/plans/${plan.id}`).expect(200)).body).toMatchObject({ status: 'approved', approvedMoves: [0] });
+    const [migration] = (await admin.get(`/api/v1/migrations?planId=${plan.id}`).expect(200)).body.items;
+    await waitFor(async () => (await admin.get(`/api/v1/migrations/${migration.id}`).expect(200)).body.state === 'succeeded', 60000, 'the approved move to run');
+  });
+
   it('renders the 96-host sample (8,529 VMs)', async () => {
     const { page } = browser;
     await admin.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);

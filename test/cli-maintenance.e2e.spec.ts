@@ -49,10 +49,28 @@ describe('ballast maintenance', () => {
     expect((await t.http.get('/api/v1/hosts/cli-h1').expect(200)).body.state).toBe('maintenance');
   });
 
-  it('exit --return-vms brings the host back with its VMs', async () => {
-    const { code, stdout } = await ballast('exit', 'cli-h1', '--return-vms');
-    expect(code).toBe(0);
-    expect(stdout).toMatch(/^host cli-h1 is connected\nbringing back 4 VMs \(plan [0-9a-f-]{36}\)\n$/);
+  it('exit --return-vms --wait brings the host back and waits until its VMs are home', async () => {
+    const { code, stdout, stderr } = await ballast('exit', 'cli-h1', '--return-vms', '--wait');
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toBe('host cli-h1 is connected');
+    expect(lines[1]).toMatch(/^bringing back 4 VMs \(plan [0-9a-f-]{36}\)$/);
+    expect(lines.slice(2, -1).every((line) => /^[0-4]\/4 VMs home$/.test(line))).toBe(true);
+    expect(lines.at(-2)).toBe('4/4 VMs home');
+    expect(lines.at(-1)).toBe('host cli-h1 is back with its 4 VMs');
+    const vms = (await t.http.get('/api/v1/vms?hostId=cli-h1').expect(200)).body;
+    expect(vms.total).toBe(4);
+  });
+
+  it('exit --wait while the evacuation runs waits for its migrations to end', async () => {
+    await t.http.post('/api/v1/clusters/import').send(connectedCluster('back', 3)).expect(201);
+    await ballast('enter', 'back-h1').then((r) => expect(r.code).toBe(0));
+    const { code, stdout, stderr } = await ballast('exit', 'back-h1', '--wait');
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(stdout.trim().split('\n').at(-1)).toBe('host back-h1 is back');
+    const migrations = (await t.http.get('/api/v1/migrations?clusterId=back').expect(200)).body.items;
+    expect(migrations.every((m: { state: string }) => ['succeeded', 'cancelled'].includes(m.state))).toBe(true);
+    expect((await t.http.get('/api/v1/hosts/back-h1').expect(200)).body.state).toBe('connected');
   });
 
   it('a refusal is one line on stderr and exit code 1', async () => {

@@ -115,6 +115,32 @@ describe('manual', () => {
   });
 });
 
+describe('manual, approved in steps', () => {
+  it('a recommendation approved in part keeps what was approved; the next evaluation recommends the rest anew', async () => {
+    await t.http.post('/api/v1/clusters/import').send(hotCluster('step', { automationLevel: 'manual', holdMinutes: 0 })).expect(201);
+    await evaluate('step');
+    const [open] = (await proposed('step')) as unknown as { id: string; plan: { moves: { vmId: string }[] } }[];
+    expect(open.plan.moves.length).toBeGreaterThan(1);
+    const approval = (await t.http.post(`/api/v1/plans/${open.id}/approve`).send({ moves: [0] }).expect(202)).body;
+    expect(approval.plan).toMatchObject({ status: 'proposed', approvedMoves: [0] });
+
+    later(5);
+    const again = await evaluate('step');
+    expect(again.planId).not.toBe(open.id);
+    const kept = (await t.http.get(`/api/v1/plans/${open.id}`).expect(200)).body;
+    expect(kept).toMatchObject({ status: 'approved', approvedMoves: [0], plan: { moves: open.plan.moves } });
+    expect(kept.trace.withdrawn).toContain('superseded by a newer recommendation');
+    const [fresh] = (await proposed('step')) as unknown as { id: string; plan: { moves: { vmId: string }[] } }[];
+    expect(fresh.id).toBe(again.planId);
+    // The approved move is a migration in flight: its VM is not recommended again, nor moved twice.
+    expect(fresh.plan.moves.map((m) => m.vmId)).not.toContain(open.plan.moves[0].vmId);
+    expect((await migrationsOf('step')).map((m) => m.vmId)).toEqual([open.plan.moves[0].vmId]);
+    // The new recommendation is approvable beside that migration.
+    await t.http.post(`/api/v1/plans/${fresh.id}/approve`).send({ moves: [0] }).expect(202);
+    expect(await migrationsOf('step')).toHaveLength(2);
+  });
+});
+
 describe('partially automated', () => {
   it('runs the priority-1 moves by itself and recommends the rest', async () => {
     const cluster = hotCluster('pa', { automationLevel: 'partially-automated', holdMinutes: 0 }, [host('pa-h4', { state: 'entering-maintenance' })]);

@@ -142,6 +142,49 @@ describe('the dashboard in a real browser', () => {
     await browser.screenshot('08-host-vms');
   });
 
+  it('migrates a VM by the dialog of its host\'s VM list; a refusal shows the reason', async () => {
+    const { page } = browser;
+    const vmId = await page.locator('.host-vms [data-vm]').first().getAttribute('data-vm');
+    expect(vmId).not.toBeNull();
+    await page.click(`.host-vms [data-vm="${vmId}"] [data-action="migrate"]`);
+    await page.waitForSelector('#migrate-target');
+    // lab-h2 is in maintenance: the server refuses, and the dialog says why.
+    await page.selectOption('#migrate-target', 'lab-h2');
+    await page.click('#confirm-migrate');
+    await page.waitForSelector('#migrate-refusal');
+    await expect(page.locator('#migrate-refusal').textContent()).resolves.toBe(`VM ${vmId} cannot migrate to lab-h2: lab-h2 is maintenance`);
+    await browser.screenshot('09-migrate-refused');
+    await page.selectOption('#migrate-target', 'lab-h1');
+    await page.click('#confirm-migrate');
+    await page.waitForSelector('#migrate-target', { state: 'detached', timeout: 10000 });
+    const [migration] = (await admin.get(`/api/v1/migrations?vmId=${vmId}&limit=1`).expect(200)).body.items;
+    expect(migration).toMatchObject({ reason: 'manual', priority: 1, sourceHostId: 'lab-h3', targetHostId: 'lab-h1' });
+    await page.waitForSelector(`[data-history="${migration.id}"]`, { timeout: 60000 });
+    await expect(page.locator(`[data-history="${migration.id}"] .state-text`).textContent()).resolves.toBe('succeeded');
+    expect((await admin.get(`/api/v1/vms/${vmId}`).expect(200)).body.hostId).toBe('lab-h1');
+    await browser.screenshot('09-migrate-done');
+  });
+
+  it('approves a recommendation in steps: one move now, the rest kept for later, then rejected', async () => {
+    const { page } = browser;
+    const plan = (await admin.post('/api/v1/clusters/lab/plans').send({}).expect(201)).body;
+    expect(plan.plan.moves.length).toBeGreaterThan(1);
+    const card = `[data-plan="${plan.id}"]`;
+    await page.waitForSelector(card, { timeout: 20000 });
+    for (let i = 1; i < plan.plan.moves.length; i++) await page.click(`${card} [data-move="${i}"] input[type=checkbox]`);
+    await page.click(`${card} [data-action="approve-only"]`);
+    await page.waitForSelector(`${card} [data-move="0"][data-approved="true"]`, { timeout: 20000 });
+    const partly = (await admin.get(`/api/v1/plans/${plan.id}`).expect(200)).body;
+    expect(partly).toMatchObject({ status: 'proposed', approvedMoves: [0] });
+    await expect(page.locator(`${card} [data-action="reject-plan"]`).textContent()).resolves.toBe('Reject the rest');
+    await browser.screenshot('09-approved-in-part');
+    await page.click(`${card} [data-action="reject-plan"]`);
+    await page.waitForSelector(card, { state: 'detached', timeout: 20000 });
+    expect((await admin.get(`/api/v1/plans/${plan.id}`).expect(200)).body).toMatchObject({ status: 'approved', approvedMoves: [0] });
+    const [migration] = (await admin.get(`/api/v1/migrations?planId=${plan.id}`).expect(200)).body.items;
+    await waitFor(async () => (await admin.get(`/api/v1/migrations/${migration.id}`).expect(200)).body.state === 'succeeded', 60000, 'the approved move to run');
+  });
+
   it('renders the 96-host sample (8,529 VMs)', async () => {
     const { page } = browser;
     await admin.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);
@@ -185,7 +228,10 @@ describe('the dashboard in a real browser', () => {
   });
 });
 
-/** The page's errors, but for the 401s of signing in (no key yet, the wrong key): those are the test's. */
+/**
+ * The page's errors, but for the 401s of signing in (no key yet, the wrong key) and the 409 of the
+ * migration to a host in maintenance: those are the test's.
+ */
 function unexpectedErrors(): string[] {
-  return browser.errors.filter((e) => !/status of 401/.test(e));
+  return browser.errors.filter((e) => !/status of 40[19]/.test(e));
 }

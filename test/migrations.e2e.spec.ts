@@ -102,19 +102,25 @@ describe('plans', () => {
     await untilEnded(approval.body.migrationIds[1]);
   });
 
-  it('refuses a stale plan with 409 and the reason: a VM moved, or a host changed state', async () => {
+  it('refuses the moves that are no longer valid with the reason (a VM moved, a host changed state); the others go ahead', async () => {
     await importCluster(evacuationCluster({ id: 'stale', vms: 2 }));
     const moved = (await t.http.post('/api/v1/clusters/stale/plans').send({}).expect(201)).body;
     const vmId = moved.plan.moves[0].vmId;
     await t.http.patch(`/api/v1/vms/${vmId}`).send({ hostId: 'stale-h4' }).expect(200);
-    const refusal = await t.http.post(`/api/v1/plans/${moved.id}/approve`).send({}).expect(409);
-    expect(refusal.body.message).toContain(`VM ${vmId} is on stale-h4 now`);
+    const partly = (await t.http.post(`/api/v1/plans/${moved.id}/approve`).send({}).expect(202)).body;
+    expect(partly.refused).toEqual([{ index: 0, vmId, plugin: 'sequence', reason: 'the VM is on stale-h4 at this point, not stale-h1' }]);
+    expect(partly.migrationIds).toHaveLength(1);
+    expect(partly.plan).toMatchObject({ status: 'proposed', approvedMoves: [1] });
+    await untilEnded(partly.migrationIds[0]);
 
-    const changed = (await t.http.post('/api/v1/clusters/stale/plans').send({}).expect(201)).body;
-    await t.http.patch('/api/v1/hosts/stale-h2').send({ state: 'standby' }).expect(200);
-    const second = await t.http.post(`/api/v1/plans/${changed.id}/approve`).send({}).expect(409);
-    expect(second.body.message).toContain('host stale-h2 is standby now');
-    expect((await t.http.get(`/api/v1/migrations?clusterId=stale`).expect(200)).body.total).toBe(0);
+    await importCluster(evacuationCluster({ id: 'stale2', vms: 1 }));
+    const changed = (await t.http.post('/api/v1/clusters/stale2/plans').send({}).expect(201)).body;
+    const target = changed.plan.moves[0].toHostId;
+    await t.http.patch(`/api/v1/hosts/${target}`).send({ state: 'standby' }).expect(200);
+    const refusal = (await t.http.post(`/api/v1/plans/${changed.id}/approve`).send({}).expect(409)).body;
+    expect(refusal.message).toContain(`move 0 (${changed.plan.moves[0].vmId}) is not valid now: ${target} is standby`);
+    expect(refusal.problems).toEqual([expect.objectContaining({ index: 0, plugin: 'host-state' })]);
+    expect((await t.http.get(`/api/v1/migrations?clusterId=stale2`).expect(200)).body.total).toBe(0);
     expect((await t.http.get(`/api/v1/plans/${changed.id}`).expect(200)).body.status).toBe('proposed');
   });
 

@@ -4,9 +4,10 @@ import { maintenanceCommand } from './commands/maintenance.js';
 import { planCommand } from './commands/plan.js';
 import { simulateCommand } from './commands/simulate.js';
 import { statusCommand } from './commands/status.js';
+import { vmCommand } from './commands/vm.js';
 
 /** Subcommands of `ballast`; add new ones here. */
-const COMMANDS: Command[] = [planCommand, maintenanceCommand, statusCommand, simulateCommand];
+const COMMANDS: Command[] = [planCommand, maintenanceCommand, vmCommand, statusCommand, simulateCommand];
 
 const io = {
   out: (text: string) => process.stdout.write(text),

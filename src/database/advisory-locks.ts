@@ -7,7 +7,11 @@ import type { EntityManager } from 'typeorm';
 export const ADVISORY_LOCKS = {
   /** The dispatcher of a cluster: one process starts its migrations at a time (key: cluster id). */
   dispatch: 7301,
-  /** The balancer of a cluster: one scheduler plans it at a time (key: cluster id). */
+  /**
+   * The balancer of a cluster: one scheduler plans it at a time (key: cluster id). An operator's
+   * approval or manual migration takes it too, waiting, so that no evaluation plans from a cluster
+   * that they are changing.
+   */
   plan: 7302,
   /** The supervisor of a maintenance operation: one process looks at it at a time (key: operation id). */
   maintenance: 7303,
@@ -31,4 +35,9 @@ export async function tryAdvisoryXactLock(manager: EntityManager, lock: Advisory
     key,
   ]);
   return locked;
+}
+
+/** Takes the lock for the rest of `manager`'s transaction, waiting for a transaction that holds it. */
+export async function advisoryXactLock(manager: EntityManager, lock: AdvisoryLock, key: string): Promise<void> {
+  await manager.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [ADVISORY_LOCKS[lock], key]);
 }

@@ -98,6 +98,12 @@ export interface LiveMigrationRow {
   progress: MigrationProgress | null;
 }
 
+/** A compute migration not yet ended, as the move it makes. */
+export interface UnfinishedMove {
+  migrationId: string;
+  move: Move;
+}
+
 export interface MigrationFilter {
   clusterId?: string;
   vmId?: string;
@@ -223,13 +229,26 @@ export class MigrationsRepository implements MigrationsInProgress {
 
   /** The cluster's compute migrations not yet ended, as moves in start order (planning sees the cluster as they leave it). */
   async unfinishedComputeMoves(manager: EntityManager, clusterId: string): Promise<Move[]> {
-    const rows: { vm_id: string; source_host_id: string; target_host_id: string; priority: number; reason: Move['reason'] }[] = await manager.query(
-      `SELECT vm_id, source_host_id, target_host_id, priority, reason FROM migrations
+    return (await this.unfinishedCompute(manager, clusterId)).map((m) => m.move);
+  }
+
+  /**
+   * The same, with each migration's id, so that new moves can wait for the ones they need. With
+   * `holdUntilCommit` the rows are read FOR SHARE: none of them ends before the caller's new
+   * migrations are committed, so that one ending unsuccessfully still finds (and cancels) the moves
+   * that wait for it.
+   */
+  async unfinishedCompute(manager: EntityManager, clusterId: string, holdUntilCommit = false): Promise<UnfinishedMove[]> {
+    const rows: { id: string; vm_id: string; source_host_id: string; target_host_id: string; priority: number; reason: Move['reason'] }[] = await manager.query(
+      `SELECT id, vm_id, source_host_id, target_host_id, priority, reason FROM migrations
        WHERE cluster_id = $1 AND kind = 'compute' AND state IN ${UNFINISHED}
-       ORDER BY priority, created_at, plan_id, move_index`,
+       ORDER BY priority, created_at, plan_id, move_index${holdUntilCommit ? ' FOR SHARE' : ''}`,
       [clusterId],
     );
-    return rows.map((r) => ({ vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: r.reason }));
+    return rows.map((r) => ({
+      migrationId: r.id,
+      move: { vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: r.reason },
+    }));
   }
 
   /**

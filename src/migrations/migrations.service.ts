@@ -13,7 +13,7 @@ import { MigrationDispatcher } from './migration-dispatcher.js';
 import { MigrationQueue } from './migration-queue.js';
 import { isFinal } from './migration-state.js';
 import { MigrationEntity, type MigrationEventEntity } from './migration.entity.js';
-import { type MigrationFilter, MigrationsRepository } from './migrations.repository.js';
+import { type MigrationFilter, MigrationsRepository, type UnfinishedMove } from './migrations.repository.js';
 import { moveDependencies } from './move-dependencies.js';
 import { cancelDependents, writeTransitions } from './transitions.js';
 
@@ -117,7 +117,9 @@ export class MigrationsService {
 
   /**
    * Turns moves of a plan into pending migrations, with the dependencies that keep their order
-   * valid, inside the caller's transaction. The dispatcher starts them.
+   * valid, inside the caller's transaction. The dispatcher starts them. Moves checked against the
+   * cluster as the unfinished migrations `after` leave it also wait for those of them they need
+   * (the ones that make room on their target).
    */
   async createFromMoves(
     manager: EntityManager,
@@ -126,6 +128,7 @@ export class MigrationsService {
     planned: PlannedMigration[],
     operationId: string | null = null,
     requestedByKeyId: string | null = null,
+    after: readonly UnfinishedMove[] = [],
   ): Promise<string[]> {
     const ids = planned.map(() => crypto.randomUUID());
     const rows: Partial<MigrationEntity>[] = planned.map(({ move, moveIndex }, i) => ({
@@ -145,9 +148,10 @@ export class MigrationsService {
       cancelRequested: false,
       requestedByKeyId,
     }));
-    const dependencies = moveDependencies(planned.map((p) => p.move)).flatMap((needs, i) =>
-      needs.map((j) => ({ migrationId: ids[i], dependsOn: ids[j] })),
-    );
+    const idOf = (j: number) => (j < after.length ? after[j].migrationId : ids[j - after.length]);
+    const dependencies = moveDependencies([...after.map((a) => a.move), ...planned.map((p) => p.move)])
+      .slice(after.length)
+      .flatMap((needs, i) => needs.map((j) => ({ migrationId: ids[i], dependsOn: idOf(j) })));
     await this.repository.insert(manager, rows, dependencies);
     await writeTransitions(
       manager,

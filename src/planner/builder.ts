@@ -4,7 +4,7 @@ import { Placement } from './placement.js';
 import { firstRejection, type Rejection } from './plugins/filters.js';
 import { scoreMove, totalScore, type ScoreBreakdown, type ScoreContext } from './plugins/scores.js';
 import type { Profile } from './profiles.js';
-import type { Move, MoveReason, Unresolved } from './snapshot.js';
+import type { Move, PlannedMoveReason, Unresolved } from './snapshot.js';
 import { thresholdLevel, type ThresholdLevel } from './thresholds.js';
 import { StayedLog, type MoveTrace, type PlanStep } from './trace.js';
 
@@ -119,7 +119,7 @@ export class PlanBuilder {
     v: number,
     to: number,
     priority: number,
-    reason: MoveReason,
+    reason: PlannedMoveReason,
     step: PlanStep,
     score: ScoreBreakdown,
     note?: string,

@@ -2,7 +2,7 @@ import { PlanBuilder, type PlanOptions } from './builder.js';
 import { referenceImbalance } from './imbalance.js';
 import { compileModel, type Model } from './model.js';
 import { brokenRules, describeBreak } from './rules.js';
-import type { MoveReason, Plan, Snapshot } from './snapshot.js';
+import type { PlannedMoveReason, Plan, Snapshot } from './snapshot.js';
 import { balance } from './steps/balance.js';
 import { evacuate } from './steps/evacuate.js';
 import { explainStayed } from './steps/explain.js';
@@ -70,13 +70,13 @@ function finalImbalance(model: Model, host: Int32Array): number {
 
 function buildTrace(b: PlanBuilder, mustBefore: number, shouldBefore: number, shouldAfter: number): PlanTrace {
   const m = b.model;
-  const byReason: Record<MoveReason, number> = { evacuation: 0, rule: 0, overload: 0, balance: 0 };
+  const byReason: Record<PlannedMoveReason, number> = { evacuation: 0, rule: 0, overload: 0, balance: 0 };
   const byPriority: Record<string, number> = {};
   let memoryMovedMb = 0;
   let transferredMb = 0;
   let estimatedSeconds = 0;
   for (const { move, trace } of b.planned) {
-    byReason[move.reason]++;
+    byReason[move.reason as PlannedMoveReason]++; // the planner never makes a manual move
     byPriority[move.priority] = (byPriority[move.priority] ?? 0) + 1;
     memoryMovedMb += m.vmMem[m.vmIndex.get(move.vmId) as number];
     transferredMb += trace.cost.transferredMb;

@@ -27,7 +27,11 @@ export type RuleKind = (typeof RULE_KINDS)[number];
 export const RULE_MODES = ['must', 'should'] as const;
 export type RuleMode = (typeof RULE_MODES)[number];
 
-export const MOVE_REASONS = ['evacuation', 'rule', 'overload', 'balance'] as const;
+/** Why the planner moves a VM. */
+export const PLANNED_MOVE_REASONS = ['evacuation', 'rule', 'overload', 'balance'] as const;
+export type PlannedMoveReason = (typeof PLANNED_MOVE_REASONS)[number];
+/** Why a VM moves: the planner's reasons, or an operator's manual migration (vMotion of one VM to a chosen host). */
+export const MOVE_REASONS = [...PLANNED_MOVE_REASONS, 'manual'] as const;
 export type MoveReason = (typeof MOVE_REASONS)[number];
 
 export interface Policy {
@@ -123,7 +127,7 @@ export interface Move {
   vmId: string;
   fromHostId: string;
   toHostId: string;
-  /** 1 is mandatory (evacuation, a broken must rule); 2..5 balancing, from large to slight gain. */
+  /** 1 is mandatory (evacuation, a broken must rule, an operator's manual migration); 2..5 balancing, from large to slight gain. */
   priority: number;
   reason: MoveReason;
 }

@@ -1,7 +1,7 @@
 import type { CostEstimate } from './cost.js';
 import type { Rejection } from './plugins/filters.js';
 import type { ScoreBreakdown } from './plugins/scores.js';
-import type { MoveReason } from './snapshot.js';
+import type { PlannedMoveReason } from './snapshot.js';
 import type { ThresholdLevel } from './thresholds.js';
 
 /** Which part of the planner produced a move. */
@@ -33,7 +33,7 @@ export interface StayedTrace {
 
 export interface PlanSummary {
   moves: number;
-  byReason: Record<MoveReason, number>;
+  byReason: Record<PlannedMoveReason, number>;
   byPriority: Record<string, number>;
   /** Configured memory of the powered-on VMs moved (a powered-off VM moves no memory). */
   memoryMovedMb: number;

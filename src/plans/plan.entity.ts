@@ -45,7 +45,7 @@ export class PlanEntity {
   @Column('double precision', { name: 'planning_ms', nullable: true })
   planningMs!: number | null;
 
-  /** The state of every host when the plan was made: a host that changed state since makes the plan stale. */
+  /** The state of every host when the plan was made (approval checks each move against the hosts as they are then). */
   @Column('jsonb', { name: 'host_states' })
   hostStates!: Record<string, HostState>;
 

@@ -5,13 +5,15 @@ import { badRequest, conflict, notFound } from '../common/http-errors.js';
 import { isUuid, type Page } from '../common/query-params.js';
 import { ClustersService } from '../inventory/clusters.service.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
+import { placeInFlight } from '../closedloop/in-flight.js';
+import { advisoryXactLock } from '../database/advisory-locks.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsService } from '../migrations/migrations.service.js';
 import { MigrationsRepository } from '../migrations/migrations.repository.js';
-import { applyMoves, checkMoves, plan, type PlanOptions, type PlanResult, referenceImbalance } from '../planner/index.js';
+import { applyMoves, plan, type PlanOptions, type PlanResult, referenceImbalance } from '../planner/index.js';
 import type { HostState, Move, Plan, Snapshot } from '../planner/snapshot.js';
 import { PlanEntity, type PlanSource, type PlanStatus } from './plan.entity.js';
-import { stalenessReason } from './staleness.js';
+import { type RefusedMove, approvableMoves } from './approvable-moves.js';
 
 export interface PlanView {
   id: string;
@@ -35,7 +37,18 @@ export type Preview = PlanResult & { snapshot: Snapshot; planningMs: number };
 
 export interface Approval {
   plan: PlanView;
+  /** One per move approved now, in plan order. */
   migrationIds: string[];
+  /** Chosen moves not valid on the cluster as it is now, with the reason. */
+  refused: RefusedMove[];
+  /** Chosen moves that an earlier step approved already. */
+  alreadyApproved: number[];
+}
+
+/** Decides a proposed plan: approved with the moves approved so far, or rejected if there are none. */
+function settle(entity: PlanEntity): void {
+  entity.status = (entity.approvedMoves?.length ?? 0) > 0 ? 'approved' : 'rejected';
+  entity.decidedAt = new Date();
 }
 
 function view(entity: PlanEntity, withTrace: boolean): PlanView {
@@ -168,17 +181,19 @@ export class PlansService {
       order: { createdAt: 'DESC' },
       lock: { mode: 'pessimistic_write' },
     });
-    if (moves.length === 0) {
-      if (open) {
-        open.status = 'rejected';
-        open.decidedAt = new Date();
-        open.trace = { ...(open.trace as object), withdrawn: `withdrawn by the scheduler: ${note}` };
-        await manager.save(open);
-      }
-      return { plan: null, created: false };
+    // A recommendation approved in part keeps its moves (its migrations point at them): what it
+    // has not approved is withdrawn, and the moves planned now form a new recommendation.
+    const approvedInPart = open !== null && (open.approvedMoves?.length ?? 0) > 0;
+    if (open && (moves.length === 0 || approvedInPart)) {
+      settle(open);
+      const why = moves.length === 0 ? note : `superseded by a newer recommendation (${note})`;
+      open.trace = { ...(open.trace as object), withdrawn: `withdrawn by the scheduler: ${why}` };
+      await manager.save(open);
     }
+    if (moves.length === 0) return { plan: null, created: false };
+    const kept = approvedInPart ? null : open;
     const entity =
-      open ??
+      kept ??
       manager.create(PlanEntity, { status: 'proposed', source: 'scheduler', approvedMoves: null, decidedAt: null, requestedByKeyId: null, approvedByKeyId: null });
     Object.assign(entity, {
       ...this.basis(preview.snapshot),
@@ -190,7 +205,7 @@ export class PlansService {
       unresolved: preview.plan.unresolved,
       trace: { ...preview.trace, evaluation: note },
     });
-    return { plan: view(await manager.save(entity), false), created: !open };
+    return { plan: view(await manager.save(entity), false), created: !kept };
   }
 
   /** What a plan was made from: the cluster, the snapshot's time and its hosts' states. */
@@ -217,61 +232,71 @@ export class PlansService {
   }
 
   /**
-   * Approves all moves or the chosen ones (indexes into the plan's moves, kept in plan order): they
-   * become pending migrations. Refused with 409 when the plan is not proposed, when the cluster
-   * changed since it was made, when the chosen moves are not valid as a sequence now, or while
-   * migrations of the cluster are still in progress. The migrations record the approving key as the
-   * one that asked for them.
+   * Approves the chosen moves (indexes into the plan's moves; default: every move not approved
+   * yet), in one step or several: each step is checked against the cluster as it is then, with the
+   * unfinished migrations counted where they take their VMs. The moves valid now become pending
+   * migrations; those that are not are refused with the reason (409 when none is valid), and moves
+   * approved by an earlier step are listed, not approved twice. The plan stays proposed until each
+   * of its moves is approved (or the rest is rejected). The migrations record the approving key.
    */
   async approve(id: string, chosen?: number[], approvedByKeyId: string | null = null): Promise<Approval> {
     const approval = await this.db.transaction(async (manager) => {
+      // The balancer's lock before the plan's row, in the order an evaluation takes them.
+      await advisoryXactLock(manager, 'plan', (await this.require(id, manager)).clusterId);
       const entity = await this.require(id, manager, true);
       if (entity.status !== 'proposed') throw conflict(`plan ${id} is ${entity.status}, only a proposed plan can be approved`);
-      const indexes = chosen ? [...chosen].sort((a, b) => a - b) : entity.moves.map((_, i) => i);
+      const approved = entity.approvedMoves ?? [];
+      const indexes = chosen ?? entity.moves.map((_, i) => i).filter((i) => !approved.includes(i));
       indexes.forEach((index, i) => {
         if (index >= entity.moves.length) throw badRequest(`body.moves[${i}]`, `plan ${id} has ${entity.moves.length} moves, there is no move ${index}`);
       });
       await this.clusters.require(entity.clusterId, manager, true);
-      const busy = await this.migrationRows.unfinishedComputeCount(manager, entity.clusterId);
-      if (busy > 0) {
-        throw conflict(`cluster ${entity.clusterId} still has ${busy} migrations in progress; approve when they are done, or make a new plan then`);
-      }
-      const current = await this.snapshots.build(entity.clusterId, new Date(), manager);
-      const stale = stalenessReason(entity, current, indexes);
-      if (stale) throw conflict(`plan ${id} is stale: ${stale}`, { reason: stale });
-      const moves = indexes.map((i) => entity.moves[i]);
-      const check = checkMoves(current, moves);
-      if (!check.valid) {
-        const first = check.problems[0];
-        throw conflict(`plan ${id} is stale: move ${indexes[first.index]} (${first.vmId}) is not valid now: ${first.reason}`, {
-          problems: check.problems.map((p) => ({ ...p, index: indexes[p.index] })),
-        });
+      const unfinished = await this.migrationRows.unfinishedCompute(manager, entity.clusterId, true);
+      const current = placeInFlight(
+        await this.snapshots.build(entity.clusterId, new Date(), manager),
+        unfinished.map((u) => u.move),
+      );
+      const migrating = new Map(unfinished.map((u) => [u.move.vmId, u.migrationId]));
+      const { accepted, refused, alreadyApproved } = approvableMoves(entity.moves, indexes, approved, migrating, current);
+      if (accepted.length === 0) {
+        if (refused.length === 0) {
+          const which = alreadyApproved.length === 1 ? `move ${alreadyApproved[0]} is` : `moves ${alreadyApproved.join(', ')} are`;
+          throw conflict(`plan ${id}: ${which} approved already`, { alreadyApproved });
+        }
+        const first = refused[0];
+        throw conflict(`plan ${id}: move ${first.index} (${first.vmId}) is not valid now: ${first.reason}`, { problems: refused, alreadyApproved });
       }
       const migrationIds = await this.migrations.createFromMoves(
         manager,
         entity.clusterId,
         entity.id,
-        indexes.map((moveIndex) => ({ move: entity.moves[moveIndex], moveIndex })),
+        accepted.map((moveIndex) => ({ move: entity.moves[moveIndex], moveIndex })),
         null,
         approvedByKeyId,
+        unfinished,
       );
-      entity.status = 'approved';
-      entity.approvedMoves = indexes;
+      entity.approvedMoves = [...approved, ...accepted].sort((a, b) => a - b);
       entity.approvedByKeyId = approvedByKeyId;
-      entity.decidedAt = new Date();
+      if (entity.approvedMoves.length === entity.moves.length) {
+        entity.status = 'approved';
+        entity.decidedAt = new Date();
+      }
       await manager.save(entity);
-      return { plan: view(entity, false), migrationIds };
+      return { plan: view(entity, false), migrationIds, refused, alreadyApproved };
     });
     void this.dispatcher.request(approval.plan.clusterId);
     return approval;
   }
 
+  /**
+   * Rejects the moves not approved yet: a plan none of whose moves was approved ends rejected; one
+   * approved in part ends approved with the moves it had (`approvedMoves`), the rest rejected.
+   */
   async reject(id: string): Promise<PlanView> {
     return this.db.transaction(async (manager) => {
       const entity = await this.require(id, manager, true);
       if (entity.status !== 'proposed') throw conflict(`plan ${id} is ${entity.status}, only a proposed plan can be rejected`);
-      entity.status = 'rejected';
-      entity.decidedAt = new Date();
+      settle(entity);
       return view(await manager.save(entity), false);
     });
   }

@@ -129,23 +129,30 @@ function MaintenanceDialog({ host, onClose, onDone }) {
   <//>`;
 }
 
+/** Manual migration of one VM: the target is the operator's choice; a refusal shows the planner's reason. */
 function MigrateDialog({ vm, hosts, onClose, onDone }) {
-  const targets = hosts.filter((h) => h.id !== vm.hostId && h.state === 'connected');
-  const [target, setTarget] = useState(targets[0]?.id ?? '');
+  const others = hosts.filter((h) => h.id !== vm.hostId).sort((a, b) => (a.state === 'connected' ? 0 : 1) - (b.state === 'connected' ? 0 : 1));
+  const [target, setTarget] = useState(others.find((h) => h.state === 'connected')?.id ?? others[0]?.id ?? '');
   const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
   const go = async () => {
+    setBusy(true);
+    setError(null);
     try {
-      await api(`/vms/${encodeURIComponent(vm.id)}/migrate`, { method: 'POST', body: { targetHostId: target } });
+      await api(`/vms/${encodeURIComponent(vm.id)}/migrate`, { method: 'POST', body: { hostId: target } });
       onDone();
     } catch (e) {
       setError(e);
+      setBusy(false);
     }
   };
-  return html`<${Dialog} title=${`Migrate ${vm.id}`} onClose=${onClose} actions=${html`<button class="primary" disabled=${!target} onClick=${go}>Migrate</button>`}>
-    <label>Target host <select value=${target} onChange=${(e) => setTarget(e.target.value)}>
-      ${targets.map((h) => html`<option value=${h.id}>${h.id} — CPU ${pct(h.cpuUtilization)}, memory ${pct(h.memoryUtilization)}</option>`)}
+  return html`<${Dialog} title=${`Migrate ${vm.id}`} onClose=${onClose}
+    actions=${html`<button class="primary" id="confirm-migrate" disabled=${!target || busy} onClick=${go}>Migrate</button>`}>
+    <p class="muted">From ${vm.hostId}. Checked like a move of a plan: capacity, rules, compatibility and the host's state.</p>
+    <label>Target host <select id="migrate-target" value=${target} onChange=${(e) => { setTarget(e.target.value); setError(null); }}>
+      ${others.map((h) => html`<option value=${h.id}>${h.id}${h.state === 'connected' ? '' : ` (${STATE_LABELS[h.state] ?? h.state})`} — CPU ${pct(h.cpuUtilization)}, memory ${pct(h.memoryUtilization)}</option>`)}
     </select></label>
-    ${error && html`<p class="error">${error.message}</p>`}
+    ${error && html`<p class="error" id="migrate-refusal">${error.message}</p>`}
   <//>`;
 }
 
@@ -241,19 +248,33 @@ function moveReasons(plan, index) {
   return reasons;
 }
 
+/**
+ * A proposed plan, approved move by move: approved moves are marked; the operator approves the
+ * ones picked and either rejects the rest or keeps them for later. Moves the server refuses (no
+ * longer valid) are listed with the reason, and then nothing is rejected.
+ */
 function Recommendation({ plan, session, onDecided }) {
   const moves = plan.plan.moves;
-  const [chosen, setChosen] = useState(() => moves.map(() => true));
+  const approved = new Set(plan.approvedMoves ?? []);
+  const open = moves.map((_, i) => i).filter((i) => !approved.has(i));
+  const [chosen, setChosen] = useState(() => moves.map((_, i) => !approved.has(i)));
   const [error, setError] = useState(null);
+  const [refused, setRefused] = useState([]);
   const toggle = (i) => setChosen((c) => c.map((v, j) => (j === i ? !v : v)));
-  const approve = async () => {
-    const picked = chosen.flatMap((v, i) => (v ? [i] : []));
+  const picked = open.filter((i) => chosen[i]);
+  const run = async (rejectRest) => {
+    setError(null);
     try {
-      if (picked.length === 0) await api(`/plans/${plan.id}/reject`, { method: 'POST', body: {} });
-      else await api(`/plans/${plan.id}/approve`, { method: 'POST', body: { moves: picked } });
+      if (picked.length > 0) {
+        const approval = await api(`/plans/${plan.id}/approve`, { method: 'POST', body: { moves: picked } });
+        setRefused(approval.refused ?? []);
+        if ((approval.refused ?? []).length > 0) return onDecided();
+      }
+      if (rejectRest && picked.length < open.length) await api(`/plans/${plan.id}/reject`, { method: 'POST', body: {} });
       onDecided();
     } catch (e) {
       setError(e);
+      setRefused(e.body?.problems ?? []);
     }
   };
   const reject = async () => {
@@ -265,19 +286,22 @@ function Recommendation({ plan, session, onDecided }) {
     }
   };
   const operator = can(session, 'operator');
-  const count = chosen.filter(Boolean).length;
+  const count = picked.length;
+  const rest = open.length - count;
   return html`<div class="recommendation" data-plan=${plan.id}>
-    <div class="rec-head"><strong>${moves.length} moves</strong> <span class="muted">imbalance ${plan.plan.imbalanceBefore.toFixed(3)} → ${plan.plan.imbalanceAfter.toFixed(3)} · proposed ${ago(plan.createdAt)} by ${plan.source}</span></div>
+    <div class="rec-head"><strong>${moves.length} moves</strong>${approved.size > 0 ? html` <span class="badge">${approved.size} approved</span>` : ''} <span class="muted">imbalance ${plan.plan.imbalanceBefore.toFixed(3)} → ${plan.plan.imbalanceAfter.toFixed(3)} · proposed ${ago(plan.createdAt)} by ${plan.source}</span></div>
     <table class="table"><thead><tr>${operator && html`<th>approve</th>`}<th>#</th><th>VM</th><th>from → to</th><th>priority</th><th>why</th></tr></thead>
-    <tbody>${moves.map((m, i) => html`<tr data-move=${i}>
-      ${operator && html`<td><input type="checkbox" checked=${chosen[i]} onChange=${() => toggle(i)} /></td>`}
+    <tbody>${moves.map((m, i) => html`<tr data-move=${i} data-approved=${approved.has(i) ? 'true' : undefined}>
+      ${operator && html`<td>${approved.has(i) ? html`<span class="state-text succeeded">approved</span>` : html`<input type="checkbox" checked=${chosen[i]} onChange=${() => toggle(i)} />`}</td>`}
       <td>${i}</td><td>${m.vmId}</td><td>${m.fromHostId} → ${m.toHostId}</td><td>${m.priority}</td>
       <td class="small">${m.reason}${moveReasons(plan, i).map((r) => html`<div class="muted">${r}</div>`)}</td></tr>`)}</tbody></table>
     ${operator && html`<div class="rec-actions">
-      <button class="primary" data-action="approve-selected" onClick=${approve}>${count === moves.length ? 'Approve all' : count === 0 ? 'Reject all' : `Approve ${count}, reject ${moves.length - count}`}</button>
-      <button data-action="reject-plan" onClick=${reject}>Reject plan</button>
+      <button class="primary" data-action="approve-selected" onClick=${() => run(true)}>${count === open.length ? (approved.size > 0 ? 'Approve the rest' : 'Approve all') : count === 0 ? 'Reject all' : `Approve ${count}, reject ${rest}`}</button>
+      ${count > 0 && rest > 0 && html`<button data-action="approve-only" onClick=${() => run(false)}>Approve ${count}, keep ${rest} for later</button>`}
+      <button data-action="reject-plan" onClick=${reject}>${approved.size > 0 ? 'Reject the rest' : 'Reject plan'}</button>
     </div>`}
     ${error && html`<p class="error">${error.message}</p>`}
+    ${refused.length > 0 && html`<ul class="error refused">${refused.map((r) => html`<li data-refused=${r.index}>move ${r.index} (${r.vmId}): ${r.reason}</li>`)}</ul>`}
   </div>`;
 }
 

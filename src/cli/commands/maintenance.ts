@@ -6,12 +6,14 @@ import { CliError, type Command, type Io } from '../cli.js';
 
 const USAGE = `Usage:
   ballast maintenance enter HOST [--wait] [--dry-run] [--include-powered-off] [--timeout SECONDS]
-  ballast maintenance exit HOST [--return-vms]
+  ballast maintenance exit HOST [--return-vms] [--wait]
   ballast maintenance status OPERATION_ID
 
-Talks to the API at BALLAST_URL (default http://localhost:3000). With --wait, a live progress bar
-(VMs moved / total, GB, throughput, ETA) until the host is in maintenance (exit 0) or the operation
-stalls (exit 1, with the reasons).`;
+Talks to the API at BALLAST_URL (default http://localhost:3000). With enter --wait, a live progress
+bar (VMs moved / total, GB, throughput, ETA) until the host is in maintenance (exit 0) or the
+operation stalls (exit 1, with the reasons). With exit --wait, until the evacuation's last
+migrations have ended and, with --return-vms, its VMs are back home (exit 0), or some of them could
+not come back (exit 1, with the reasons).`;
 
 /** Where progress goes: a terminal gets one line redrawn in place, anything else a line per change. */
 interface Output {
@@ -69,6 +71,68 @@ async function follow(api: ReturnType<typeof apiClient>, id: string, out: Output
   }
 }
 
+interface MigrationRow {
+  vmId: string;
+  state: string;
+  error: string | null;
+}
+
+const ENDED = ['succeeded', 'failed', 'cancelled'];
+
+async function planMigrations(api: ReturnType<typeof apiClient>, planId: string): Promise<MigrationRow[]> {
+  const rows: MigrationRow[] = [];
+  for (;;) {
+    const page = await api.get<{ items: MigrationRow[]; total: number }>(`/migrations?planId=${planId}&offset=${rows.length}`);
+    rows.push(...page.items);
+    if (page.items.length === 0 || rows.length >= page.total) return rows;
+  }
+}
+
+/**
+ * After an exit: waits for the evacuation's migrations still running (they finish, the host is
+ * connected meanwhile), then for the VMs going back home. 0 when every one is home, 1 otherwise.
+ */
+async function followExit(api: ReturnType<typeof apiClient>, result: ExitResult, out: Output, pollMs: number): Promise<number> {
+  const pause = () => new Promise((resolve) => setTimeout(resolve, pollMs));
+  const hostId = result.host.id;
+  if (result.operationId) {
+    let told = false;
+    for (;;) {
+      const op = await api.get<OperationView>(`/maintenance/${result.operationId}`);
+      if (op.progress.vmsInFlight === 0) break;
+      if (!told) out.write(`waiting for ${op.progress.vmsInFlight} migrations of the evacuation to end\n`);
+      told = true;
+      await pause();
+    }
+  }
+  if (!result.returnPlan) {
+    out.write(`host ${hostId} is back\n`);
+    return 0;
+  }
+  const total = result.returnPlan.plan.moves.length;
+  let last = '';
+  for (;;) {
+    const rows = await planMigrations(api, result.returnPlan.id);
+    const home = rows.filter((m) => m.state === 'succeeded').length;
+    const line = `${home}/${total} VMs home`;
+    if (out.isTTY) out.write(`\r${line}\u001b[K`);
+    else if (line !== last) out.write(`${line}\n`);
+    last = line;
+    if (rows.every((m) => ENDED.includes(m.state))) {
+      if (out.isTTY) out.write('\n');
+      const lost = rows.filter((m) => m.state !== 'succeeded');
+      if (lost.length === 0) {
+        out.write(`host ${hostId} is back with its ${total} VMs\n`);
+        return 0;
+      }
+      out.write(`host ${hostId} is back; ${lost.length} of its ${total} VMs did not return\n`);
+      for (const m of lost) out.write(`  ${m.vmId}: ${m.state}: ${m.error ?? 'no reason given'}\n`);
+      return 1;
+    }
+    await pause();
+  }
+}
+
 function printPreview(preview: EvacuationPreview, out: Output): void {
   out.write(`dry run: host ${preview.hostId} can be emptied: ${preview.vmsToMove} VMs, ${preview.memoryToMoveGb} GB\n`);
   for (const move of preview.plan.moves) out.write(`  ${move.vmId.padEnd(20)} ${move.fromHostId} -> ${move.toHostId}  (${move.reason})\n`);
@@ -118,7 +182,7 @@ async function run(args: string[], out: Output, env: NodeJS.ProcessEnv): Promise
       out.write(`host ${result.host.id} is connected\n`);
       if (result.returnPlan) out.write(`bringing back ${result.returnPlan.plan.moves.length} VMs (plan ${result.returnPlan.id})\n`);
       for (const vm of result.notReturned ?? []) out.write(`  ${vm.vmId} stays: ${vm.reason}\n`);
-      return 0;
+      return values.wait ? followExit(api, result, out, pollMs) : 0;
     }
     case 'status': {
       const op = await api.get<OperationView>(`/maintenance/${encodeURIComponent(target)}`);

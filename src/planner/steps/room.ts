@@ -2,7 +2,7 @@ import { acceptsAll, type PlanBuilder } from '../builder.js';
 import { AUTOMATION_DEFAULT } from '../model.js';
 import { cpuCap, memoryCapacity } from '../plugins/filters.js';
 import { PROFILES, type Profile } from '../profiles.js';
-import type { MoveReason } from '../snapshot.js';
+import type { PlannedMoveReason } from '../snapshot.js';
 
 const HOSTS_TRIED = 8;
 const MAX_EVICTIONS = 8;
@@ -13,7 +13,7 @@ const MAX_EVICTIONS = 8;
  * to the plan (priority 1, `reason`) and the host is returned; nothing changes when it fails (-1).
  * `allowed` narrows the hosts the movers may go to.
  */
-export function makeRoom(b: PlanBuilder, movers: readonly number[], reason: MoveReason, allowed?: (h: number) => boolean): number {
+export function makeRoom(b: PlanBuilder, movers: readonly number[], reason: PlannedMoveReason, allowed?: (h: number) => boolean): number {
   const m = b.model;
   const p = b.placement;
   const unit = movers.length > 1 ? new Set(movers) : null;

@@ -42,6 +42,7 @@ export const AUDITED_ROUTES: Record<string, AuditedRoute> = {
   'POST /api/v1/vms': { kind: 'vm', action: 'create', state: 'vm', answerId: 'vmId' },
   'PATCH /api/v1/vms/:id': { kind: 'vm', action: 'update', state: 'vm' },
   'DELETE /api/v1/vms/:id': { kind: 'vm', action: 'delete', state: 'vm', removes: true },
+  'POST /api/v1/vms/:id/migrate': { kind: 'migration', action: 'migrate', answerId: 'migrationId' },
   'POST /api/v1/vms/:id/relocate-storage': { kind: 'migration', action: 'relocate-storage', answerId: 'migrationId' },
   'POST /api/v1/rules': { kind: 'rule', action: 'create', state: 'rule', answerId: 'ruleId' },
   'PATCH /api/v1/rules/:id': { kind: 'rule', action: 'update', state: 'rule' },

@@ -5,6 +5,7 @@ import { PUBLIC_EXTENSION, ROLE_EXTENSION } from './auth/access.decorators.js';
 import { QueryErrorFilter } from './common/query-error.filter.js';
 import { bodyGateMiddleware, BodyInterceptor, type BodyLimits } from './common/request-body.js';
 import { RequestParamsInterceptor } from './common/request-params.js';
+import { securityHeadersMiddleware } from './common/security-headers.js';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dashboardDir } from './dashboard/dashboard.controller.js';
 import { requestLogMiddleware } from './logging/request-log.middleware.js';
@@ -13,7 +14,10 @@ import { requestLogMiddleware } from './logging/request-log.middleware.js';
 export function configureHttpApp(app: NestExpressApplication): void {
   const config = app.get<BallastConfig>(BALLAST_CONFIG);
   const limits: BodyLimits = { defaultBytes: config.BODY_LIMIT_KB * 1024, largeBytes: config.IMPORT_BODY_LIMIT_MB * 1024 * 1024 };
+  app.disable('x-powered-by');
+  if (config.TRUST_PROXY.length > 0) app.set('trust proxy', config.TRUST_PROXY);
   app.use(requestLogMiddleware());
+  app.use(securityHeadersMiddleware());
   const dashboard = dashboardDir();
   if (dashboard) app.useStaticAssets(dashboard, { prefix: '/dashboard/', index: false, maxAge: '1h' });
   app.use(withoutNestParsers(bodyGateMiddleware(limits)));

@@ -17,7 +17,8 @@ import { JsonInputError, parseJsonInput } from './json-input.js';
  * defaults). Two steps:
  * - `bodyGateMiddleware`, before routing: a body that is not JSON is 415, a body on GET is 413;
  * - `BodyInterceptor`, after the access guard (a caller without a key has nothing read), reads
- *   the body up to the route's limit (413 past it) and parses it with the depth and NUL checks.
+ *   the body up to the route's limit (413 past it) and parses it with the depth and NUL checks;
+ *   a JSON null is 400, not taken for an absent body.
  */
 
 const LARGE_BODY = 'ballast:large-body';
@@ -122,6 +123,9 @@ export class BodyInterceptor implements NestInterceptor {
             if (error instanceof JsonInputError) throw badRequest(error.field, error.reason);
             throw error;
           }
+          // Handlers read an absent body as "the defaults" (body ?? {}): a JSON null must not pass
+          // for one (it started a real evacuation and approved every move of a plan).
+          if (req.body === null) throw badRequest('body', 'must be a JSON object, got null (leave the body out for the defaults)');
         }
       }
     }

@@ -61,6 +61,13 @@ describe('a body that is not JSON', () => {
     await t.http.post(`/api/v1/plans/${plan.body.id}/reject`).set('Content-Length', '0').expect(200);
   });
 
+  it('a JSON null body is 400, not taken for "no body, the defaults": the host stays out of maintenance', async () => {
+    const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json').send('null').expect(400);
+    expect(res.body.errors[0]).toMatchObject({ field: 'body', reason: expect.stringContaining('must be a JSON object, got null') });
+    expect(await hostState('in-h1')).toBe('connected');
+    expect(await operations()).toBe(0);
+  });
+
   it('malformed JSON is 400 naming the body', async () => {
     const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json').send('{"dryRun":tru').expect(400);
     expect(res.body.errors[0]).toMatchObject({ field: 'body', reason: expect.stringContaining('not valid JSON') });

@@ -49,7 +49,7 @@ function withoutNestParsers(gate: ReturnType<typeof bodyGateMiddleware>) {
   return [jsonParser, urlencodedParser];
 }
 
-/** Each operation's role (from @RequiresRole / @Public) as OpenAPI security, and in its description. */
+/** Each operation's role (from @RequiresRole / @Public) as OpenAPI security, and in its description; its 401, 403 and 429. */
 function declareAccess(document: OpenAPIObject): void {
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
@@ -63,6 +63,9 @@ function declareAccess(document: OpenAPIObject): void {
         operation.description = [operation.description, `Needs an API key with role **${role}** or above.`].filter(Boolean).join('\n\n');
         operation.responses['401'] ??= { description: `No valid API key (the body names the role needed: ${role})` };
         operation.responses['403'] ??= { description: `The key's role is below ${role}` };
+        operation.responses['429'] ??= {
+          description: 'Past a rate limit (RATE_LIMIT_PER_MINUTE of the key, AUTH_FAILURE_LIMIT_PER_MINUTE of the address): the body says which, Retry-After when to retry',
+        };
       }
     }
   }

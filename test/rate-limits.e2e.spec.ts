@@ -42,6 +42,13 @@ describe('rate limits', () => {
     expect((await t.http.get('/api/v1/clusters').set('authorization', `Bearer ${ADMIN_KEY}`)).status).toBe(200);
   });
 
+  it('declares the 429 in the OpenAPI document of every operation that needs a key, and of no public one', async () => {
+    const document = (await t.http.get('/docs-json')).body as { paths: Record<string, Record<string, { responses: Record<string, unknown>; security?: unknown[] }>> };
+    const operations = Object.values(document.paths).flatMap((item) => Object.values(item));
+    expect(operations.length).toBeGreaterThan(40);
+    for (const operation of operations) expect(operation.responses['429'] !== undefined).toBe((operation.security ?? []).length > 0);
+  });
+
   it('never limits the health probes', async () => {
     for (let i = 0; i < 3 * (PER_KEY + FAILURES); i++) expect((await t.http.get('/health').set(from('198.51.100.1'))).status).toBe(200);
   });

@@ -17,6 +17,8 @@ export class RateLimits {
   private readonly logger = new Logger('RateLimits');
   private readonly perKey: TokenBuckets;
   private readonly authFailures: TokenBuckets;
+  /** One warning a minute per address, however long it keeps failing. */
+  private readonly warnings = new TokenBuckets(1);
 
   constructor(@Inject(BALLAST_CONFIG) config: BallastConfig) {
     this.perKey = new TokenBuckets(config.RATE_LIMIT_PER_MINUTE);
@@ -39,7 +41,9 @@ export class RateLimits {
   authenticationFailed(request: Request): void {
     const address = clientAddress(request);
     this.authFailures.spend(address);
-    if (this.authFailures.secondsUntilToken(address) > 0) this.logger.warn(`client ${address} ran out of failed authentications: refused for now`);
+    if (this.authFailures.secondsUntilToken(address) > 0 && this.warnings.take(address) === 0) {
+      this.logger.warn(`client ${address} failed authentication more than ${this.authFailures.perMinute} times a minute: its requests are refused (429) for now`);
+    }
   }
 
   /** Counts a request of `principal` (by key; the open API by address) and refuses it (429) past the limit. */

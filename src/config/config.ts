@@ -168,7 +168,7 @@ export const SETTINGS = {
   },
   RATE_LIMIT_PER_MINUTE: {
     default: '3000',
-    description: 'Requests one API key may make a minute, in bursts of as many (429 with Retry-After past it); counted per API process; 0 turns it off',
+    description: 'Requests one API key (on an open API, one client address) may make a minute, in bursts of as many (429 with Retry-After past it); counted per API process; 0 turns it off',
     parse: integer(0, 1_000_000),
   },
   AUTH_FAILURE_LIMIT_PER_MINUTE: {

@@ -383,9 +383,14 @@ describe('fuzz: malformed requests to every operation of the OpenAPI document', 
         { what: 'NUL in a body key', path, body: '{"na\\u0000me": 1}' },
         { what: 'malformed JSON', path, body: '{"a": 1e308e5, }' },
         { what: `a body past ${limit} bytes`, path, body: toJson({ pad: 'x'.repeat(limit + 1024) }) },
+        { what: 'a body that is not UTF-8', path, body: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0xff, 0x22, 0x7d]) },
+        { what: 'a body with __proto__', path, body: '{"__proto__": {"admin": true}, "constructor": {"prototype": {"x": 1}}}' },
       ];
       for (const value of ['fz%00', '%00', `${encodeURIComponent(nulStrings[(index + 1) % nulStrings.length])}`]) {
         if (pathParams.length > 0) cases.push({ what: `NUL in the path id (${value})`, path: concrete(value) });
+      }
+      if (pathParams.length > 0) {
+        cases.push({ what: 'a broken percent-encoding in the path id', path: concrete('fz%E0%A4%A') }, { what: 'a path id of 4000 characters', path: concrete('x'.repeat(4000)) });
       }
       if (onApi) cases.push({ what: 'an unknown query parameter', path, query: 'operationId=x' }, { what: 'a repeated query parameter', path, query: `${queryParams[0]?.name ?? 'x'}=1&${queryParams[0]?.name ?? 'x'}=2` });
       for (const parameter of queryParams) {

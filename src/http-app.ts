@@ -7,6 +7,7 @@ import { PUBLIC_EXTENSION, ROLE_EXTENSION } from './auth/access.decorators.js';
 import { QueryErrorFilter } from './common/query-error.filter.js';
 import { bodyGateMiddleware, BodyInterceptor, type BodyLimits } from './common/request-body.js';
 import { RequestParamsInterceptor } from './common/request-params.js';
+import { securityHeadersMiddleware } from './common/security-headers.js';
 import { BALLAST_CONFIG, type BallastConfig } from './config/config.js';
 import { dashboardDir } from './dashboard/dashboard.controller.js';
 import { requestLogMiddleware } from './logging/request-log.middleware.js';
@@ -15,9 +16,12 @@ import { requestLogMiddleware } from './logging/request-log.middleware.js';
 export function configureHttpApp(app: NestExpressApplication): void {
   const config = app.get<BallastConfig>(BALLAST_CONFIG);
   const limits: BodyLimits = { defaultBytes: config.BODY_LIMIT_KB * 1024, largeBytes: config.IMPORT_BODY_LIMIT_MB * 1024 * 1024 };
+  app.disable('x-powered-by');
+  if (config.TRUST_PROXY.length > 0) app.set('trust proxy', config.TRUST_PROXY);
   app.use(requestLogMiddleware());
   // A changing request's answer waits for its audit row (written only once the access guard accepted its key).
   app.use(auditTrailMiddleware(app.get(AuditTrail)));
+  app.use(securityHeadersMiddleware());
   const dashboard = dashboardDir();
   if (dashboard) app.useStaticAssets(dashboard, { prefix: '/dashboard/', index: false, maxAge: '1h' });
   app.use(withoutNestParsers(bodyGateMiddleware(limits)));
@@ -49,7 +53,7 @@ function withoutNestParsers(gate: ReturnType<typeof bodyGateMiddleware>) {
   return [jsonParser, urlencodedParser];
 }
 
-/** Each operation's role (from @RequiresRole / @Public) as OpenAPI security, and in its description. */
+/** Each operation's role (from @RequiresRole / @Public) as OpenAPI security, and in its description; its 401, 403 and 429. */
 function declareAccess(document: OpenAPIObject): void {
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
@@ -63,6 +67,9 @@ function declareAccess(document: OpenAPIObject): void {
         operation.description = [operation.description, `Needs an API key with role **${role}** or above.`].filter(Boolean).join('\n\n');
         operation.responses['401'] ??= { description: `No valid API key (the body names the role needed: ${role})` };
         operation.responses['403'] ??= { description: `The key's role is below ${role}` };
+        operation.responses['429'] ??= {
+          description: 'Past a rate limit (RATE_LIMIT_PER_MINUTE of the key, AUTH_FAILURE_LIMIT_PER_MINUTE of the address): the body says which, Retry-After when to retry',
+        };
       }
     }
   }

@@ -61,6 +61,22 @@ describe('a body that is not JSON', () => {
     await t.http.post(`/api/v1/plans/${plan.body.id}/reject`).set('Content-Length', '0').expect(200);
   });
 
+  it('a JSON null body is 400, not taken for "no body, the defaults": the host stays out of maintenance', async () => {
+    const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json').send('null').expect(400);
+    expect(res.body.errors[0]).toMatchObject({ field: 'body', reason: expect.stringContaining('must be a JSON object, got null') });
+    expect(await hostState('in-h1')).toBe('connected');
+    expect(await operations()).toBe(0);
+  });
+
+  it('a body on a route that takes none is 400 rather than ignored ({} is fine)', async () => {
+    const res = await t.http.delete('/api/v1/vms/in-vm001').send({ force: true }).expect(400);
+    expect(res.body.errors[0]).toMatchObject({ field: 'body', reason: expect.stringContaining('this route takes no body') });
+    await t.http.get('/api/v1/vms/in-vm001').expect(200);
+    const plan = await t.http.post('/api/v1/clusters/in/plans').expect(201);
+    await t.http.post(`/api/v1/plans/${plan.body.id}/reject`).send(['all']).expect(400);
+    await t.http.post(`/api/v1/plans/${plan.body.id}/reject`).send({}).expect(200);
+  });
+
   it('malformed JSON is 400 naming the body', async () => {
     const res = await t.http.post('/api/v1/hosts/in-h1/maintenance').set('Content-Type', 'application/json').send('{"dryRun":tru').expect(400);
     expect(res.body.errors[0]).toMatchObject({ field: 'body', reason: expect.stringContaining('not valid JSON') });

@@ -1,9 +1,10 @@
 import { type CanActivate, createParamDecorator, type ExecutionContext, ForbiddenException, HttpException, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { addLogFields } from '../logging/log-context.js';
 import { accessOf } from './access.decorators.js';
 import { ApiKeysService, type AuthFailure } from './api-keys.service.js';
+import { RateLimits } from './rate-limits.js';
 import { type KeyRole, type Principal, roleCovers } from './roles.js';
 
 const FAILURES: Record<AuthFailure, string> = {
@@ -46,7 +47,8 @@ export const RequesterKeyId = createParamDecorator(
 
 /**
  * Every route's gate: a public route lets anyone through; any other needs a key whose role covers
- * the route's (401 without a valid key, 403 with a role too low). A route that declares neither is
+ * the route's (401 without a valid key, 403 with a role too low), within the rate limits (429,
+ * src/auth/rate-limits.ts). A route that declares neither is
  * refused, so a forgotten decorator closes the route rather than opens it.
  */
 @Injectable()
@@ -54,6 +56,7 @@ export class AccessGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: ApiKeysService,
+    private readonly limits: RateLimits,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -64,14 +67,18 @@ export class AccessGuard implements CanActivate {
     }
     if (access.public) return true;
     const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
+    const response = context.switchToHttp().getResponse<Response>();
+    this.limits.checkAddress(request, response);
     const principal = await this.keys.authenticate(request.headers.authorization);
     if (typeof principal === 'string') {
-      context.switchToHttp().getResponse().setHeader('WWW-Authenticate', 'Bearer');
+      this.limits.authenticationFailed(request);
+      response.setHeader('WWW-Authenticate', 'Bearer');
       throw unauthorized(principal, access.role);
     }
     // Known before the role check, so a refused request is audited with the key that made it.
     request.principal = principal;
     if (principal.keyId) addLogFields({ keyId: principal.keyId });
+    this.limits.countRequest(principal, request, response);
     if (!roleCovers(principal.role, access.role)) throw forbidden(principal, access.role);
     return true;
   }

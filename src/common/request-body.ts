@@ -4,7 +4,10 @@ import {
   HttpException,
   type NestInterceptor,
   SetMetadata,
+  type Type,
 } from '@nestjs/common';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum.js';
 import { Reflector } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 import type { Observable } from 'rxjs';
@@ -17,7 +20,8 @@ import { JsonInputError, parseJsonInput } from './json-input.js';
  * defaults). Two steps:
  * - `bodyGateMiddleware`, before routing: a body that is not JSON is 415, a body on GET is 413;
  * - `BodyInterceptor`, after the access guard (a caller without a key has nothing read), reads
- *   the body up to the route's limit (413 past it) and parses it with the depth and NUL checks.
+ *   the body up to the route's limit (413 past it) and parses it with the depth and NUL checks;
+ *   a JSON null is 400, not taken for an absent body, and so is a body (but {}) on a route that takes none.
  */
 
 const LARGE_BODY = 'ballast:large-body';
@@ -97,12 +101,31 @@ function readBody(req: Request, limit: number): Promise<Buffer | 'too-large'> {
   });
 }
 
+function isEmptyObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
+}
+
 /** Made by configureHttpApp with the configured limits. */
 export class BodyInterceptor implements NestInterceptor {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  private readonly bodyRoutes = new WeakMap<Function, boolean>();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly limits: BodyLimits,
   ) {}
+
+  /** Whether the handler has a @Body() argument (the route's arguments as Nest registered them). */
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+  private takesBody(controller: Type, handler: Function): boolean {
+    let known = this.bodyRoutes.get(handler);
+    if (known === undefined) {
+      const args = (Reflect.getMetadata(ROUTE_ARGS_METADATA, controller, handler.name) ?? {}) as Record<string, unknown>;
+      known = Object.keys(args).some((key) => Number(key.split(':')[0]) === RouteParamtypes.BODY);
+      this.bodyRoutes.set(handler, known);
+    }
+    return known;
+  }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     if (context.getType() !== 'http') return next.handle();
@@ -121,6 +144,13 @@ export class BodyInterceptor implements NestInterceptor {
           } catch (error) {
             if (error instanceof JsonInputError) throw badRequest(error.field, error.reason);
             throw error;
+          }
+          // Handlers read an absent body as "the defaults" (body ?? {}): a JSON null must not pass
+          // for one (it started a real evacuation and approved every move of a plan).
+          if (req.body === null) throw badRequest('body', 'must be a JSON object, got null (leave the body out for the defaults)');
+          // A route without a body would ignore one: what the caller meant by it would silently not happen.
+          if (!this.takesBody(context.getClass(), context.getHandler()) && !isEmptyObject(req.body)) {
+            throw badRequest('body', 'this route takes no body: leave it out (or send {})');
           }
         }
       }

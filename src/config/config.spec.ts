@@ -10,6 +10,11 @@ describe('configuration', () => {
     expect(config.BALLAST_DEMO).toBe(true);
     expect(config.MIGRATION_ENGINE).toBe('simulated');
     expect(config.SIM_TIME_SCALE).toBe(1);
+    expect(config.TRUST_PROXY).toEqual([]);
+  });
+
+  it('reads the trusted proxies as Express takes them', () => {
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8 ,192.0.2.1' }).TRUST_PROXY).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.1']);
   });
 
   it.each([
@@ -22,6 +27,9 @@ describe('configuration', () => {
     ['SIM_FAULTS', 'explode:vm-1', 'SIM_FAULTS'],
     ['REDIS_PREFIX', 'a b', 'REDIS_PREFIX must be'],
     ['DATABASE_URL', 'http://x/y', 'DATABASE_URL must start with postgres://'],
+    ['TRUST_PROXY', '10.0.0.0/33', 'TRUST_PROXY must be a comma-separated list'],
+    ['TRUST_PROXY', 'loopback,proxy.example', 'TRUST_PROXY must be a comma-separated list'],
+    ['RATE_LIMIT_PER_MINUTE', '-1', 'RATE_LIMIT_PER_MINUTE must be between 0'],
   ])('refuses %s=%s, naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

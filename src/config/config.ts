@@ -111,6 +111,21 @@ function adminKey(raw: string, name: string): string {
   return raw;
 }
 
+/** Express's "trust proxy" list: the proxies whose X-Forwarded-For is believed. */
+function trustedProxies(raw: string, name: string): string[] {
+  const entries = raw.split(',').map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) continue;
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address);
+    const prefixOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      throw new ConfigError(`${name} must be a comma-separated list of IP addresses, CIDRs (10.0.0.0/8) or loopback, linklocal, uniquelocal: "${entry}"`);
+    }
+  }
+  return entries;
+}
+
 export const SETTINGS = {
   DATABASE_URL: {
     default: 'postgres://root@127.0.0.1:5432/ballast',
@@ -155,6 +170,21 @@ export const SETTINGS = {
     default: '365',
     description: 'How long the audit trail keeps a row (`GET /api/v1/audit`); older rows are deleted hourly by the scheduler; 0 keeps them for good',
     parse: integer(0, 36500),
+  },
+  RATE_LIMIT_PER_MINUTE: {
+    default: '3000',
+    description: 'Requests one API key (on an open API, one client address) may make a minute, in bursts of as many (429 with Retry-After past it); counted per API process; 0 turns it off',
+    parse: integer(0, 1_000_000),
+  },
+  AUTH_FAILURE_LIMIT_PER_MINUTE: {
+    default: '60',
+    description: 'Failed authentications (no key, a wrong, revoked or expired key) one client address may have a minute; past it every request from the address that needs a key is 429 until one is allowed again; counted per API process; 0 turns it off',
+    parse: integer(0, 1_000_000),
+  },
+  TRUST_PROXY: {
+    default: '',
+    description: 'Addresses of the reverse proxies in front of Ballast whose `X-Forwarded-For` names the client (for the per-address limit of failed authentications): comma-separated IPs, CIDRs or `loopback`, `linklocal`, `uniquelocal`; empty: the connection\'s own address',
+    parse: trustedProxies,
   },
   BALLAST_ROLES: {
     default: 'api,scheduler,worker',

@@ -1,6 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { badRequest } from '../common/http-errors.js';
-import { timeOutOfRange } from '../planner/limits.js';
+import { LIMITS, timeOutOfRange } from '../planner/limits.js';
 
 /** A time range and step of a series request (`?from&to&step`). */
 export interface SeriesRange {
@@ -44,7 +44,9 @@ export function parseSeriesRange(query: { from?: string; to?: string; step?: str
   } else {
     const match = /^(\d+)([smhd]?)$/.exec(query.step);
     stepSeconds = match ? Number(match[1]) * UNIT_SECONDS[match[2] || 's'] : NaN;
-    if (!(stepSeconds >= 1)) throw badRequest('query.step', `must be a whole number of seconds >= 1, or one with a unit (30s, 5m, 1h, 1d), got "${query.step}"`);
+    if (!(stepSeconds >= 1 && stepSeconds <= LIMITS.seriesStepSeconds)) {
+      throw badRequest('query.step', `must be a whole number of seconds from 1 to ${LIMITS.seriesStepSeconds} (366 days), or one with a unit (30s, 5m, 1h, 1d), got "${query.step.slice(0, 40)}"`);
+    }
     if (spanSeconds / stepSeconds > MAX_POINTS) {
       throw badRequest('query.step', `gives ${Math.ceil(spanSeconds / stepSeconds)} points from ${new Date(from).toISOString()} to ${new Date(to).toISOString()}; at most ${MAX_POINTS}: take a step of at least ${Math.ceil(spanSeconds / MAX_POINTS)} s`);
     }

@@ -24,6 +24,8 @@ export const LIMITS = {
   seconds: 604_800,
   /** Counts per VM or host (maxMigrationsPerVmDay, maxInflowPerHost). */
   perVmOrHost: 100_000,
+  /** The step of a metrics or imbalance series, in seconds: 366 days. */
+  seriesStepSeconds: 31_622_400,
 } as const;
 
 /** Times Ballast accepts: from 1970 to the end of year 9999 (PostgreSQL and JavaScript hold both). */

@@ -38,8 +38,18 @@ export interface TestApp {
 export async function createTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const prefix = `ballast-test-${randomUUID().slice(0, 8)}`;
-  // No demo, no balancing and no metrics collection on a timer: tests ask for what they want.
-  const shared = { DATABASE_URL: database.url, REDIS_URL, REDIS_PREFIX: prefix, BALLAST_DEMO: 'false', BALANCE_INTERVAL_SECONDS: '0', METRICS_INTERVAL_SECONDS: '0' };
+  // No demo, no balancing and no metrics collection on a timer: tests ask for what they want. No
+  // rate limits either (one address and key send every request of a file); test/rate-limits.e2e.spec.ts sets them.
+  const shared = {
+    DATABASE_URL: database.url,
+    REDIS_URL,
+    REDIS_PREFIX: prefix,
+    BALLAST_DEMO: 'false',
+    BALANCE_INTERVAL_SECONDS: '0',
+    METRICS_INTERVAL_SECONDS: '0',
+    RATE_LIMIT_PER_MINUTE: '0',
+    AUTH_FAILURE_LIMIT_PER_MINUTE: '0',
+  };
   const config = loadConfig({ ...shared, ...env });
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), { logger: ['error', 'warn'] });
   configureHttpApp(app);

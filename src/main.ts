@@ -11,6 +11,7 @@ import { bindAddress } from './auth/bind-address.js';
 import { type BallastConfig, ConfigError, loadConfig } from './config/config.js';
 import { migrate } from './database/data-source.js';
 import { DemoService } from './demo/demo.service.js';
+import { listenError } from './config/listen-error.js';
 import { configureHttpApp } from './http-app.js';
 import { createPino, PinoLoggerService } from './logging/logger.js';
 import { checkRedis, preparePostgres, UnreachableServiceError } from './startup/preflight.js';
@@ -61,12 +62,7 @@ async function listen(app: NestExpressApplication, port: number, host: string | 
     const shown = host === undefined || ['127.0.0.1', '::1'].includes(address.address) ? 'localhost' : address.address;
     return `http://${shown.includes(':') ? `[${shown}]` : shown}:${address.port}`;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const where = `port ${port}${host === undefined ? '' : ` on ${host}`}`;
-    if (code === 'EADDRINUSE') throw new ConfigError(`PORT: ${where} is already in use (another Ballast?): stop it or set PORT`);
-    if (code === 'EADDRNOTAVAIL') throw new ConfigError(`HOST: ${host} is not an address of this machine`);
-    if (code === 'EACCES') throw new ConfigError(`PORT: ${where} needs privileges this process does not have: use a port above 1023`);
-    throw error;
+    throw listenError(error, 'PORT', port, host);
   }
 }
 

@@ -68,10 +68,43 @@ describe('start-up errors', () => {
     [{ BALLAST_DEMO: 'maybe' }, 'BALLAST_DEMO must be true or false'],
     [{ DATABASE_URL: 'mysql://localhost/x' }, 'DATABASE_URL must start with postgres://'],
     [{ REDIS_URL: 'not a url' }, 'REDIS_URL is not a URL'],
+    // Each valid alone; together the simulated engine's lock would lapse between two renewals.
+    [{ SIM_TIME_SCALE: '50', MIGRATION_LOCK_SECONDS: '1' }, 'SIM_TIME_SCALE=50 with MIGRATION_LOCK_SECONDS=1: '],
   ])('refuses the bad setting %j with one line', async (env, message) => {
     const { code, stderr } = await runNode(MAIN, [], env);
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([expect.stringContaining(`ballast: invalid configuration: ${message}`)]);
+  });
+});
+
+describe('a metrics port already in use', () => {
+  let database: { url: string; drop(): Promise<void> };
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(() => database?.drop());
+
+  it.each([['api,scheduler,worker'], ['worker']])('is named in one line (roles %s)', async (roles) => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const { code, stderr } = await runNode(MAIN, [], {
+        DATABASE_URL: database.url,
+        REDIS_PREFIX: `ballast-test-metrics-port-${process.pid}`,
+        BALLAST_ROLES: roles,
+        BALLAST_DEMO: 'false',
+        PORT: '0',
+        METRICS_PORT: String(port),
+      });
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n')).toEqual([
+        `ballast: invalid configuration: METRICS_PORT: port ${port} on 127.0.0.1 is already in use (another Ballast?): stop it or set METRICS_PORT`,
+      ]);
+    } finally {
+      taken.close();
+    }
   });
 });
 

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deleteKeysUnder } from '../src/redis/delete-keys.js';
 import { evacuationCluster } from './support/clusters.js';
+import { MIGRATION_QUEUE } from '../src/migrations/migration-queue.js';
 import { type ServiceProcess, startService } from './support/run-node.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
@@ -161,5 +163,68 @@ describe('a second delivery of a finished migration', () => {
     expect(after.events).toEqual(done.events);
     expect(after).toMatchObject({ state: 'succeeded', attempts: 1 });
     expect((await t.http.get('/api/v1/vms/dup-vm001').expect(200)).body.hostId).toBe('dup-h2');
+  });
+});
+
+interface MigrationEvent {
+  type: string;
+  toState: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+const ended = (id: string, what: string) =>
+  waitFor(async () => {
+    const m = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
+    return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? (m as MigrationRow & { error: string | null; events: MigrationEvent[] }) : null;
+  }, 90000, what);
+
+describe('a queue that Redis loses', () => {
+  it('keeps counting attempts in PostgreSQL: MIGRATION_ATTEMPTS (3) holds for the job put back', async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
+    // Every attempt of this VM fails transiently, after its first pre-copy pass.
+    await startWorker({ SIM_FAULTS: 'transient:att-vm001:10' });
+    const [id] = await evacuate('att', { id: 'att', vms: 1, hosts: 2, vmMemoryMb: 65536 });
+    await waitFor(async () => {
+      const { events } = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
+      return events.some((e: MigrationEvent) => e.type === 'retry');
+    }, 60000, 'the first attempt to fail and be retried');
+    // Redis loses the queue (its job and the retry it held); the scheduler puts the job back from PostgreSQL.
+    await deleteKeysUnder(t.env.REDIS_URL, `${t.env.REDIS_PREFIX}:${MIGRATION_QUEUE}`);
+
+    const done = await ended(id, 'the migration to run out of attempts');
+    expect(done.state).toBe('failed');
+    expect(done.attempts).toBe(3);
+    const starts = done.events.filter((e) => e.toState === 'running');
+    expect(starts.map((e) => e.detail?.attempt)).toEqual([1, 2, 3]);
+    expect(starts.some((e) => e.detail?.rebuilt === true)).toBe(true);
+    expect(done.error).toMatch(/injected transient fault/);
+    expect(done.events.at(-1)?.detail).toMatchObject({ attempt: 3, attemptsAllowed: 3, vmStaysOn: 'att-h1' });
+    expect((await t.http.get('/api/v1/vms/att-vm001').expect(200)).body.hostId).toBe('att-h1');
+  });
+});
+
+describe('a Redis that is emptied while a migration runs', () => {
+  it('puts the job back, says so, and runs the migration again from where the VM is, instead of failing it as "on no host"', async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
+    const first = await startWorker();
+    const [id] = await evacuate('reset', { id: 'reset', vms: 1, hosts: 2, vmMemoryMb: 65536 });
+    await waitFor(async () => {
+      const { events } = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
+      return events.some((e: MigrationEvent) => e.type === 'progress');
+    }, 30000, 'the migration to be copying memory');
+    // Its driver goes, and Redis comes back empty: no job, no lock, and the simulated engine's world
+    // (which knew where the VM runs) gone too. PostgreSQL still says running, the VM on its source.
+    await first.stop('SIGKILL');
+    workers.splice(workers.indexOf(first), 1);
+    await deleteKeysUnder(t.env.REDIS_URL, t.env.REDIS_PREFIX);
+    await startWorker();
+
+    const done = await ended(id, 'the migration to be reconciled');
+    const reconciled = done.events.filter((e) => e.type === 'reconciled');
+    expect(reconciled).toEqual([expect.objectContaining({ detail: expect.objectContaining({ cause: 'job-lost', foundOn: null, action: 'migrating again', attempt: 2 }) })]);
+    expect(done.state).toBe('succeeded');
+    expect(done.error).toBeNull();
+    expect(done.events.filter((e) => e.toState === 'succeeded')).toHaveLength(1);
+    expect((await t.http.get('/api/v1/vms/reset-vm001').expect(200)).body.hostId).toBe('reset-h2');
   });
 });

@@ -48,6 +48,7 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
       prefix: config.REDIS_PREFIX,
       defaultJobOptions: { removeOnComplete: true, removeOnFail: true, attempts: 1 },
     });
+    this.queue.on('error', (error) => this.logger.warn(`queue ${EVALUATION_QUEUE}: ${error.message}`));
   }
 
   get enabled(): boolean {

@@ -35,6 +35,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 
+  it('refuses a simulated engine whose lock would lapse between two renewals, naming both settings', () => {
+    const refused = () => loadConfig({ SIM_TIME_SCALE: '50', MIGRATION_LOCK_SECONDS: '1' });
+    expect(refused).toThrow(ConfigError);
+    expect(refused).toThrow(/^SIM_TIME_SCALE=50 with MIGRATION_LOCK_SECONDS=1: .*MIGRATION_LOCK_SECONDS must be at least SIM_TIME_SCALE \/ 5 \(here 10\)/);
+    expect(loadConfig({ SIM_TIME_SCALE: '50', MIGRATION_LOCK_SECONDS: '10' }).MIGRATION_LOCK_SECONDS).toBe(10);
+    expect(loadConfig({ SIM_TIME_SCALE: '50', MIGRATION_LOCK_SECONDS: '1', MIGRATION_ENGINE: 'qemu' }).SIM_TIME_SCALE).toBe(50);
+  });
+
   it('reads roles and numbers', () => {
     const config = loadConfig({ BALLAST_ROLES: ' worker ', WORKER_CONCURRENCY: '64', SIM_TIME_SCALE: '0.01', BALLAST_DEMO: 'false' });
     expect([...config.BALLAST_ROLES]).toEqual(['worker']);

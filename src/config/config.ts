@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENGINE_NAMES } from '../engine/migration-engine.js';
 import { parseFaultSpec } from '../engine/simulated/fault-spec.js';
+import { minimumLeaseMs } from '../engine/simulated/simulated-engine.js';
 import { METRICS_SOURCE_NAMES } from '../metrics/metrics-source.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../logging/log-settings.js';
 import { ConfigError } from './config-error.js';
@@ -371,7 +372,21 @@ export function loadConfig(env: Env = process.env): BallastConfig {
     const raw = env[name]?.trim();
     config[name] = setting.parse(raw === undefined || raw === '' ? setting.default : raw, name);
   }
+  checkCombinations(config as BallastConfig);
   return config as BallastConfig;
+}
+
+/** Settings valid one by one that do not work together: a ConfigError naming them and the rule. */
+function checkCombinations(config: BallastConfig): void {
+  const leaseMs = config.MIGRATION_LOCK_SECONDS * 1000;
+  const neededMs = minimumLeaseMs(config.SIM_TIME_SCALE);
+  if (config.MIGRATION_ENGINE === 'simulated' && leaseMs < neededMs) {
+    throw new ConfigError(
+      `SIM_TIME_SCALE=${config.SIM_TIME_SCALE} with MIGRATION_LOCK_SECONDS=${config.MIGRATION_LOCK_SECONDS}: the simulated engine renews a ` +
+        `migration's lock every SIM_TIME_SCALE x 100 ms and the lock must last two renewals, so MIGRATION_LOCK_SECONDS must be at least ` +
+        `SIM_TIME_SCALE / 5 (here ${Math.ceil(neededMs / 1000)}), or SIM_TIME_SCALE at most 5 x MIGRATION_LOCK_SECONDS (here ${config.MIGRATION_LOCK_SECONDS * 5})`,
+    );
+  }
 }
 
 /** A URL with its password masked, for messages. */

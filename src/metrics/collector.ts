@@ -51,16 +51,11 @@ export class MetricsCollector implements OnApplicationBootstrap {
     if (!this.config.BALLAST_ROLES.has('scheduler') || this.config.METRICS_INTERVAL_SECONDS === 0) return;
     const intervalMs = this.config.METRICS_INTERVAL_SECONDS * 1000;
     // A first collection and rollup soon after start, then on their intervals.
-    const first = setTimeout(
-      () =>
-        void this.collectAll()
-          .then(() => this.rollup())
-          .catch((error: Error) => this.logger.error(`metrics: ${error.message}`)),
-      FIRST_COLLECTION_AFTER_MS,
-    );
-    this.registry.addTimeout('first-metrics', first);
-    every(this.registry, this.logger, 'metrics', intervalMs, () => this.collectAll().then(() => undefined));
-    every(this.registry, this.logger, 'metrics-rollup', ROLLUP_EVERY_MS, () => this.rollup().then(() => undefined));
+    every(this.registry, this.logger, 'metrics', intervalMs, () => this.collectAll(), {
+      afterMs: FIRST_COLLECTION_AFTER_MS,
+      task: () => this.collectAll().then(() => this.rollup()),
+    });
+    every(this.registry, this.logger, 'metrics-rollup', ROLLUP_EVERY_MS, () => this.rollup());
   }
 
   async rollup(now = new Date()) {

@@ -1,12 +1,17 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { unlessRedisIsAway } from '../redis/bounded.js';
 import { REDIS } from '../redis/redis.module.js';
+
+/** How long a cancel request waits for Redis to pass its message on before it answers anyway. */
+export const CANCEL_DELIVERY_WAIT_MS = 2000;
 
 /**
  * Cancel requests for running migrations reach whichever worker drives them now, by a Redis
- * message. (The request also stands in PostgreSQL, `cancel_requested`, for a worker that starts or
- * resumes the migration later.)
+ * message. The request stands in PostgreSQL first (`cancel_requested`): a worker that starts or
+ * resumes the migration later sees it there, and workers also look there for the migrations they
+ * drive (MigrationWorker), so a message Redis could not carry is acted on all the same.
  */
 @Injectable()
 export class Cancellations implements OnApplicationShutdown {
@@ -21,8 +26,10 @@ export class Cancellations implements OnApplicationShutdown {
     return `${this.config.REDIS_PREFIX}:migrations:cancel`;
   }
 
-  async request(migrationId: string): Promise<void> {
-    await this.redis.publish(this.channel, migrationId);
+  /** Tells the workers now; false when Redis does not take the message (the workers find the request in PostgreSQL). */
+  async request(migrationId: string): Promise<boolean> {
+    const receivers = await unlessRedisIsAway(this.redis, CANCEL_DELIVERY_WAIT_MS, () => this.redis.publish(this.channel, migrationId));
+    return receivers !== undefined;
   }
 
   /** Calls `onCancel` with the id of every migration whose cancel is requested from now on. */

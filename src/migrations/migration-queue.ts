@@ -1,16 +1,21 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import type { MigrationRequest } from '../engine/migration-engine.js';
+import { unlessRedisIsAway } from '../redis/bounded.js';
 import { REDIS } from '../redis/redis.module.js';
 
 export const MIGRATION_QUEUE = 'migrations';
+/** How long dropping a cancelled migration's job may hold up the answer to the cancel. */
+const JOB_REMOVAL_WAIT_MS = 2000;
 
 export interface MigrationJobData {
   migrationId: string;
   clusterId: string;
   request: MigrationRequest;
+  /** Put back on the queue from PostgreSQL: the job it had was gone (Redis lost it, or it had ended). */
+  rebuilt?: boolean;
 }
 
 export interface QueuedMigration extends MigrationJobData {
@@ -24,9 +29,10 @@ export interface QueuedMigration extends MigrationJobData {
  */
 @Injectable()
 export class MigrationQueue implements OnApplicationShutdown {
+  private readonly logger = new Logger(MigrationQueue.name);
   readonly queue: Queue<MigrationJobData>;
 
-  constructor(@Inject(REDIS) redis: Redis, @Inject(BALLAST_CONFIG) private readonly config: BallastConfig) {
+  constructor(@Inject(REDIS) private readonly redis: Redis, @Inject(BALLAST_CONFIG) private readonly config: BallastConfig) {
     this.queue = new Queue<MigrationJobData>(MIGRATION_QUEUE, {
       connection: redis,
       prefix: config.REDIS_PREFIX,
@@ -37,6 +43,8 @@ export class MigrationQueue implements OnApplicationShutdown {
         removeOnFail: { count: 10000 },
       },
     });
+    // One line per failed reconnect while Redis is away, not BullMQ's stack on the console.
+    this.queue.on('error', (error) => this.logger.warn(`queue ${MIGRATION_QUEUE}: ${error.message}`));
   }
 
   async add(migrations: QueuedMigration[]): Promise<void> {
@@ -50,6 +58,11 @@ export class MigrationQueue implements OnApplicationShutdown {
     );
   }
 
+  /** Drops a migration's job, unless Redis is away (false then): a job left behind is a no-op for the worker. */
+  async removeJob(migrationId: string): Promise<boolean> {
+    return (await unlessRedisIsAway(this.redis, JOB_REMOVAL_WAIT_MS, () => this.queue.remove(migrationId))) !== undefined;
+  }
+
   /**
    * Puts migrations back on the queue unless BullMQ still holds a live job for them (waiting,
    * delayed, active): a job that ended, or vanished with Redis, is replaced. Returns how many.
@@ -61,7 +74,7 @@ export class MigrationQueue implements OnApplicationShutdown {
       if (state === 'completed' || state === 'failed') await this.queue.remove(migration.migrationId);
       if (state === 'unknown' || state === 'completed' || state === 'failed') missing.push(migration);
     }
-    await this.add(missing);
+    await this.add(missing.map((migration) => ({ ...migration, rebuilt: true })));
     return missing.length;
   }
 

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { type Job, Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
@@ -15,6 +16,7 @@ import {
 import { Cancellations } from './cancellations.js';
 import { MigrationDispatcher } from './migration-dispatcher.js';
 import { withLogFields } from '../logging/log-context.js';
+import { every } from '../scheduler/every.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { MigrationJournal } from './migration-journal.js';
 import { MIGRATION_QUEUE, type MigrationJobData } from './migration-queue.js';
@@ -24,6 +26,11 @@ import { ProgressLog } from './progress-log.js';
 import { cancelDependents, type Transition } from './transitions.js';
 
 const SETTLE_POLL_MS = 250;
+/**
+ * How often a worker looks in PostgreSQL for cancel requests of the migrations it drives: the Redis
+ * message is the fast way, this the sure one (a message sent while Redis was away is lost).
+ */
+const CANCEL_CHECK_MS = 2000;
 
 /** Figures worth a line in the history, from an engine's result. */
 function summary(result: MigrationResult): Record<string, unknown> {
@@ -42,8 +49,9 @@ function summary(result: MigrationResult): Record<string, unknown> {
 /**
  * The worker role: takes migrations off the BullMQ queue and drives them through the engine,
  * writing every transition. A migration found `running` when its job arrives was left by a worker
- * that died (BullMQ saw its job stall): it is reconciled with the engine's answer to "where is this
- * VM now?", never run twice and never lost.
+ * that died (BullMQ saw its job stall), or its job was lost with Redis and put back from PostgreSQL
+ * while it ran: it is reconciled with the engine's answer to "where is this VM now?", never run
+ * twice and never lost. Attempts are counted in PostgreSQL, so a job put back continues the count.
  */
 @Injectable()
 export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -61,11 +69,13 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     private readonly dispatcher: MigrationDispatcher,
     private readonly cancellations: Cancellations,
     private readonly notifications: NotificationsService,
+    private readonly registry: SchedulerRegistry,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     if (!this.config.BALLAST_ROLES.has('worker')) return;
     await this.cancellations.listen((migrationId) => this.running.get(migrationId)?.abort());
+    every(this.registry, this.logger, 'cancel-requests', CANCEL_CHECK_MS, () => this.abortCancelRequested());
     const lockMs = this.config.MIGRATION_LOCK_SECONDS * 1000;
     this.worker = new Worker<MigrationJobData>(MIGRATION_QUEUE, (job) => withLogFields({ migrationId: job.data.migrationId, clusterId: job.data.clusterId }, () => this.process(job)), {
       // Its own connections (BullMQ makes a blocking one too), without the shared one's auto pipelining.
@@ -88,8 +98,17 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     await this.worker?.close();
   }
 
+  /** Aborts the migrations driven here whose cancel stands in PostgreSQL (the Redis message may not have come). */
+  private async abortCancelRequested(): Promise<void> {
+    if (this.running.size === 0) return;
+    for (const id of await this.migrations.cancelRequestedAmong([...this.running.keys()])) this.running.get(id)?.abort();
+  }
+
   private async process(job: Job<MigrationJobData>): Promise<void> {
     const { migrationId, clusterId } = job.data;
+    // Driven here already: its job came again (put back from PostgreSQL after Redis lost it, or
+    // handed out again after Redis was away longer than the lock). One driver is enough.
+    if (this.running.has(migrationId)) return;
     // Listening before starting: a cancel asked from now on reaches this controller; one asked
     // earlier comes back with the transition.
     const controller = new AbortController();
@@ -101,12 +120,13 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
         to: 'running',
         countAttempt: true,
         prediction: predictionFor(job.data.request) as Record<string, unknown> | null,
-        detail: { worker: this.name, attempt: job.attemptsMade + 1 },
+        // `rebuilt`: the job was put back from PostgreSQL, its first one gone with Redis.
+        detail: { worker: this.name, ...(job.data.rebuilt && { rebuilt: true }) },
       });
       if (started) {
         if (started.cancelRequested) controller.abort();
         if (await this.refusedByEngine(job)) return;
-        return await this.drive(job, controller.signal);
+        return await this.drive(job, controller.signal, started.attempts);
       }
       // Finished, cancelled or not queued (yet): a repeated delivery, nothing to do.
       const current = await this.migrations.stateOf(migrationId);
@@ -132,8 +152,8 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     return true;
   }
 
-  /** Runs the migration, which is `running`, through the engine to its end. */
-  private async drive(job: Job<MigrationJobData>, signal: AbortSignal): Promise<void> {
+  /** Runs the migration, which is `running`, through the engine to its end; `attempt` counts from 1 (PostgreSQL's count). */
+  private async drive(job: Job<MigrationJobData>, signal: AbortSignal, attempt: number): Promise<void> {
     const { migrationId, request } = job.data;
     // The journal keeps a migration's entries in order: progress rides along with the next write.
     const progress = new ProgressLog(migrationId, (event) => this.journal.record(event));
@@ -148,21 +168,22 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
       if ('result' in outcome) {
         await this.finish(job, { to: 'succeeded', result: outcome.result, error: null, detail: summary(outcome.result) });
       } else {
-        await this.settleFailure(job, outcome.error);
+        await this.settleFailure(job, outcome.error, attempt);
       }
     } finally {
       await progress.settled();
     }
   }
 
-  private async settleFailure(job: Job<MigrationJobData>, error: unknown): Promise<void> {
+  private async settleFailure(job: Job<MigrationJobData>, error: unknown, attempt: number): Promise<void> {
     const { migrationId } = job.data;
     const message = (error as Error).message ?? String(error);
     if (error instanceof MigrationCancelledError) {
       return this.finish(job, { to: 'cancelled', error: message, detail: { reason: message } });
     }
     const engineError = error instanceof MigrationEngineError ? error : undefined;
-    const attemptsLeft = job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+    // PostgreSQL's count, not the job's: a job put back after Redis lost it starts its own count again.
+    const attemptsLeft = attempt < this.config.MIGRATION_ATTEMPTS;
     if (engineError?.transient && attemptsLeft) {
       await this.journal.transition({
         migrationId,
@@ -170,7 +191,7 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
         to: 'queued',
         eventType: 'retry',
         error: message,
-        detail: { code: engineError.code, reason: message, attempt: job.attemptsMade + 1 },
+        detail: { code: engineError.code, reason: message, attempt },
       });
       throw error; // BullMQ runs it again after its backoff
     }
@@ -178,26 +199,48 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     await this.finish(job, {
       to: 'failed',
       error: message,
-      detail: { code: engineError?.code ?? 'internal', reason: message, vmStaysOn: job.data.request.source.id },
+      detail: {
+        code: engineError?.code ?? 'internal',
+        reason: message,
+        vmStaysOn: job.data.request.source.id,
+        ...(engineError?.transient && { attempt, attemptsAllowed: this.config.MIGRATION_ATTEMPTS }),
+      },
     });
   }
 
-  /** The previous worker died mid-migration; the engine knows where the VM is. */
+  /**
+   * The migration was left running by a driver that is gone (its worker died or stalled), or its job
+   * was lost with Redis while it ran and put back from PostgreSQL: the engine knows where the VM is.
+   */
   private async reconcile(job: Job<MigrationJobData>, signal: AbortSignal): Promise<void> {
     const { migrationId, request } = job.data;
-    const location = await this.settledLocation(request.vm.id);
-    const detail = { worker: this.name, foundOn: location.hostId, running: location.running };
+    const vmId = request.vm.id;
+    const cause = job.data.rebuilt
+      ? 'the queue lost its job while it ran (Redis restarted, failed over or was emptied) and it was put back from PostgreSQL'
+      : 'its worker stopped renewing its lock mid-migration (the worker died or stalled)';
+    const location = await this.settledLocation(vmId);
+    const detail = { worker: this.name, cause: job.data.rebuilt ? 'job-lost' : 'worker-lost', foundOn: location.hostId, running: location.running };
     if (request.kind === 'compute' && location.hostId === request.target.id) {
       return this.finish(job, { to: 'succeeded', eventType: 'reconciled', error: null, detail });
     }
-    if (location.hostId !== request.source.id) {
-      const error = `after a worker died, the engine finds VM ${request.vm.id} on ${location.hostId ?? 'no host'}`;
-      return this.finish(job, { to: 'failed', eventType: 'reconciled', error, detail });
+    if (location.hostId === null) {
+      // The engine has no record of the VM (the simulated engine's world may have gone with Redis):
+      // nothing moved it that the engine knows of. Its own check says whether it can run it from the source.
+      const check = await this.engine.precheck(request);
+      if (!check.ok) {
+        const error = `${cause}; the ${this.engine.name} engine has no record of VM ${vmId} and refuses to migrate it again (${check.reason ?? 'no reason given'}): it stays where the inventory has it, on ${request.source.id}`;
+        return this.finish(job, { to: 'failed', eventType: 'reconciled', error, detail: { ...detail, code: 'unknown-to-engine', vmStaysOn: request.source.id } });
+      }
+    } else if (location.hostId !== request.source.id) {
+      const error = `${cause}; the ${this.engine.name} engine finds VM ${vmId} on ${location.hostId}, neither its source ${request.source.id} nor its target ${request.target.id}`;
+      return this.finish(job, { to: 'failed', eventType: 'reconciled', error, detail: { ...detail, code: 'vm-elsewhere' } });
     }
     if (signal.aborted) return this.finish(job, { to: 'cancelled', eventType: 'reconciled', detail });
     // Not moved (or, for storage, maybe moved: the engine answers a repeated call from its record).
-    await this.journal.record({ migrationId, type: 'reconciled', detail: { ...detail, action: 'migrating again' } });
-    return this.drive(job, signal);
+    const attempt = await this.migrations.countAttempt(migrationId);
+    if (attempt === null) return; // ended meanwhile (another delivery settled it)
+    await this.journal.record({ migrationId, type: 'reconciled', detail: { ...detail, action: 'migrating again', attempt } });
+    return this.drive(job, signal, attempt);
   }
 
   /** The migration's last transition; one that did not succeed takes the moves that wait for it down with it. */

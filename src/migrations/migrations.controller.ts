@@ -5,7 +5,7 @@ import { ParseBodyPipe } from '../common/parse-body.pipe.js';
 import { enumFilter, isUuid, type Page, pageOf, PageQuery, timestampFilter } from '../common/query-params.js';
 import { readerOf } from '../planner/validate-snapshot.js';
 import { MIGRATION_KINDS, MIGRATION_STATES } from './migration-state.js';
-import { MigrationsService, type MigrationView, type MigrationWithEvents } from './migrations.service.js';
+import { type CancelledMigration, MigrationsService, type MigrationView, type MigrationWithEvents } from './migrations.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
 import { RequesterKeyId } from '../auth/access.guard.js';
 
@@ -62,8 +62,11 @@ export class MigrationsController {
   @Post('migrations/:id/cancel')
   @RequiresRole('operator')
   @HttpCode(202)
-  @ApiOperation({ summary: 'Cancel a migration: at once if not running, else the engine stops it and the VM stays on its source' })
-  cancel(@Param('id') id: string): Promise<MigrationWithEvents> {
+  @ApiOperation({
+    summary: 'Cancel a migration: at once if not running, else the engine stops it and the VM stays on its source',
+    description: '`cancellation.delivered` is false when Redis could not tell the worker at once: the cancellation is stored and acted on within seconds or when Redis is back',
+  })
+  cancel(@Param('id') id: string): Promise<CancelledMigration> {
     return this.migrations.cancel(id);
   }
 

@@ -216,6 +216,21 @@ export class MigrationsRepository implements MigrationsInProgress {
     await manager.update(MigrationEntity, { id }, { cancelRequested: true });
   }
 
+  /** Of these migrations, the running ones an operator asked to cancel. */
+  async cancelRequestedAmong(ids: string[]): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(`SELECT id FROM migrations WHERE id = ANY($1::uuid[]) AND state = 'running' AND cancel_requested`, [ids]);
+    return rows.map((r) => r.id);
+  }
+
+  /** One more attempt of a running migration (run again after reconciling); its number, or null when it is not running. */
+  async countAttempt(id: string): Promise<number | null> {
+    const [rows]: [{ attempts: number }[], number] = await this.db.query(
+      `UPDATE migrations SET attempts = attempts + 1, updated_at = clock_timestamp() WHERE id = $1 AND state = 'running' RETURNING attempts`,
+      [id],
+    );
+    return rows[0]?.attempts ?? null;
+  }
+
   // --- not yet ended ---
 
   /** Compute migrations of the cluster not yet ended: while there are any, no other balancing plan runs. */

@@ -27,6 +27,26 @@ export interface CancelOutcome {
   requested: boolean;
 }
 
+/** What became of a cancel request, in the answer to it. */
+export interface CancelDelivery {
+  /** False when Redis did not take the message to the worker: the request stands in PostgreSQL and is acted on all the same. */
+  delivered: boolean;
+  message: string;
+}
+
+export type CancelledMigration = MigrationWithEvents & { cancellation: CancelDelivery };
+
+function describeDelivery(outcome: CancelOutcome, delivered: boolean): CancelDelivery {
+  if (!outcome.requested) return { delivered: true, message: 'cancelled: it had not started' };
+  if (delivered) return { delivered: true, message: 'the worker driving it was asked to stop it' };
+  return {
+    delivered: false,
+    message:
+      'Redis did not answer, so the worker was not told at once: the cancellation is stored and the worker acts on it ' +
+      'when it next checks (within seconds) or when Redis is back; the migration ends cancelled unless it finishes first',
+  };
+}
+
 /** A move of a plan, with its position in the plan, to become a migration. */
 export interface PlannedMigration {
   move: Move;
@@ -75,16 +95,16 @@ export class MigrationsService {
    * Pending and queued migrations are cancelled at once; a running one is asked to stop (the
    * engine leaves the VM on its source) and ends `cancelled` unless it finished first.
    */
-  async cancel(id: string): Promise<MigrationWithEvents> {
+  async cancel(id: string): Promise<CancelledMigration> {
     const { migration, outcome } = await this.db.transaction(async (manager) => {
       const found = isUuid(id) ? await this.repository.find(id, manager, true) : null;
       if (!found) throw notFound('migration', id);
       if (isFinal(found.state)) throw conflict(`migration ${id} already ended: ${found.state}`);
       return { migration: found, outcome: await this.cancelWithin(manager, found, 'operator') };
     });
-    await this.afterCancel([outcome]);
+    const [delivered] = await this.afterCancel([outcome]);
     void this.dispatcher.request(migration.clusterId);
-    return this.get(id);
+    return { ...(await this.get(id)), cancellation: describeDelivery(outcome, delivered) };
   }
 
   /**
@@ -108,11 +128,17 @@ export class MigrationsService {
     return { id, requested: false };
   }
 
-  async afterCancel(outcomes: CancelOutcome[]): Promise<void> {
+  /**
+   * Tells the workers of the running ones and drops the others' jobs, without waiting on a Redis
+   * that is away (a dropped migration's job left behind is a no-op for the worker). Returns, by
+   * outcome, whether Redis took it.
+   */
+  async afterCancel(outcomes: CancelOutcome[]): Promise<boolean[]> {
+    const delivered: boolean[] = [];
     for (const { id, requested } of outcomes) {
-      if (requested) await this.cancellations.request(id);
-      else await this.queue.queue.remove(id).catch(() => undefined);
+      delivered.push(requested ? await this.cancellations.request(id) : await this.queue.removeJob(id));
     }
+    return delivered;
   }
 
   /**

@@ -58,7 +58,8 @@ upd AS (
   FROM t
   WHERE m.id = ANY($3::uuid[]) AND m.id = t.id AND m.state = t.from_state
   RETURNING m.id, m.kind, m.vm_id, m.state, m.target_host_id, m.source_datastore_id, m.target_datastore_id,
-            m.cancel_requested, t.from_state, t.seq, t.event_type, t.detail
+            m.cancel_requested, m.attempts, t.from_state, t.seq, t.event_type,
+            CASE WHEN t.count_attempt THEN coalesce(t.detail, '{}'::jsonb) || jsonb_build_object('attempt', m.attempts) ELSE t.detail END AS detail
 ),
 placed AS (
   UPDATE vms v SET host_id = upd.target_host_id, last_migrated_at = now(), updated_at = now()
@@ -79,11 +80,12 @@ history AS (
     SELECT seq, id, type, NULL, to_state, detail FROM e
   ) rows ORDER BY seq
 )
-SELECT seq, cancel_requested FROM upd`;
+SELECT seq, cancel_requested, attempts FROM upd`;
 
-/** A transition that applied, and whether an operator has asked to cancel its migration. */
+/** A transition that applied: whether an operator has asked to cancel its migration, and its attempts so far (this one included). */
 export interface Applied {
   cancelRequested: boolean;
+  attempts: number;
 }
 
 export async function writeJournal(manager: EntityManager, entries: readonly JournalEntry[]): Promise<Map<number, Applied>> {
@@ -111,12 +113,12 @@ export async function writeJournal(manager: EntityManager, entries: readonly Jou
   });
   // The ids again as an array: with it the planner finds the rows by key, whatever it guesses of the JSON's size.
   const ids = entries.filter((entry) => entry.kind === 'transition').map((entry) => entry.migrationId);
-  const rows = await queryPrepared<{ seq: number; cancel_requested: boolean }>(manager, 'ballast-journal', SQL, [
+  const rows = await queryPrepared<{ seq: number; cancel_requested: boolean; attempts: number }>(manager, 'ballast-journal', SQL, [
     JSON.stringify(t),
     JSON.stringify(e),
     ids,
   ]);
-  return new Map(rows.map((r) => [r.seq, { cancelRequested: r.cancel_requested }]));
+  return new Map(rows.map((r) => [r.seq, { cancelRequested: r.cancel_requested, attempts: r.attempts }]));
 }
 
 /** Transitions (then events) in one go; returns the transitions applied, by index. */

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
+import { listenError } from '../config/listen-error.js';
 import { BallastMetrics } from './ballast-metrics.js';
 
 /**
@@ -39,7 +40,7 @@ export class MetricsPort implements OnApplicationBootstrap, OnApplicationShutdow
       );
     });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (error) => reject(listenError(error, 'METRICS_PORT', this.config.METRICS_PORT!, '127.0.0.1')));
       server.listen(this.config.METRICS_PORT!, '127.0.0.1', () => resolve());
     });
     this.server = server;

@@ -68,6 +68,14 @@ export type SimulatedFailureCode =
 
 const DEFAULT_KEY_PREFIX = 'ballast:sim:';
 const DEFAULT_TICK_MS = 100;
+
+/**
+ * The shortest lease that lets a live migration be renewed in time: it must cover two ticks of wall
+ * time (a tick of simulated time lasts `tickMs x timeScale` ms of wall time).
+ */
+export function minimumLeaseMs(timeScale: number, tickMs = DEFAULT_TICK_MS): number {
+  return 2 * tickMs * timeScale;
+}
 const DEFAULT_LEASE_MS = 10_000;
 const DEFAULT_RECORD_TTL_MS = 7 * 24 * 3600 * 1000;
 const DEFAULT_BOOT_BASE_MS = 15_000;
@@ -146,9 +154,9 @@ export class SimulatedEngine implements MigrationEngine {
     this.timeScale = optionNumber(options.timeScale, 1, 'timeScale', 0, true);
     this.tickMs = optionNumber(options.tickMs, DEFAULT_TICK_MS, 'tickMs', 0, false);
     this.leaseMs = optionNumber(options.leaseMs, DEFAULT_LEASE_MS, 'leaseMs', 0, false);
-    if (this.leaseMs < 2 * this.tickMs * this.timeScale) {
+    if (this.leaseMs < minimumLeaseMs(this.timeScale, this.tickMs)) {
       throw new RangeError(
-        `SimulatedEngine option leaseMs (${this.leaseMs}) must cover two ticks of wall time (${2 * this.tickMs * this.timeScale} ms)`,
+        `SimulatedEngine option leaseMs (${this.leaseMs}) must cover two ticks of wall time (${minimumLeaseMs(this.timeScale, this.tickMs)} ms)`,
       );
     }
     this.recordTtlMs = Math.round(optionNumber(options.recordTtlMs, DEFAULT_RECORD_TTL_MS, 'recordTtlMs', 1, true));

@@ -88,6 +88,25 @@ export class SeriesRepository {
     );
   }
 
+  /**
+   * When the metrics source last heard of each host of the cluster: its newest sample with a figure
+   * (a host that did not answer has none) since `since`, or the newest sample of a VM it runs,
+   * whichever is later; null: nothing heard. Failed-host detection reads it (src/closedloop/host-failure.ts).
+   */
+  async hostsLastHeard(manager: EntityManager, clusterId: string, since: Date): Promise<{ hostId: string; lastHeardAt: Date | null }[]> {
+    return manager.query(
+      `SELECT h.id AS "hostId",
+              greatest(
+                (SELECT x.at FROM metric_series s JOIN metric_samples x ON x.series_id = s.id
+                 WHERE s.host_id = h.id AND x.at >= $2 AND (x.cpu_mhz IS NOT NULL OR x.memory_mb IS NOT NULL)
+                 ORDER BY x.at DESC LIMIT 1),
+                (SELECT max(s.last_sample_at) FROM vms v JOIN metric_series s ON s.vm_id = v.id WHERE v.host_id = h.id AND v.down_since IS NULL)
+              ) AS "lastHeardAt"
+       FROM hosts h WHERE h.cluster_id = $1 ORDER BY h.id`,
+      [clusterId, since],
+    );
+  }
+
   /** The cluster's measured hosts; `connectedOnly`: those that count for the imbalance. */
   async hostsOf(manager: EntityManager, clusterId: string, connectedOnly = false): Promise<HostMember[]> {
     return manager.query(

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
-import type { MigrationRequest } from '../engine/migration-engine.js';
+import type { MigrationRequest, RestartRequest } from '../engine/migration-engine.js';
 import { REDIS } from '../redis/redis.module.js';
 
 export const MIGRATION_QUEUE = 'migrations';
@@ -11,6 +11,8 @@ export interface MigrationJobData {
   migrationId: string;
   clusterId: string;
   request: MigrationRequest;
+  /** An HA restart (a migrations row of kind `restart`): the engine starts the VM on the target, it does not migrate it. */
+  restart?: RestartRequest;
 }
 
 export interface QueuedMigration extends MigrationJobData {

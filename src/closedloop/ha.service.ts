@@ -104,8 +104,10 @@ export class HaService {
       const restarting = new Map((await this.migrationRows.unfinishedOfVms(manager, stillDown.map((v) => v.id))).map((m) => [m.vmId, m]));
       let runningHere = 0;
       for (const vm of stillDown) {
-        const location = await this.engine.locate(vm.id);
-        if (!location.running || location.hostId === null) {
+        const located = await this.engine.locate(vm.id);
+        // A VM the engine does not know (it registers VMs as they first move) is where the inventory has it.
+        const location: { hostId: string; running: boolean } = located.hostId === null ? { hostId, running: true } : { hostId: located.hostId, running: located.running };
+        if (!location.running) {
           actions.push({ at, action: 'host-returned', vmId: vm.id, detail: `${vm.id} runs nowhere the engine knows: it stays down for an operator` });
           continue;
         }

@@ -81,7 +81,9 @@ export class VmsService {
   /** The powered-on VMs of a host that failed are down from `at` (HA restarts them); returns their ids. */
   async markDown(manager: EntityManager, hostId: string, at: Date): Promise<string[]> {
     const rows: { id: string }[] = await manager.query(
-      `UPDATE vms SET down_since = $2, updated_at = now() WHERE host_id = $1 AND power_state = 'on' AND down_since IS NULL RETURNING id`,
+      // In a WITH: TypeORM answers a bare UPDATE ... RETURNING with [rows, count].
+      `WITH down AS (UPDATE vms SET down_since = $2, updated_at = now() WHERE host_id = $1 AND power_state = 'on' AND down_since IS NULL RETURNING id)
+       SELECT id FROM down`,
       [hostId, at],
     );
     return rows.map((r) => r.id).sort();

@@ -166,3 +166,40 @@ describe('a failed host', () => {
     expect(received.filter((r) => r.event === 'ha.restart')).toHaveLength(2);
   });
 });
+
+describe('restartPriority and operators', () => {
+  it('is an optional VM field of the API and the snapshot format, checked like the others', async () => {
+    const bad = await t.http.post('/api/v1/vms').send(vm('ha-x', 'ha-2', { restartPriority: 'urgent' as never })).expect(400);
+    expect(bad.body.errors[0]).toMatchObject({ field: 'body.restartPriority' });
+    await t.http.patch('/api/v1/vms/ha-b-2').send({ restartPriority: 'low' }).expect(200);
+    const exported = (await t.http.get('/api/v1/clusters/ha/snapshot').expect(200)).body;
+    const byId = new Map(exported.vms.map((v: { id: string; restartPriority?: string }) => [v.id, v.restartPriority]));
+    expect(byId.get('ha-hi')).toBe('high');
+    expect(byId.get('ha-b-2')).toBe('low');
+    expect(byId.get('ha-med')).toBeUndefined();
+  });
+
+  // After the tests above every host has answered once, so a silent one can fail.
+  it('an operator who sets a failed host connected ends its incident; the VMs the engine finds on it are up', async () => {
+    // A short grace period: ha-2 falls silent for real while ha-1 and ha-3 keep answering.
+    await t.http.patch('/api/v1/clusters/ha').send({ policy: { failedHostGraceSeconds: 5 } }).expect(200);
+    await new Promise((resolve) => setTimeout(resolve, 6 * SEC));
+    await push(['ha-1', 'ha-3'], Date.now());
+    await evaluate(); // ha-2 failed: its VMs (ha-med, ha-b-*) are down, and HA places what fits
+    expect(await hostState('ha-2')).toBe('failed');
+    await waitFor(async () => ((await restarts()).every((m) => m.state !== 'pending' && m.state !== 'queued' && m.state !== 'running') ? true : null), 60_000, 'restarts to end');
+    await t.http.patch('/api/v1/hosts/ha-2').send({ state: 'connected' }).expect(200);
+    await push(['ha-1', 'ha-2', 'ha-3'], Date.now());
+    const outcome = await evaluate();
+    await t.http.patch('/api/v1/clusters/ha').send({ policy: { failedHostGraceSeconds: 60 } }).expect(200);
+    expect(outcome.summary).toMatch(/ha-2 was set connected by an operator: connected again/);
+    expect((await status()).incidents).toEqual([]);
+    const down = (await t.http.get('/api/v1/vms?clusterId=ha&limit=100').expect(200)).body.items.filter((v: { downSince?: string }) => v.downSince);
+    expect(down).toEqual([]);
+    // ha-2's VMs: each restarted at most once for this failure.
+    const perVm = new Map<string, number>();
+    for (const m of await restarts()) if (m.state === 'succeeded' && m.sourceHostId === 'ha-2') perVm.set(m.vmId, (perVm.get(m.vmId) ?? 0) + 1);
+    expect(perVm.size).toBeGreaterThan(0);
+    expect(Math.max(...perVm.values())).toBe(1);
+  });
+});

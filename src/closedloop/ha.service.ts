@@ -11,7 +11,7 @@ import type { Snapshot } from '../planner/snapshot.js';
 import { DAY_MS } from './anti-thrash.js';
 import { planRestarts } from './ha-restart.js';
 import { hostFailures } from './host-failure.js';
-import { type IncidentAction, IncidentsRepository } from './incidents.repository.js';
+import { type Incident, type IncidentAction, IncidentsRepository } from './incidents.repository.js';
 import { loopPolicy } from './loop-policy.js';
 
 /** A down VM whose restarts failed this often is left down (an engine that cannot restart would otherwise be asked at every evaluation). */
@@ -98,39 +98,56 @@ export class HaService {
     }
 
     for (const { hostId, lastHeardAt } of found.returned) {
-      const incident = open.get(hostId)!;
-      const stillDown = (await this.vms.down(manager, clusterId)).filter((vm) => vm.hostId === hostId);
-      const actions: IncidentAction[] = [];
-      const restarting = new Map((await this.migrationRows.unfinishedOfVms(manager, stillDown.map((v) => v.id))).map((m) => [m.vmId, m]));
-      let runningHere = 0;
-      for (const vm of stillDown) {
-        const located = await this.engine.locate(vm.id);
-        // A VM the engine does not know (it registers VMs as they first move) is where the inventory has it.
-        const location: { hostId: string; running: boolean } = located.hostId === null ? { hostId, running: true } : { hostId: located.hostId, running: located.running };
-        if (!location.running) {
-          actions.push({ at, action: 'host-returned', vmId: vm.id, detail: `${vm.id} runs nowhere the engine knows: it stays down for an operator` });
-          continue;
-        }
-        const restart = restarting.get(vm.id);
-        if (location.hostId === hostId && restart && restart.state !== 'running') {
-          outcome.cancelled.push(await this.migrations.cancelWithin(manager, restart, `host ${hostId} answering again with ${vm.id} running on it`));
-          actions.push({ at, action: 'restart-cancelled', vmId: vm.id, hostId, detail: `${vm.id} runs on ${hostId} again: its restart is cancelled` });
-        }
-        if (location.hostId === hostId && restart?.state === 'running') continue; // the restart ends it, once
-        await this.vms.up(manager, vm.id, location.hostId);
-        if (location.hostId === hostId) runningHere++;
-        actions.push({ at, action: 'found-running', vmId: vm.id, hostId: location.hostId, detail: `the engine finds ${vm.id} running on ${location.hostId}` });
-      }
-      await manager.update(HostEntity, { id: hostId, state: 'failed' }, { state: incident.previousHostState });
-      const restartedElsewhere = incident.vmIds.length - stillDown.length;
-      const detail = `${hostId} answered again at ${new Date(lastHeardAt).toISOString()}: ${incident.previousHostState} again; ${restartedElsewhere} VM${restartedElsewhere === 1 ? '' : 's'} restarted elsewhere stay there, ${runningHere} found running on it`;
-      actions.push({ at, action: 'host-returned', hostId, detail });
-      await this.incidents.close(manager, incident.id, now, actions);
-      this.logger.log({ msg: detail, clusterId, hostId });
-      outcome.summary.push(detail);
-      outcome.changed = true;
+      await this.closeIncident(manager, open.get(hostId)!, now, outcome, `${hostId} answered again at ${new Date(lastHeardAt).toISOString()}`);
+    }
+    // An operator who set a failed host's state by hand ended its incident.
+    for (const incident of open.values()) {
+      const state = snapshot.hosts.find((h) => h.id === incident.hostId)?.state;
+      if (state !== undefined && state !== 'failed') await this.closeIncident(manager, incident, now, outcome, `${incident.hostId} was set ${state} by an operator`);
     }
     return outcome;
+  }
+
+  /**
+   * The host is back (or an operator cleared it): the engine says where each of its down VMs runs.
+   * One running on it (or anywhere) is up there, and its restart not started yet is cancelled; one
+   * whose restart runs is left to it (it ends once, either way). The host gets its state from
+   * before the failure (an operator's choice stays).
+   */
+  private async closeIncident(manager: EntityManager, incident: Incident, now: Date, outcome: HaOutcome, why: string): Promise<void> {
+    const { hostId, clusterId } = incident;
+    const at = now.toISOString();
+    const stillDown = (await this.vms.down(manager, clusterId)).filter((vm) => vm.hostId === hostId);
+    const actions: IncidentAction[] = [];
+    const restarting = new Map((await this.migrationRows.unfinishedOfVms(manager, stillDown.map((v) => v.id))).map((m) => [m.vmId, m]));
+    let runningHere = 0;
+    for (const vm of stillDown) {
+      const located = await this.engine.locate(vm.id);
+      // A VM the engine does not know (it registers VMs as they first move) is where the inventory has it.
+      const location = located.hostId === null ? { hostId, running: true } : { hostId: located.hostId, running: located.running };
+      const restart = restarting.get(vm.id);
+      if (restart?.state === 'running') continue; // the restart ends it, once
+      if (!location.running) {
+        actions.push({ at, action: 'host-returned', vmId: vm.id, detail: `${vm.id} runs nowhere the engine knows: it stays down for an operator` });
+        continue;
+      }
+      if (restart) {
+        outcome.cancelled.push(await this.migrations.cancelWithin(manager, restart, `${vm.id} found running on ${location.hostId}`));
+        actions.push({ at, action: 'restart-cancelled', vmId: vm.id, hostId: location.hostId, detail: `${vm.id} runs on ${location.hostId}: its restart is cancelled` });
+      }
+      await this.vms.up(manager, vm.id, location.hostId);
+      if (location.hostId === hostId) runningHere++;
+      actions.push({ at, action: 'found-running', vmId: vm.id, hostId: location.hostId, detail: `the engine finds ${vm.id} running on ${location.hostId}` });
+    }
+    await manager.update(HostEntity, { id: hostId, state: 'failed' }, { state: incident.previousHostState });
+    const state = (await manager.findOneByOrFail(HostEntity, { id: hostId })).state;
+    const restartedElsewhere = incident.vmIds.length - stillDown.length;
+    const detail = `${why}: ${state} again; ${restartedElsewhere} VM${restartedElsewhere === 1 ? '' : 's'} restarted elsewhere stay there, ${runningHere} found running on it`;
+    actions.push({ at, action: 'host-returned', hostId, detail });
+    await this.incidents.close(manager, incident.id, now, actions);
+    this.logger.log({ msg: detail, clusterId, hostId });
+    outcome.summary.push(detail);
+    outcome.changed = true;
   }
 
   /**

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CLOCK, type Clock } from '../src/closedloop/clock.js';
+import { statusTable } from '../src/cli/commands/status.js';
 import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { MIGRATION_ENGINE, type MigrationEngine } from '../src/engine/migration-engine.js';
 import { host, snapshot, vm, vmsOn } from './support/builders.js';
@@ -126,6 +127,9 @@ describe('a failed host', () => {
     expect(incident).toMatchObject({ kind: 'host-failed', hostId: 'ha-1', vmIds: ['ha-hi', 'ha-lo', 'ha-med', 'ha-never'], stillDown: ['ha-lo', 'ha-never'] });
     expect(incident.unplaced.map((u: { vmId: string }) => u.vmId).sort()).toEqual(['ha-lo', 'ha-never']);
     expect(incident.actions.map((a: { action: string }) => a.action)).toEqual(['host-failed', 'vms-down', 'restart-planned', 'restart-planned']);
+    const table = statusTable((await t.http.get('/api/v1/clusters/ha/status').expect(200)).body);
+    expect(table).toMatch(/^incident: ha-1 failed since \d\d:\d\d:\d\d: 4 VMs went down, 2 still down, 2 cannot be restarted now$/m);
+    expect(table).toMatch(/^ha-1 +failed /m);
 
     const events = await waitFor(async () => {
       const got = received.filter((r) => r.event === 'host.failed' || r.event === 'ha.restart');

@@ -30,6 +30,7 @@ export class VmDto {
   @ApiPropertyOptional() compatibilityGroup?: string;
   @ApiPropertyOptional({ example: 400 }) memoryDirtyRateMbps?: number;
   @ApiPropertyOptional({ format: 'date-time' }) lastMigratedAt?: string;
+  @ApiPropertyOptional({ format: 'date-time', readOnly: true, description: 'Down since its host failed (HA restarts it); absent: up' }) downSince?: string;
 }
 
 export class RuleDto {

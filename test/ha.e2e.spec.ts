@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CLOCK, type Clock } from '../src/closedloop/clock.js';
 import { statusTable } from '../src/cli/commands/status.js';
+import { EvaluationScheduler, evaluationJobId } from '../src/closedloop/evaluation-scheduler.js';
 import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { MIGRATION_ENGINE, type MigrationEngine } from '../src/engine/migration-engine.js';
 import { host, snapshot, vm, vmsOn } from './support/builders.js';
@@ -153,6 +154,11 @@ describe('a failed host', () => {
 
   it('answering again: connected, incident closed, restarted VMs stay where they run, the others are up on it', async () => {
     await push(['ha-1', 'ha-2', 'ha-3'], Date.now());
+    const scheduler = t.app.get(EvaluationScheduler);
+    await scheduler.queue.remove(evaluationJobId('ha'));
+    await scheduler.enqueueDue();
+    expect((await scheduler.queue.getJob(evaluationJobId('ha')))?.data).toEqual({ clusterId: 'ha', hot: true });
+    await scheduler.queue.remove(evaluationJobId('ha'));
     const outcome = await evaluate();
     expect(outcome.summary).toMatch(/ha-1 answered again .*: connected again; 2 VMs restarted elsewhere stay there, 2 found running on it/);
     expect(await hostState('ha-1')).toBe('connected');
@@ -189,9 +195,17 @@ describe('restartPriority and operators', () => {
     await t.http.patch('/api/v1/clusters/ha').send({ policy: { failedHostGraceSeconds: 5 } }).expect(200);
     await new Promise((resolve) => setTimeout(resolve, 6 * SEC));
     await push(['ha-1', 'ha-3'], Date.now());
+    // The scheduler's tick finds the silent host and puts the cluster on the queue at once.
+    const scheduler = t.app.get(EvaluationScheduler);
+    await scheduler.queue.remove(evaluationJobId('ha'));
+    await scheduler.enqueueDue();
+    expect((await scheduler.queue.getJob(evaluationJobId('ha')))?.data).toEqual({ clusterId: 'ha', hot: true });
+    await scheduler.queue.remove(evaluationJobId('ha'));
     await evaluate(); // ha-2 failed: its VMs (ha-med, ha-b-*) are down, and HA places what fits
     expect(await hostState('ha-2')).toBe('failed');
     await waitFor(async () => ((await restarts()).every((m) => m.state !== 'pending' && m.state !== 'queued' && m.state !== 'running') ? true : null), 60_000, 'restarts to end');
+    await scheduler.enqueueDue();
+    expect(await scheduler.queue.getJob(evaluationJobId('ha'))).toBeUndefined(); // failed already: nothing new
     await t.http.patch('/api/v1/hosts/ha-2').send({ state: 'connected' }).expect(200);
     await push(['ha-1', 'ha-2', 'ha-3'], Date.now());
     const outcome = await evaluate();

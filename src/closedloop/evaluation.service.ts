@@ -117,7 +117,6 @@ export class EvaluationService {
         nextAt: new Date(
           this.nextEvaluation(snapshot.policy, now.getTime(), [
             ...result.detections.filter((d) => !isHeld(d, loop.holdMs, now.getTime())).map((d) => d.since + loop.holdMs),
-            ...ha.deadlines,
           ]),
         ),
         summary,

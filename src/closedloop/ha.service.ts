@@ -21,8 +21,6 @@ export interface HaOutcome {
   /** The inventory changed (hosts failed or returned, VMs down or found running): read the snapshot again. */
   changed: boolean;
   restarts: number;
-  /** When a watched host turns failed if it stays silent: the next evaluation is due by then. */
-  deadlines: number[];
   /** In words: what HA did in this evaluation (empty: nothing). */
   summary: string[];
   /** Migrations of failed hosts cancelled: tell the queue and the workers once committed. */
@@ -56,7 +54,7 @@ export class HaService {
   async detect(manager: EntityManager, snapshot: Snapshot, now: Date): Promise<HaOutcome> {
     const clusterId = snapshot.cluster.id;
     const loop = loopPolicy(snapshot.policy);
-    const outcome: HaOutcome = { changed: false, restarts: 0, deadlines: [], summary: [], cancelled: [] };
+    const outcome: HaOutcome = { changed: false, restarts: 0, summary: [], cancelled: [] };
     const heard = new Map((await this.series.hostsLastHeard(manager, clusterId, new Date(now.getTime() - DAY_MS))).map((h) => [h.hostId, h.lastHeardAt]));
     const open = new Map((await this.incidents.open(clusterId, manager)).map((i) => [i.hostId, i]));
     const found = hostFailures(
@@ -69,7 +67,6 @@ export class HaService {
       loop.failedHostGraceMs,
       now.getTime(),
     );
-    outcome.deadlines = found.deadlines;
     const at = now.toISOString();
 
     for (const { hostId, lastHeardAt } of found.failed) {

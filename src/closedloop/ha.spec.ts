@@ -15,11 +15,10 @@ describe('failed-host detection', () => {
     ...over,
   });
 
-  it('a host silent for the grace period is failed while the source answers for others; before that, its deadline is given', () => {
+  it('a host silent for the grace period is failed while the source answers for others', () => {
     const hosts = [hearing('h1', T0 - 61 * S), hearing('h2', T0 - 5 * S), hearing('h3', T0 - 59 * S)];
     const found = hostFailures(hosts, 60 * S, T0);
     expect(found.failed).toEqual([{ hostId: 'h1', lastHeardAt: T0 - 61 * S }]);
-    expect(found.deadlines.sort()).toEqual([T0 + S, T0 + 55 * S]);
     expect(hostFailures(hosts, 60 * S, T0 - 2 * S).failed).toEqual([]);
   });
 

@@ -26,8 +26,6 @@ export interface HostFailures {
   failed: { hostId: string; lastHeardAt: number }[];
   /** Failed hosts (with an open incident) heard again since their failure began. */
   returned: { hostId: string; lastHeardAt: number }[];
-  /** When each watched host becomes failed if nothing more is heard from it (an evaluation is due then). */
-  deadlines: number[];
   /** false: no host was heard within the grace period, so no host is declared failed. */
   sourceAnswering: boolean;
 }
@@ -37,15 +35,13 @@ export function hostFailures(hosts: readonly HostHearing[], graceMs: number, now
   const sourceAnswering = hosts.some(heardRecently);
   const failed: HostFailures['failed'] = [];
   const returned: HostFailures['returned'] = [];
-  const deadlines: number[] = [];
   for (const h of hosts) {
     if (h.state === 'failed') {
       if (h.failedSince !== null && h.lastHeardAt !== null && h.lastHeardAt > h.failedSince) returned.push({ hostId: h.hostId, lastHeardAt: h.lastHeardAt });
       continue;
     }
     if (!WATCHED_HOST_STATES.includes(h.state) || h.lastHeardAt === null) continue;
-    if (heardRecently(h)) deadlines.push(h.lastHeardAt + graceMs);
-    else if (sourceAnswering) failed.push({ hostId: h.hostId, lastHeardAt: h.lastHeardAt });
+    if (!heardRecently(h) && sourceAnswering) failed.push({ hostId: h.hostId, lastHeardAt: h.lastHeardAt });
   }
-  return { failed, returned, deadlines, sourceAnswering };
+  return { failed, returned, sourceAnswering };
 }

@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { hostLastHeardSql } from '../metrics/series.repository.js';
 import type { HostState } from '../planner/snapshot.js';
+import { WATCHED_HOST_STATES } from './host-failure.js';
+import { LOOP_DEFAULTS } from './loop-policy.js';
 
 /** One thing HA did about an incident, in words, with its time. */
 export interface IncidentAction {
@@ -38,6 +41,27 @@ const COLUMNS = `id, cluster_id AS "clusterId", host_id AS "hostId", kind, start
 @Injectable()
 export class IncidentsRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
+
+  /**
+   * Clusters to evaluate at once for HA (the scheduler asks every tick, as it asks for newly hot
+   * hosts): a watched host not heard of for the cluster's grace period while another host of the
+   * cluster was (as in host-failure.ts), or a failed host with an open incident heard again since.
+   */
+  async clustersWithFailingOrReturningHosts(now: Date): Promise<string[]> {
+    const rows: { cluster_id: string }[] = await this.db.query(
+      `WITH heard AS MATERIALIZED (
+         SELECT h.cluster_id, h.id, h.state, ${hostLastHeardSql('$1::timestamptz - interval \'1 day\'')} AS at FROM hosts h),
+       grace AS (
+         SELECT id AS cluster_id, make_interval(secs => coalesce((policy->>'failedHostGraceSeconds')::float8, $2)) AS g FROM clusters)
+       SELECT DISTINCT heard.cluster_id FROM heard JOIN grace USING (cluster_id)
+       WHERE (heard.state = ANY($3) AND heard.at <= $1 - grace.g
+              AND EXISTS (SELECT 1 FROM heard o WHERE o.cluster_id = heard.cluster_id AND o.at > $1 - grace.g))
+          OR (heard.state = 'failed'
+              AND EXISTS (SELECT 1 FROM incidents i WHERE i.host_id = heard.id AND i.ended_at IS NULL AND heard.at > i.started_at))`,
+      [now, LOOP_DEFAULTS.failedHostGraceSeconds, WATCHED_HOST_STATES],
+    );
+    return rows.map((r) => r.cluster_id);
+  }
 
   async open(clusterId: string, manager: EntityManager = this.db.manager): Promise<Incident[]> {
     return manager.query(`SELECT ${COLUMNS} FROM incidents i WHERE cluster_id = $1 AND ended_at IS NULL ORDER BY started_at, host_id`, [clusterId]);

@@ -3,6 +3,19 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { PowerState } from '../planner/snapshot.js';
 
+/**
+ * SQL: when the metrics source last heard of the host `h` (alias), since the time parameter `since`:
+ * its newest sample with a figure (a host that did not answer has none), or the newest sample of a
+ * VM it runs (and that is not down), whichever is later; NULL: nothing heard.
+ */
+export function hostLastHeardSql(since: string): string {
+  return `greatest(
+    (SELECT x.at FROM metric_series s JOIN metric_samples x ON x.series_id = s.id
+     WHERE s.host_id = h.id AND x.at >= ${since} AND (x.cpu_mhz IS NOT NULL OR x.memory_mb IS NOT NULL)
+     ORDER BY x.at DESC LIMIT 1),
+    (SELECT max(s.last_sample_at) FROM vms v JOIN metric_series s ON s.vm_id = v.id WHERE v.host_id = h.id AND v.down_since IS NULL))`;
+}
+
 /** A measured VM of a cluster, with its series and the demand it was configured with. */
 export interface VmMember {
   seriesId: number;
@@ -95,14 +108,7 @@ export class SeriesRepository {
    */
   async hostsLastHeard(manager: EntityManager, clusterId: string, since: Date): Promise<{ hostId: string; lastHeardAt: Date | null }[]> {
     return manager.query(
-      `SELECT h.id AS "hostId",
-              greatest(
-                (SELECT x.at FROM metric_series s JOIN metric_samples x ON x.series_id = s.id
-                 WHERE s.host_id = h.id AND x.at >= $2 AND (x.cpu_mhz IS NOT NULL OR x.memory_mb IS NOT NULL)
-                 ORDER BY x.at DESC LIMIT 1),
-                (SELECT max(s.last_sample_at) FROM vms v JOIN metric_series s ON s.vm_id = v.id WHERE v.host_id = h.id AND v.down_since IS NULL)
-              ) AS "lastHeardAt"
-       FROM hosts h WHERE h.cluster_id = $1 ORDER BY h.id`,
+      `SELECT h.id AS "hostId", ${hostLastHeardSql('$2')} AS "lastHeardAt" FROM hosts h WHERE h.cluster_id = $1 ORDER BY h.id`,
       [clusterId, since],
     );
   }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { hostLastHeardSql } from '../metrics/series.repository.js';
+import { hostsLastHeardSql } from '../metrics/series.repository.js';
 import type { HostState } from '../planner/snapshot.js';
 import { WATCHED_HOST_STATES } from './host-failure.js';
 import { LOOP_DEFAULTS } from './loop-policy.js';
@@ -49,8 +49,7 @@ export class IncidentsRepository {
    */
   async clustersWithFailingOrReturningHosts(now: Date): Promise<string[]> {
     const rows: { cluster_id: string }[] = await this.db.query(
-      `WITH heard AS MATERIALIZED (
-         SELECT h.cluster_id, h.id, h.state, ${hostLastHeardSql('$1::timestamptz - interval \'1 day\'')} AS at FROM hosts h),
+      `WITH heard AS MATERIALIZED (${hostsLastHeardSql('$1::timestamptz - interval \'1 day\'', null)}),
        grace AS (
          SELECT id AS cluster_id, make_interval(secs => coalesce((policy->>'failedHostGraceSeconds')::float8, $2)) AS g FROM clusters)
        SELECT DISTINCT heard.cluster_id FROM heard JOIN grace USING (cluster_id)

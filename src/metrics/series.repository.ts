@@ -4,16 +4,25 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { PowerState } from '../planner/snapshot.js';
 
 /**
- * SQL: when the metrics source last heard of the host `h` (alias), since the time parameter `since`:
- * its newest sample with a figure (a host that did not answer has none), or the newest sample of a
- * VM it runs (and that is not down), whichever is later; NULL: nothing heard.
+ * SQL of a row per host (`cluster_id`, `id`, `state`, `at`): when the metrics source last heard of
+ * it since the time parameter `since`: its newest sample with a figure (a host that did not answer
+ * has none), or the newest sample of a VM it runs (and that is not down), whichever is later; NULL:
+ * nothing heard. `cluster`: a parameter naming one cluster, or null for every host. The VMs are
+ * read in one pass grouped by host (a lookup per host reads the VMs' dead row versions again and again).
  */
-export function hostLastHeardSql(since: string): string {
-  return `greatest(
-    (SELECT x.at FROM metric_series s JOIN metric_samples x ON x.series_id = s.id
-     WHERE s.host_id = h.id AND x.at >= ${since} AND (x.cpu_mhz IS NOT NULL OR x.memory_mb IS NOT NULL)
-     ORDER BY x.at DESC LIMIT 1),
-    (SELECT max(s.last_sample_at) FROM vms v JOIN metric_series s ON s.vm_id = v.id WHERE v.host_id = h.id AND v.down_since IS NULL))`;
+export function hostsLastHeardSql(since: string, cluster: string | null): string {
+  const only = (column: string) => (cluster === null ? 'true' : `${column} = ${cluster}`);
+  return `
+    WITH vh AS MATERIALIZED (
+      SELECT v.host_id, max(s.last_sample_at) AS at FROM vms v JOIN metric_series s ON s.vm_id = v.id
+      WHERE ${only('v.cluster_id')} AND v.down_since IS NULL GROUP BY v.host_id)
+    SELECT h.cluster_id, h.id, h.state, greatest(
+      (SELECT x.at FROM metric_series s JOIN metric_samples x ON x.series_id = s.id
+       WHERE s.host_id = h.id AND x.at >= ${since} AND (x.cpu_mhz IS NOT NULL OR x.memory_mb IS NOT NULL)
+       ORDER BY x.at DESC LIMIT 1),
+      vh.at) AS at
+    FROM hosts h LEFT JOIN vh ON vh.host_id = h.id
+    WHERE ${only('h.cluster_id')}`;
 }
 
 /** A measured VM of a cluster, with its series and the demand it was configured with. */
@@ -108,7 +117,7 @@ export class SeriesRepository {
    */
   async hostsLastHeard(manager: EntityManager, clusterId: string, since: Date): Promise<{ hostId: string; lastHeardAt: Date | null }[]> {
     return manager.query(
-      `SELECT h.id AS "hostId", ${hostLastHeardSql('$2')} AS "lastHeardAt" FROM hosts h WHERE h.cluster_id = $1 ORDER BY h.id`,
+      `SELECT id AS "hostId", at AS "lastHeardAt" FROM (${hostsLastHeardSql('$2', '$1')}) heard ORDER BY id`,
       [clusterId, since],
     );
   }

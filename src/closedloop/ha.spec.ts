@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { host, snapshot, vm, vmsOn } from '../../test/support/builders.js';
-import { planRestarts } from './ha-restart.js';
+import { planRestarts, withFailedHostVmsPinned } from './ha-restart.js';
+import { plan } from '../planner/plan.js';
 import { hostFailures, type HostHearing } from './host-failure.js';
 
 const T0 = Date.parse('2026-12-07T10:00:00Z');
@@ -66,6 +67,13 @@ describe('HA restart placement', () => {
     expect(result.unplaced.map((u) => u.vmId).sort()).toEqual(['lo', 'never']);
     expect(result.unplaced.find((u) => u.vmId === 'never')?.reason).toMatch(/disabled/);
     expect(result.unplaced.find((u) => u.vmId === 'lo')?.reason).toMatch(/16384 MB free/);
+  });
+
+  it('balancing never plans a live migration off a failed host (only HA restarts its VMs)', () => {
+    // hi and lo must stay apart but share the failed h1: a repair would live-migrate one of them off it.
+    const broken = { ...failedCluster(), rules: [{ id: 'apart', kind: 'vm-anti-affinity' as const, mode: 'must' as const, vmIds: ['hi', 'lo'] }] };
+    const moves = plan(withFailedHostVmsPinned(broken)).plan.moves;
+    expect(moves.filter((m) => m.fromHostId === 'h1')).toEqual([]);
   });
 
   it('only the VMs asked for, and only off failed hosts', () => {

@@ -10,6 +10,7 @@ import { HostHealth1764700000001 } from './1764700000001-HostHealth.js';
 import { Observability1764800000000 } from './1764800000000-Observability.js';
 import { RequestedBy1765100000000 } from './1765100000000-RequestedBy.js';
 import { AuditTrail1765200000000 } from './1765200000000-AuditTrail.js';
+import { HaRestart1765700000000 } from './1765700000000-HaRestart.js';
 
 export const MIGRATIONS = [
   Inventory1764000000000,
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   Observability1764800000000,
   RequestedBy1765100000000,
   AuditTrail1765200000000,
+  HaRestart1765700000000,
 ];

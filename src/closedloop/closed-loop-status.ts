@@ -2,12 +2,15 @@ import type { Snapshot } from '../planner/snapshot.js';
 import { windowState } from './change-windows.js';
 import { detectionView, windowView, type ChangeWindowView, type DetectionView } from './evaluation-view.js';
 import type { EvaluationRecord } from './evaluations.repository.js';
+import type { Incident } from './incidents.repository.js';
 import { loopPolicy } from './loop-policy.js';
 
 export interface ClosedLoopStatus {
   detections: DetectionView[];
   quarantinedHosts: string[];
   failedHosts: string[];
+  /** Failed hosts not answering again yet, with what HA did (src/closedloop/ha.service.ts). */
+  incidents: IncidentView[];
   /** VMs the growing cooldown holds back from balancing, with why and until when. */
   heldVms: { vmId: string; until: string; reason: string }[];
   churnBudget: { allowedPerDay: number; usedLastDay: number; mandatoryLastDay: number; left: number; maxMigrationsPerVmDay: number } | null;
@@ -16,8 +19,40 @@ export interface ClosedLoopStatus {
   nextEvaluationAt: string | null;
 }
 
+export interface IncidentView {
+  id: string;
+  kind: Incident['kind'];
+  hostId: string;
+  startedAt: string;
+  lastHeardAt: string | null;
+  vmIds: string[];
+  stillDown: string[];
+  unplaced: Incident['unplaced'];
+  actions: Incident['actions'];
+}
+
+export function incidentView(i: Incident): IncidentView {
+  const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
+  return {
+    id: i.id,
+    kind: i.kind,
+    hostId: i.hostId,
+    startedAt: iso(i.startedAt) as string,
+    lastHeardAt: iso(i.lastHeardAt),
+    vmIds: i.vmIds,
+    stillDown: i.stillDown,
+    unplaced: i.unplaced,
+    actions: i.actions,
+  };
+}
+
 /** The closed loop's part of a cluster's status, from its stored state and the snapshot now. */
-export function closedLoopStatus(snapshot: Pick<Snapshot, 'hosts' | 'policy'>, record: EvaluationRecord | null, now: number): ClosedLoopStatus {
+export function closedLoopStatus(
+  snapshot: Pick<Snapshot, 'hosts' | 'policy'>,
+  record: EvaluationRecord | null,
+  now: number,
+  openIncidents: readonly Incident[] = [],
+): ClosedLoopStatus {
   const loop = loopPolicy(snapshot.policy);
   const budget = record?.budget ?? null;
   const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -25,6 +60,7 @@ export function closedLoopStatus(snapshot: Pick<Snapshot, 'hosts' | 'policy'>, r
     detections: (record?.detections ?? []).map((d) => detectionView(d, loop.holdMs, now)),
     quarantinedHosts: snapshot.hosts.filter((h) => h.state === 'quarantine').map((h) => h.id),
     failedHosts: snapshot.hosts.filter((h) => h.state === 'failed').map((h) => h.id),
+    incidents: openIncidents.map(incidentView),
     heldVms: (record?.held ?? []).filter((h) => h.until > now).map((h) => ({ vmId: h.vmId, until: new Date(h.until).toISOString(), reason: h.reason })),
     churnBudget:
       budget === null

@@ -7,6 +7,7 @@ import { REDIS } from '../redis/redis.module.js';
 import { every } from '../scheduler/every.js';
 import { EvaluationService } from './evaluation.service.js';
 import { EvaluationsRepository } from './evaluations.repository.js';
+import { IncidentsRepository } from './incidents.repository.js';
 
 export const EVALUATION_QUEUE = 'evaluations';
 
@@ -27,8 +28,9 @@ export const evaluationJobId = (clusterId: string) => `evaluate-${encodeURICompo
  * (job id = the cluster's, so a cluster waits there once however many schedulers see it due) and
  * works the queue, so any number of scheduler processes share the clusters; the evaluation's
  * advisory lock keeps one evaluation per cluster at a time. Due: the policy's interval or cron has
- * come, a detection's hold time has run out, or a host went above its line since the last
- * evaluation (evaluated at once). PostgreSQL holds when each is due: a lost queue refills itself.
+ * come, a detection's hold time has run out, a host went above its line since the last
+ * evaluation, or a host fell silent past its grace period or answered again after failing (those
+ * evaluated at once). PostgreSQL holds when each is due: a lost queue refills itself.
  */
 @Injectable()
 export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -41,6 +43,7 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
     @Inject(REDIS) redis: Redis,
     private readonly registry: SchedulerRegistry,
     private readonly evaluations: EvaluationsRepository,
+    private readonly incidents: IncidentsRepository,
     private readonly service: EvaluationService,
   ) {
     this.queue = new Queue(EVALUATION_QUEUE, {
@@ -73,7 +76,7 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
 
   /** Puts the due and the newly hot clusters on the queue; returns how many were due. */
   async enqueueDue(now = new Date()): Promise<number> {
-    const hot = new Set(await this.evaluations.newlyHot());
+    const hot = new Set([...(await this.evaluations.newlyHot()), ...(await this.incidents.clustersWithFailingOrReturningHosts(now))]);
     const due = (await this.evaluations.due(now, DUE_PER_TICK)).filter((id) => !hot.has(id));
     await this.enqueue([...due.map((clusterId) => ({ clusterId, hot: false })), ...[...hot].map((clusterId) => ({ clusterId, hot: true }))]);
     return due.length + hot.size;

@@ -6,7 +6,7 @@ import { tryAdvisoryXactLock } from '../database/advisory-locks.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
 import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsRepository } from '../migrations/migrations.repository.js';
-import { MigrationsService } from '../migrations/migrations.service.js';
+import { type CancelOutcome, MigrationsService } from '../migrations/migrations.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import type { Move, Policy } from '../planner/snapshot.js';
 import { PlansService } from '../plans/plans.service.js';
@@ -17,6 +17,8 @@ import { isHeld } from './detection.js';
 import { evaluate } from './evaluate.js';
 import { windowView } from './evaluation-view.js';
 import { EvaluationsRepository } from './evaluations.repository.js';
+import { withFailedHostVmsPinned } from './ha-restart.js';
+import { HaService } from './ha.service.js';
 import { placeInFlight } from './in-flight.js';
 import { loopPolicy } from './loop-policy.js';
 
@@ -26,6 +28,8 @@ export interface EvaluationOutcome {
   outcome: 'evaluated' | 'locked' | 'gone' | 'not-due';
   summary: string;
   started: number;
+  /** HA restarts of down VMs started by this evaluation. */
+  restarts: number;
   recommended: number;
   planId: string | null;
 }
@@ -51,23 +55,31 @@ export class EvaluationService {
     private readonly plans: PlansService,
     private readonly evaluations: EvaluationsRepository,
     private readonly notifications: NotificationsService,
+    private readonly ha: HaService,
   ) {}
 
   /** `onlyIfDue`: skip when another scheduler has evaluated the cluster since it was found due. */
   async evaluate(clusterId: string, onlyIfDue = false): Promise<EvaluationOutcome> {
+    const cancelled: CancelOutcome[] = [];
     const outcome = await this.db.transaction(async (manager): Promise<EvaluationOutcome> => {
-      const none = { clusterId, started: 0, recommended: 0, planId: null };
+      const none = { clusterId, started: 0, restarts: 0, recommended: 0, planId: null };
       if (!(await tryAdvisoryXactLock(manager, 'plan', clusterId))) return { ...none, outcome: 'locked', summary: 'another scheduler is evaluating the cluster' };
       const exists = await manager.query(`SELECT 1 FROM clusters WHERE id = $1`, [clusterId]);
       if (exists.length === 0) return { ...none, outcome: 'gone', summary: 'the cluster no longer exists' };
       const now = this.clock.now();
-      const taken = await this.snapshots.build(clusterId, now, manager);
-      const inFlight = await this.migrationRows.unfinishedComputeMoves(manager, clusterId);
-      const snapshot = placeInFlight(taken, inFlight);
+      const read = async () => placeInFlight(await this.snapshots.build(clusterId, now, manager), await this.migrationRows.unfinishedComputeMoves(manager, clusterId));
+      let snapshot = await read();
       const state = await this.evaluations.get(clusterId, manager);
       if (onlyIfDue && state?.nextAt && new Date(state.nextAt).getTime() > now.getTime()) {
         return { ...none, outcome: 'not-due', summary: 'evaluated by another scheduler since it was found due' };
       }
+      // HA first (failed hosts, their down VMs restarted): the evaluation then plans the cluster as HA leaves it.
+      const ha = await this.ha.detect(manager, snapshot, now);
+      if (ha.changed) snapshot = await read();
+      await this.ha.restart(manager, snapshot, now, ha);
+      if (ha.restarts > 0 || ha.changed) snapshot = await read();
+      snapshot = withFailedHostVmsPinned(snapshot);
+      cancelled.push(...ha.cancelled);
       const history: MoveRecord[] = (await this.migrationRows.moveHistory(manager, clusterId, new Date(now.getTime() - DAY_MS))).map((m) => ({
         vmId: m.vmId,
         fromHostId: m.fromHostId,
@@ -99,12 +111,16 @@ export class EvaluationService {
         );
       }
       const loop = loopPolicy(snapshot.policy);
-      const summary = describeAction(result.summary, level, automatic.length, recommend.length);
+      const summary = [...ha.summary, describeAction(result.summary, level, automatic.length, recommend.length)].join('; ');
       await this.evaluations.save(manager, {
         clusterId,
         detections: result.detections,
         evaluatedAt: now,
-        nextAt: new Date(this.nextEvaluation(snapshot.policy, now.getTime(), result.detections.filter((d) => !isHeld(d, loop.holdMs, now.getTime())).map((d) => d.since + loop.holdMs))),
+        nextAt: new Date(
+          this.nextEvaluation(snapshot.policy, now.getTime(), [
+            ...result.detections.filter((d) => !isHeld(d, loop.holdMs, now.getTime())).map((d) => d.since + loop.holdMs),
+          ]),
+        ),
         summary,
         movesStarted: automatic.length,
         recommended: recommend.length,
@@ -113,9 +129,10 @@ export class EvaluationService {
         budget: result.budget,
         changeWindow: windowView(result.window),
       });
-      return { clusterId, outcome: 'evaluated', summary, started: automatic.length, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null };
+      return { clusterId, outcome: 'evaluated', summary, started: automatic.length, restarts: ha.restarts, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null };
     });
-    if (outcome.started > 0) {
+    if (cancelled.length > 0) await this.migrations.afterCancel(cancelled);
+    if (outcome.started > 0 || outcome.restarts > 0 || cancelled.length > 0) {
       this.logger.log({ msg: `cluster ${clusterId}: ${outcome.summary}`, clusterId, planId: outcome.planId });
       void this.dispatcher.request(clusterId);
     }

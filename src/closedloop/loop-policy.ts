@@ -31,7 +31,7 @@ export const LOOP_DEFAULTS = {
   cooldownCapMinutes: 24 * 60,
   healthActions: { moderate: 'quarantine', severe: 'maintenance' } as HealthActions,
   failedHostGraceSeconds: 60,
-  haRestart: false,
+  haRestart: true,
 } as const;
 
 const MINUTE = 60_000;

@@ -132,7 +132,7 @@ export class DiscoveryService implements OnApplicationBootstrap {
         await manager.insert(VmEntity, {
           id: vmId, clusterId, hostId, ...seen,
           // Until the metrics source measures it: no CPU demand, all of its memory in use.
-          cpuDemandMhz: 0, memoryActiveMb: domain.memoryMb, automationLevel: null, compatibilityGroup: null, memoryDirtyRateMbps: null, lastMigratedAt: null, missingSince: null,
+          cpuDemandMhz: 0, memoryActiveMb: domain.memoryMb, automationLevel: null, restartPriority: null, compatibilityGroup: null, memoryDirtyRateMbps: null, lastMigratedAt: null, missingSince: null, downSince: null,
         });
         answer.added.push(vmId);
         continue;

@@ -29,7 +29,7 @@ export class PolicyDto {
   changeWindows?: Record<string, unknown>;
   @ApiPropertyOptional({ description: '{"moderate": "quarantine", "severe": "maintenance"} (the defaults)' }) healthActions?: Record<string, string>;
   @ApiPropertyOptional({ minimum: 1, description: 'A host with no samples this long is failed (default 60)' }) failedHostGraceSeconds?: number;
-  @ApiPropertyOptional({ description: 'Restart the VMs of a failed host elsewhere (default false)' }) haRestart?: boolean;
+  @ApiPropertyOptional({ description: 'Restart the VMs of a failed host elsewhere (default true)' }) haRestart?: boolean;
 }
 
 export class ClusterDto {

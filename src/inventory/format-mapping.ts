@@ -50,7 +50,7 @@ export function hostToFormat(h: HostEntity): SnapshotHost {
   });
 }
 
-export function vmToFormat(v: Omit<VmEntity, 'clusterId' | 'name' | 'macAddresses' | 'missingSince' | 'createdAt' | 'updatedAt'>): SnapshotVm {
+export function vmToFormat(v: Omit<VmEntity, 'clusterId' | 'name' | 'macAddresses' | 'missingSince' | 'downSince' | 'createdAt' | 'updatedAt'>): SnapshotVm {
   return omitNulls<SnapshotVm>({
     id: v.id,
     hostId: v.hostId,
@@ -60,6 +60,7 @@ export function vmToFormat(v: Omit<VmEntity, 'clusterId' | 'name' | 'macAddresse
     memoryActiveMb: v.memoryActiveMb,
     powerState: v.powerState,
     automationLevel: v.automationLevel,
+    restartPriority: v.restartPriority,
     networks: v.networks,
     datastores: v.datastores,
     compatibilityGroup: v.compatibilityGroup,
@@ -96,7 +97,7 @@ export function hostRow(clusterId: string, h: SnapshotHost): Omit<HostEntity, 'c
 }
 
 /** Discovery's own columns (name, MACs, missing) are not part of the format: an import leaves them as they are. */
-export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'createdAt' | 'updatedAt' | 'name' | 'macAddresses' | 'missingSince'> {
+export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'createdAt' | 'updatedAt' | 'name' | 'macAddresses' | 'missingSince' | 'downSince'> {
   return {
     id: v.id,
     clusterId,
@@ -107,6 +108,7 @@ export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'created
     memoryActiveMb: v.memoryActiveMb,
     powerState: v.powerState,
     automationLevel: v.automationLevel ?? null,
+    restartPriority: v.restartPriority ?? null,
     networks: v.networks,
     datastores: v.datastores,
     compatibilityGroup: v.compatibilityGroup ?? null,

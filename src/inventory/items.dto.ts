@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { HOST_STATES, POWER_STATES, RULE_KINDS, RULE_MODES, VM_AUTOMATION_LEVELS } from '../planner/snapshot.js';
+import { HOST_STATES, POWER_STATES, RESTART_PRIORITIES, RULE_KINDS, RULE_MODES, VM_AUTOMATION_LEVELS } from '../planner/snapshot.js';
 
 /** OpenAPI shapes of hosts, VMs and rules: FORMAT.md items plus the cluster they belong to. */
 export class HostDto {
@@ -24,11 +24,13 @@ export class VmDto {
   @ApiProperty({ example: 9000 }) memoryActiveMb!: number;
   @ApiProperty({ enum: POWER_STATES }) powerState!: string;
   @ApiPropertyOptional({ enum: VM_AUTOMATION_LEVELS }) automationLevel?: string;
+  @ApiPropertyOptional({ enum: RESTART_PRIORITIES, description: 'Order of HA restarts when its host fails (default medium; disabled: never restarted)' }) restartPriority?: string;
   @ApiProperty({ type: [String] }) networks!: string[];
   @ApiProperty({ type: [String] }) datastores!: string[];
   @ApiPropertyOptional() compatibilityGroup?: string;
   @ApiPropertyOptional({ example: 400 }) memoryDirtyRateMbps?: number;
   @ApiPropertyOptional({ format: 'date-time' }) lastMigratedAt?: string;
+  @ApiPropertyOptional({ format: 'date-time', readOnly: true, description: 'Down since its host failed (HA restarts it); absent: up' }) downSince?: string;
 }
 
 export class RuleDto {

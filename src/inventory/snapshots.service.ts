@@ -23,6 +23,7 @@ const VM_FORMAT_COLUMNS = [
   'memory_active_mb AS "memoryActiveMb"',
   'power_state AS "powerState"',
   'automation_level AS "automationLevel"',
+  'restart_priority AS "restartPriority"',
   'networks',
   'datastores',
   'compatibility_group AS "compatibilityGroup"',

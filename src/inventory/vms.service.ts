@@ -14,7 +14,7 @@ import { MIGRATIONS_IN_PROGRESS, type MigrationsInProgress } from './migrations-
 import { HostsService } from './hosts.service.js';
 
 /** A VM as the API shows it: its FORMAT.md item, its cluster, and what discovery found (name, MACs, missing). */
-export type VmView = SnapshotVm & { clusterId: string; name?: string; macAddresses?: string[]; missingSince?: string };
+export type VmView = SnapshotVm & { clusterId: string; name?: string; macAddresses?: string[]; missingSince?: string; downSince?: string };
 
 export interface VmFilter {
   clusterId?: string;
@@ -29,6 +29,7 @@ export function vmView(vm: VmEntity): VmView {
     ...(vm.name ? { name: vm.name } : {}),
     ...(vm.macAddresses ? { macAddresses: vm.macAddresses } : {}),
     ...(vm.missingSince ? { missingSince: vm.missingSince.toISOString() } : {}),
+    ...(vm.downSince ? { downSince: vm.downSince.toISOString() } : {}),
   };
 }
 
@@ -75,6 +76,27 @@ export class VmsService {
       `UPDATE vms v SET memory_dirty_rate_mbps = u.mbps FROM unnest($1::text[], $2::float8[]) AS u(id, mbps) WHERE v.id = u.id`,
       [rates.ids, rates.mbps],
     );
+  }
+
+  /** The powered-on VMs of a host that failed are down from `at` (HA restarts them); returns their ids. */
+  async markDown(manager: EntityManager, hostId: string, at: Date): Promise<string[]> {
+    const rows: { id: string }[] = await manager.query(
+      // In a WITH: TypeORM answers a bare UPDATE ... RETURNING with [rows, count].
+      `WITH down AS (UPDATE vms SET down_since = $2, updated_at = now() WHERE host_id = $1 AND power_state = 'on' AND down_since IS NULL RETURNING id)
+       SELECT id FROM down`,
+      [hostId, at],
+    );
+    return rows.map((r) => r.id).sort();
+  }
+
+  /** The cluster's down VMs, with the host they went down on. */
+  async down(manager: EntityManager, clusterId: string): Promise<{ id: string; hostId: string; downSince: Date }[]> {
+    return manager.query(`SELECT id, host_id AS "hostId", down_since AS "downSince" FROM vms WHERE cluster_id = $1 AND down_since IS NOT NULL ORDER BY id`, [clusterId]);
+  }
+
+  /** The VM runs (again) on this host: the engine says so. */
+  async up(manager: EntityManager, vmId: string, hostId: string): Promise<void> {
+    await manager.query(`UPDATE vms SET host_id = $2, down_since = NULL, updated_at = now() WHERE id = $1`, [vmId, hostId]);
   }
 
   async require(id: string, manager: EntityManager = this.db.manager): Promise<VmEntity> {

@@ -3,6 +3,28 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { PowerState } from '../planner/snapshot.js';
 
+/**
+ * SQL of a row per host (`cluster_id`, `id`, `state`, `at`): when the metrics source last heard of
+ * it since the time parameter `since`: its newest sample with a figure (a host that did not answer
+ * has none), or the newest sample of a VM it runs (and that is not down), whichever is later; NULL:
+ * nothing heard. `cluster`: a parameter naming one cluster, or null for every host. The VMs are
+ * read in one pass grouped by host (a lookup per host reads the VMs' dead row versions again and again).
+ */
+export function hostsLastHeardSql(since: string, cluster: string | null): string {
+  const only = (column: string) => (cluster === null ? 'true' : `${column} = ${cluster}`);
+  return `
+    WITH vh AS MATERIALIZED (
+      SELECT v.host_id, max(s.last_sample_at) AS at FROM vms v JOIN metric_series s ON s.vm_id = v.id
+      WHERE ${only('v.cluster_id')} AND v.down_since IS NULL GROUP BY v.host_id)
+    SELECT h.cluster_id, h.id, h.state, greatest(
+      (SELECT x.at FROM metric_series s JOIN metric_samples x ON x.series_id = s.id
+       WHERE s.host_id = h.id AND x.at >= ${since} AND (x.cpu_mhz IS NOT NULL OR x.memory_mb IS NOT NULL)
+       ORDER BY x.at DESC LIMIT 1),
+      vh.at) AS at
+    FROM hosts h LEFT JOIN vh ON vh.host_id = h.id
+    WHERE ${only('h.cluster_id')}`;
+}
+
 /** A measured VM of a cluster, with its series and the demand it was configured with. */
 export interface VmMember {
   seriesId: number;
@@ -85,6 +107,18 @@ export class SeriesRepository {
               v.memory_active_mb AS "memoryActiveMb", s.last_sample_at AS "lastSampleAt"
        FROM vms v LEFT JOIN metric_series s ON s.vm_id = v.id WHERE v.cluster_id = $1 ORDER BY v.id`,
       [clusterId],
+    );
+  }
+
+  /**
+   * When the metrics source last heard of each host of the cluster: its newest sample with a figure
+   * (a host that did not answer has none) since `since`, or the newest sample of a VM it runs,
+   * whichever is later; null: nothing heard. Failed-host detection reads it (src/closedloop/host-failure.ts).
+   */
+  async hostsLastHeard(manager: EntityManager, clusterId: string, since: Date): Promise<{ hostId: string; lastHeardAt: Date | null }[]> {
+    return manager.query(
+      `SELECT id AS "hostId", at AS "lastHeardAt" FROM (${hostsLastHeardSql('$2', '$1')}) heard ORDER BY id`,
+      [clusterId, since],
     );
   }
 

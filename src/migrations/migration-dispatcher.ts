@@ -101,7 +101,8 @@ export class MigrationDispatcher implements BeforeApplicationShutdown {
       const freeHosts = hosts.filter((h) => (used.get(h.id) ?? 0) < hostSlots(h.id, linkMbps, this.limits)).map((h) => h.id);
       if (freeHosts.length === 0) return [];
       const rows = await this.migrations.startable(manager, clusterId, freeHosts, Math.min(2000, clusterFree * 4));
-      const candidates = rows.map((row) => ({ row, vmId: row.vm_id, sourceHostId: row.source_host_id, targetHostId: row.target_host_id }));
+      // A restart uses only its target's slots: nothing is sent from the failed host.
+      const candidates = rows.map((row) => ({ row, vmId: row.vm_id, sourceHostId: row.kind === 'restart' ? row.target_host_id : row.source_host_id, targetHostId: row.target_host_id }));
       const admitted = admit({ slotHolders, candidates, linkMbps, limits: this.limits });
       const applied = await writeTransitions(
         manager,
@@ -121,22 +122,26 @@ export class MigrationDispatcher implements BeforeApplicationShutdown {
   }
 
   private toQueued(row: StartableRow): QueuedMigration {
+    const vm = {
+      id: row.vm_id,
+      memoryMb: row.memory_mb,
+      memoryDirtyRateMbps: row.memory_dirty_rate_mbps ?? undefined,
+      macAddress: row.mac_address ?? macAddressFor(row.vm_id),
+      datastores: row.datastores,
+    };
+    const source = { id: row.source_host_id, migrationBandwidthMbps: row.source_mbps ?? undefined };
+    const target = { id: row.target_host_id, migrationBandwidthMbps: row.target_mbps ?? undefined };
     const request: MigrationRequest = {
       migrationId: row.id,
-      kind: row.kind,
-      vm: {
-        id: row.vm_id,
-        memoryMb: row.memory_mb,
-        memoryDirtyRateMbps: row.memory_dirty_rate_mbps ?? undefined,
-        macAddress: row.mac_address ?? macAddressFor(row.vm_id),
-        datastores: row.datastores,
-      },
-      source: { id: row.source_host_id, migrationBandwidthMbps: row.source_mbps ?? undefined },
-      target: { id: row.target_host_id, migrationBandwidthMbps: row.target_mbps ?? undefined },
+      kind: row.kind === 'storage' ? 'storage' : 'compute',
+      vm,
+      source,
+      target,
       sourceDatastoreId: row.source_datastore_id ?? undefined,
       targetDatastoreId: row.target_datastore_id ?? undefined,
       downtimeLimitMs: this.config.MIGRATION_DOWNTIME_LIMIT_MS,
     };
-    return { migrationId: row.id, clusterId: row.cluster_id, request, priority: row.priority };
+    const restart = row.kind === 'restart' ? { restart: { migrationId: row.id, vm, failedHost: source, target } } : {};
+    return { migrationId: row.id, clusterId: row.cluster_id, request, priority: row.priority, ...restart };
   }
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
-import type { MigrationRequest } from '../engine/migration-engine.js';
+import type { MigrationRequest, RestartRequest } from '../engine/migration-engine.js';
 import { unlessRedisIsAway } from '../redis/bounded.js';
 import { REDIS } from '../redis/redis.module.js';
 
@@ -16,6 +16,8 @@ export interface MigrationJobData {
   request: MigrationRequest;
   /** Put back on the queue from PostgreSQL: the job it had was gone (Redis lost it, or it had ended). */
   rebuilt?: boolean;
+  /** An HA restart (a migrations row of kind `restart`): the engine starts the VM on the target, it does not migrate it. */
+  restart?: RestartRequest;
 }
 
 export interface QueuedMigration extends MigrationJobData {

@@ -50,4 +50,13 @@ export function sqlStates(states: readonly MigrationState[]): string {
   return `(${states.map((s) => `'${s}'`).join(', ')})`;
 }
 
-export const MIGRATION_KINDS = ['compute', 'storage'] as const;
+/** `restart`: an HA restart of a failed host's VM on another host (a cold boot from shared storage, not a live move). */
+export const MIGRATION_KINDS = ['compute', 'storage', 'restart'] as const;
+export type MigrationRowKind = (typeof MIGRATION_KINDS)[number];
+/** Kinds that put the VM on another host when they succeed (the planner sees them in flight on their target). */
+export const HOST_CHANGING_KINDS = ['compute', 'restart'] as const satisfies readonly MigrationRowKind[];
+export function sqlKinds(kinds: readonly MigrationRowKind[]): string {
+  return `(${kinds.map((k) => `'${k}'`).join(', ')})`;
+}
+/** The reason of an HA restart's migrations row. */
+export const HA_RESTART_REASON = 'ha-restart';

@@ -11,6 +11,7 @@ import {
   type MigrationEngine,
   MigrationEngineError,
   type MigrationResult,
+  type RestartResult,
   type VmLocation,
 } from '../engine/migration-engine.js';
 import { Cancellations } from './cancellations.js';
@@ -125,6 +126,7 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
       });
       if (started) {
         if (started.cancelRequested) controller.abort();
+        if (job.data.restart) return await this.driveRestart(job, started.attempts);
         if (await this.refusedByEngine(job)) return;
         return await this.drive(job, controller.signal, started.attempts);
       }
@@ -209,6 +211,20 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
   }
 
   /**
+   * An HA restart: the engine starts the VM of the failed host on the target (once per migration id,
+   * however often it is asked). A restart is not cancelled half-way: it either boots or fails.
+   */
+  private async driveRestart(job: Job<MigrationJobData>, attempt: number): Promise<void> {
+    const restart = job.data.restart!;
+    try {
+      const result = await this.engine.restart(restart);
+      await this.finish(job, { to: 'succeeded', result, error: null, detail: { hostId: result.hostId, bootTimeMs: result.bootTimeMs, restart: true } });
+    } catch (error) {
+      await this.settleFailure(job, error, attempt);
+    }
+  }
+
+  /**
    * The migration was left running by a driver that is gone (its worker died or stalled), or its job
    * was lost with Redis while it ran and put back from PostgreSQL: the engine knows where the VM is.
    */
@@ -220,6 +236,18 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
       : 'its worker stopped renewing its lock mid-migration (the worker died or stalled)';
     const location = await this.settledLocation(vmId);
     const detail = { worker: this.name, cause: job.data.rebuilt ? 'job-lost' : 'worker-lost', foundOn: location.hostId, running: location.running };
+    if (job.data.restart) {
+      if (location.hostId === request.target.id && location.running) return this.finish(job, { to: 'succeeded', eventType: 'reconciled', error: null, detail });
+      if (location.hostId !== null && location.hostId !== request.source.id && location.hostId !== request.target.id) {
+        const error = `${cause}; the ${this.engine.name} engine finds VM ${vmId} running on ${location.hostId}: not started again`;
+        return this.finish(job, { to: 'failed', eventType: 'reconciled', error, detail });
+      }
+      // Not booted yet: the engine answers a repeated restart of this id from its record, never twice.
+      const attempt = await this.migrations.countAttempt(migrationId);
+      if (attempt === null) return; // ended meanwhile (another delivery settled it)
+      await this.journal.record({ migrationId, type: 'reconciled', detail: { ...detail, action: 'restarting again', attempt } });
+      return this.driveRestart(job, attempt);
+    }
     if (request.kind === 'compute' && location.hostId === request.target.id) {
       return this.finish(job, { to: 'succeeded', eventType: 'reconciled', error: null, detail });
     }
@@ -249,12 +277,23 @@ export class MigrationWorker implements OnApplicationBootstrap, BeforeApplicatio
     const applied = await this.journal.transition({ migrationId, from: 'running', ...end });
     if (end.to !== 'succeeded') await cancelDependents(this.db.manager, migrationId);
     if (applied) this.logger.debug({ msg: `migration ${migrationId} ${end.to}`, vmId: request.vm.id, error: end.error ?? undefined });
+    if (applied && end.to === 'succeeded' && job.data.restart) {
+      const result = end.result as RestartResult | undefined;
+      await this.notifications.notify('ha.restart', {
+        clusterId,
+        migrationId,
+        vmId: request.vm.id,
+        fromHostId: request.source.id,
+        toHostId: request.target.id,
+        bootTimeMs: result?.bootTimeMs ?? null,
+      });
+    }
     if (applied && end.to === 'failed') {
       await this.notifications.notify('migration.failed', {
         clusterId,
         migrationId,
         vmId: request.vm.id,
-        kind: request.kind,
+        kind: job.data.restart ? 'restart' : request.kind,
         sourceHostId: request.source.id,
         targetHostId: request.target.id,
         error: end.error ?? null,

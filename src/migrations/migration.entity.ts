@@ -1,7 +1,7 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
-import type { MigrationKind, MigrationResult } from '../engine/migration-engine.js';
+import type { MigrationResult, RestartResult } from '../engine/migration-engine.js';
 import type { MoveReason } from '../planner/snapshot.js';
-import type { MigrationState } from './migration-state.js';
+import type { HA_RESTART_REASON, MigrationRowKind, MigrationState } from './migration-state.js';
 import type { MigrationPrediction } from './prediction.js';
 
 @Entity('migrations')
@@ -20,7 +20,7 @@ export class MigrationEntity {
   moveIndex!: number | null;
 
   @Column('text')
-  kind!: MigrationKind;
+  kind!: MigrationRowKind;
 
   @Column('text', { name: 'vm_id' })
   vmId!: string;
@@ -49,7 +49,7 @@ export class MigrationEntity {
   requestedByKeyId!: string | null;
 
   @Column('text')
-  reason!: MoveReason | 'storage';
+  reason!: MoveReason | 'storage' | typeof HA_RESTART_REASON;
 
   @Column('text')
   state!: MigrationState;
@@ -64,7 +64,7 @@ export class MigrationEntity {
   error!: string | null;
 
   @Column('jsonb', { nullable: true })
-  result!: MigrationResult | null;
+  result!: MigrationResult | RestartResult | null;
 
   /** The planner's pre-copy estimate at the start (compute migrations), beside the engine's `result`. */
   @Column('jsonb', { nullable: true })

@@ -3,15 +3,19 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { bulkInsert } from '../database/bulk-insert.js';
 import { queryPrepared } from '../database/prepared.js';
-import type { MigrationKind, MigrationProgress } from '../engine/migration-engine.js';
+import type { MigrationProgress } from '../engine/migration-engine.js';
 import type { MigrationsInProgress } from '../inventory/migrations-in-progress.js';
 import type { Move } from '../planner/snapshot.js';
 import type { SlotUser } from './admission.js';
 import {
+  HA_RESTART_REASON,
+  HOST_CHANGING_KINDS,
+  type MigrationRowKind,
   type MigrationState,
   NOT_STARTED_STATES,
   type NotStartedState,
   SLOT_HOLDING_STATES,
+  sqlKinds,
   sqlStates,
   UNFINISHED_STATES,
   type UnfinishedState,
@@ -28,7 +32,7 @@ const UNSUCCESSFUL = sqlStates(UNSUCCESSFUL_STATES);
 export interface StartableRow {
   id: string;
   cluster_id: string;
-  kind: MigrationKind;
+  kind: MigrationRowKind;
   vm_id: string;
   source_host_id: string;
   target_host_id: string;
@@ -61,7 +65,8 @@ const STARTABLE_SQL = `
   WITH c AS MATERIALIZED (
     SELECT m.id FROM migrations m
     WHERE m.cluster_id = $1 AND m.state = 'pending'
-      AND m.source_host_id = ANY($2) AND m.target_host_id = ANY($2)
+      -- A restart takes no slot of its failed host (nothing is sent from it).
+      AND (m.kind = 'restart' OR m.source_host_id = ANY($2)) AND m.target_host_id = ANY($2)
       AND NOT EXISTS (
         SELECT 1 FROM migration_dependencies d JOIN migrations dep ON dep.id = d.depends_on
         WHERE d.migration_id = m.id AND dep.state <> 'succeeded')
@@ -73,7 +78,8 @@ const STARTABLE_SQL = `
 
 const SLOTS_SQL = `
   SELECT
-    (SELECT coalesce(json_agg(json_build_object('vmId', vm_id, 'sourceHostId', source_host_id, 'targetHostId', target_host_id)), '[]')
+    (SELECT coalesce(json_agg(json_build_object('vmId', vm_id,
+       'sourceHostId', CASE WHEN kind = 'restart' THEN target_host_id ELSE source_host_id END, 'targetHostId', target_host_id)), '[]')
      FROM migrations WHERE cluster_id = $1 AND state IN ${SLOT_HOLDING}) AS "slotHolders",
     (SELECT coalesce(json_agg(json_build_object('id', id, 'mbps', migration_bandwidth_mbps)), '[]')
      FROM hosts WHERE cluster_id = $1) AS hosts`;
@@ -83,7 +89,7 @@ export interface LiveMigrationRow {
   id: string;
   cluster_id: string;
   plan_id: string | null;
-  kind: MigrationKind;
+  kind: MigrationRowKind;
   vm_id: string;
   source_host_id: string;
   target_host_id: string;
@@ -111,7 +117,7 @@ export interface MigrationFilter {
   hostId?: string;
   state?: MigrationState;
   planId?: string;
-  kind?: MigrationKind;
+  kind?: MigrationRowKind;
   since?: Date;
   until?: Date;
 }
@@ -242,7 +248,7 @@ export class MigrationsRepository implements MigrationsInProgress {
     return count;
   }
 
-  /** The cluster's compute migrations not yet ended, as moves in start order (planning sees the cluster as they leave it). */
+  /** The cluster's compute migrations and HA restarts not yet ended, as moves in start order (planning sees the cluster as they leave it). */
   async unfinishedComputeMoves(manager: EntityManager, clusterId: string): Promise<Move[]> {
     return (await this.unfinishedCompute(manager, clusterId)).map((m) => m.move);
   }
@@ -256,13 +262,14 @@ export class MigrationsRepository implements MigrationsInProgress {
   async unfinishedCompute(manager: EntityManager, clusterId: string, holdUntilCommit = false): Promise<UnfinishedMove[]> {
     const rows: { id: string; vm_id: string; source_host_id: string; target_host_id: string; priority: number; reason: Move['reason'] }[] = await manager.query(
       `SELECT id, vm_id, source_host_id, target_host_id, priority, reason FROM migrations
-       WHERE cluster_id = $1 AND kind = 'compute' AND state IN ${UNFINISHED}
+       WHERE cluster_id = $1 AND kind IN ${sqlKinds(HOST_CHANGING_KINDS)} AND state IN ${UNFINISHED}
        ORDER BY priority, created_at, plan_id, move_index${holdUntilCommit ? ' FOR SHARE' : ''}`,
       [clusterId],
     );
+    // An HA restart is, for the planner, a mandatory move off a host that is gone.
     return rows.map((r) => ({
       migrationId: r.id,
-      move: { vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: r.reason },
+      move: { vmId: r.vm_id, fromHostId: r.source_host_id, toHostId: r.target_host_id, priority: r.priority, reason: (r.reason as string) === HA_RESTART_REASON ? 'evacuation' : r.reason },
     }));
   }
 
@@ -310,6 +317,32 @@ export class MigrationsRepository implements MigrationsInProgress {
       [hostId],
     );
     return row;
+  }
+
+  /** Migrations not yet ended from or to the host (a host that failed takes no part in any any more). */
+  async unfinishedOfHost(manager: EntityManager, hostId: string): Promise<{ id: string; state: UnfinishedState; kind: MigrationRowKind }[]> {
+    return manager.query(
+      `SELECT id, state, kind FROM migrations WHERE (source_host_id = $1 OR target_host_id = $1) AND state IN ${UNFINISHED} ORDER BY created_at, id`,
+      [hostId],
+    );
+  }
+
+  /** Migrations (of any kind) not yet ended of these VMs. */
+  async unfinishedOfVms(manager: EntityManager, vmIds: string[]): Promise<{ id: string; vmId: string; state: UnfinishedState; kind: MigrationRowKind }[]> {
+    if (vmIds.length === 0) return [];
+    return manager.query(`SELECT id, vm_id AS "vmId", state, kind FROM migrations WHERE vm_id = ANY($1) AND state IN ${UNFINISHED} ORDER BY created_at, id`, [vmIds]);
+  }
+
+  /** Per down VM, its failed restarts since it went down, with the last error. */
+  async failedRestartsSinceDown(manager: EntityManager, vmIds: string[]): Promise<Map<string, { count: number; error: string | null }>> {
+    if (vmIds.length === 0) return new Map();
+    const rows: { vm_id: string; count: number; error: string | null }[] = await manager.query(
+      `SELECT m.vm_id, count(*)::int AS count, (array_agg(m.error ORDER BY m.finished_at DESC))[1] AS error
+       FROM migrations m JOIN vms v ON v.id = m.vm_id
+       WHERE m.vm_id = ANY($1) AND m.kind = 'restart' AND m.state = 'failed' AND m.created_at >= v.down_since GROUP BY m.vm_id`,
+      [vmIds],
+    );
+    return new Map(rows.map((r) => [r.vm_id, { count: r.count, error: r.error }]));
   }
 
   /** The VMs on a host (powered-on ones only unless asked), each with whether it has a migration not yet ended. */

@@ -11,7 +11,7 @@ import type { Move } from '../planner/snapshot.js';
 import { Cancellations } from './cancellations.js';
 import { MigrationDispatcher } from './migration-dispatcher.js';
 import { MigrationQueue } from './migration-queue.js';
-import { isFinal } from './migration-state.js';
+import { HA_RESTART_REASON, isFinal } from './migration-state.js';
 import { MigrationEntity, type MigrationEventEntity } from './migration.entity.js';
 import { type MigrationFilter, MigrationsRepository, type UnfinishedMove } from './migrations.repository.js';
 import { moveDependencies } from './move-dependencies.js';
@@ -183,6 +183,38 @@ export class MigrationsService {
       manager,
       [],
       ids.map((id, i) => ({ migrationId: id, type: 'state', toState: 'pending', detail: { planId, moveIndex: planned[i].moveIndex } })),
+    );
+    return ids;
+  }
+
+  /**
+   * HA restarts of down VMs, pending, inside the caller's transaction (the dispatcher starts them,
+   * within the same limits as migrations; the worker asks the engine to restart, not to migrate).
+   * They are priority 1 and keep the given order (high restart priority first) through move_index.
+   */
+  async createRestarts(manager: EntityManager, clusterId: string, restarts: { vmId: string; fromHostId: string; toHostId: string; restartPriority: string }[]): Promise<string[]> {
+    const ids = restarts.map(() => crypto.randomUUID());
+    const rows: Partial<MigrationEntity>[] = restarts.map((r, i) => ({
+      id: ids[i],
+      clusterId,
+      planId: null,
+      moveIndex: i,
+      kind: 'restart',
+      vmId: r.vmId,
+      sourceHostId: r.fromHostId,
+      targetHostId: r.toHostId,
+      priority: 1,
+      reason: HA_RESTART_REASON,
+      state: 'pending',
+      attempts: 0,
+      cancelRequested: false,
+      requestedByKeyId: null,
+    }));
+    await this.repository.insert(manager, rows);
+    await writeTransitions(
+      manager,
+      [],
+      ids.map((id, i) => ({ migrationId: id, type: 'state', toState: 'pending', detail: { restartPriority: restarts[i].restartPriority, failedHostId: restarts[i].fromHostId } })),
     );
     return ids;
   }

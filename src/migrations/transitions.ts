@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import { queryPrepared } from '../database/prepared.js';
-import type { MigrationResult } from '../engine/migration-engine.js';
-import { FINAL_STATES, type MigrationState, sqlStates } from './migration-state.js';
+import type { MigrationResult, RestartResult } from '../engine/migration-engine.js';
+import { FINAL_STATES, HOST_CHANGING_KINDS, type MigrationState, sqlKinds, sqlStates } from './migration-state.js';
 
 /** A guarded state change: it applies only if the migration is still in state `from`. */
 export interface Transition {
@@ -13,7 +13,7 @@ export interface Transition {
   detail?: Record<string, unknown>;
   /** Replaces the migration's error (null clears it). */
   error?: string | null;
-  result?: MigrationResult;
+  result?: MigrationResult | RestartResult;
   /** The planner's expectation of the migration, set once it starts. */
   prediction?: Record<string, unknown> | null;
   countAttempt?: boolean;
@@ -62,8 +62,11 @@ upd AS (
             CASE WHEN t.count_attempt THEN coalesce(t.detail, '{}'::jsonb) || jsonb_build_object('attempt', m.attempts) ELSE t.detail END AS detail
 ),
 placed AS (
-  UPDATE vms v SET host_id = upd.target_host_id, last_migrated_at = now(), updated_at = now()
-  FROM upd WHERE upd.state = 'succeeded' AND upd.kind = 'compute' AND v.id = upd.vm_id
+  -- A restart (HA) puts the VM on its target too, and it is up again.
+  UPDATE vms v SET host_id = upd.target_host_id, updated_at = now(),
+    last_migrated_at = CASE WHEN upd.kind = 'compute' THEN now() ELSE v.last_migrated_at END,
+    down_since = CASE WHEN upd.kind = 'restart' THEN NULL ELSE v.down_since END
+  FROM upd WHERE upd.state = 'succeeded' AND upd.kind IN ${sqlKinds(HOST_CHANGING_KINDS)} AND v.id = upd.vm_id
 ),
 restored AS (
   UPDATE vms v SET datastores = array_replace(v.datastores, upd.source_datastore_id, upd.target_datastore_id), updated_at = now()

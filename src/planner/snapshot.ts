@@ -21,6 +21,10 @@ export type VmAutomationLevel = (typeof VM_AUTOMATION_LEVELS)[number];
 export const POWER_STATES = ['on', 'off'] as const;
 export type PowerState = (typeof POWER_STATES)[number];
 
+/** The order in which HA restarts the VMs of a failed host (vSphere HA's VM restart priority); `disabled`: never restarted. */
+export const RESTART_PRIORITIES = ['high', 'medium', 'low', 'disabled'] as const;
+export type RestartPriority = (typeof RESTART_PRIORITIES)[number];
+
 export const RULE_KINDS = ['vm-anti-affinity', 'vm-affinity', 'vm-host-affinity', 'vm-host-anti-affinity'] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
@@ -95,6 +99,8 @@ export interface SnapshotVm {
   memoryActiveMb: number;
   powerState: PowerState;
   automationLevel?: VmAutomationLevel;
+  /** Absent: `medium`. */
+  restartPriority?: RestartPriority;
   networks: string[];
   datastores: string[];
   compatibilityGroup?: string;

@@ -6,6 +6,7 @@ import {
   type HealthActions,
   HOST_STATES,
   POWER_STATES,
+  RESTART_PRIORITIES,
   RULE_KINDS,
   RULE_MODES,
   VM_AUTOMATION_LEVELS,
@@ -304,8 +305,8 @@ export function parseHost(h: Reader): SnapshotHost {
 }
 
 export const VM_FIELDS = [
-  'id', 'hostId', 'vcpus', 'memoryMb', 'cpuDemandMhz', 'memoryActiveMb', 'powerState', 'automationLevel', 'networks',
-  'datastores', 'compatibilityGroup', 'memoryDirtyRateMbps', 'lastMigratedAt',
+  'id', 'hostId', 'vcpus', 'memoryMb', 'cpuDemandMhz', 'memoryActiveMb', 'powerState', 'automationLevel', 'restartPriority',
+  'networks', 'datastores', 'compatibilityGroup', 'memoryDirtyRateMbps', 'lastMigratedAt',
 ] as const;
 
 /** A VM on its own; whether its host exists is the caller's check. */
@@ -320,6 +321,7 @@ export function parseVm(v: Reader): SnapshotVm {
     memoryActiveMb: v.optionalNumber('memoryActiveMb', { min: 0, max: LIMITS.memoryMb }) ?? v.number('memoryMb', { minExclusive: 0, max: LIMITS.memoryMb }),
     powerState: v.oneOf('powerState', POWER_STATES),
     automationLevel: v.optionalOneOf('automationLevel', VM_AUTOMATION_LEVELS),
+    restartPriority: v.optionalOneOf('restartPriority', RESTART_PRIORITIES),
     networks: v.ids('networks', { optional: true }),
     datastores: v.ids('datastores', { optional: true }),
     compatibilityGroup: v.optionalId('compatibilityGroup'),

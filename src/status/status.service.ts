@@ -4,6 +4,7 @@ import type { DataSource } from 'typeorm';
 import { CLOCK, type Clock } from '../closedloop/clock.js';
 import { closedLoopStatus, type ClosedLoopStatus } from '../closedloop/closed-loop-status.js';
 import { EvaluationsRepository } from '../closedloop/evaluations.repository.js';
+import { IncidentsRepository } from '../closedloop/incidents.repository.js';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { ClustersService } from '../inventory/clusters.service.js';
 import { policyToFormat } from '../inventory/format-mapping.js';
@@ -62,6 +63,7 @@ export class StatusService {
     private readonly collections: CollectionsRepository,
     private readonly runs: PlanningRunsRepository,
     private readonly evaluations: EvaluationsRepository,
+    private readonly incidents: IncidentsRepository,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -71,7 +73,7 @@ export class StatusService {
    * state is a row each, read meanwhile on other connections.
    */
   async status(clusterId: string, now = this.clock.now()): Promise<ClusterStatus> {
-    const [{ cluster, snapshot }, collection, last, evaluation] = await Promise.all([
+    const [{ cluster, snapshot }, collection, last, evaluation, incidents] = await Promise.all([
       this.db.transaction('REPEATABLE READ', async (manager) => {
         const cluster = await this.clusters.require(clusterId, manager);
         const hosts = await this.snapshots.hosts(clusterId, manager);
@@ -81,6 +83,7 @@ export class StatusService {
       this.collections.get(clusterId),
       this.runs.last(clusterId),
       this.evaluations.get(clusterId),
+      this.incidents.open(clusterId),
     ]);
     const poweredOn = snapshot.vms.filter((v) => v.powerState === 'on');
     const stale = poweredOn.filter((v) => isStale(v.lastSampleAt?.getTime() ?? null, now.getTime())).map((v) => v.id);
@@ -106,7 +109,7 @@ export class StatusService {
         last: last ? { at: last.at, outcome: last.outcome, reason: last.reason, planId: last.planId, moves: last.moves, imbalance: last.imbalance } : null,
         nextAt: last && intervalSeconds > 0 ? new Date(last.at.getTime() + intervalSeconds * 1000) : null,
       },
-      closedLoop: closedLoopStatus(snapshot, evaluation, now.getTime()),
+      closedLoop: closedLoopStatus(snapshot, evaluation, now.getTime(), incidents),
     };
   }
 

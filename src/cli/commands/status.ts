@@ -8,7 +8,8 @@ const USAGE = `Usage:
 
 The cluster at a glance, from the API at BALLAST_URL (default http://localhost:3000): its imbalance
 and the policy's target, each host's CPU and memory utilization (bars; ! above the overload line),
-the freshness of its metrics and the last and next planning run. --json prints the API's answer.`;
+the freshness of its metrics, the last and next planning run and the open incidents of failed
+hosts. --json prints the API's answer.`;
 
 const BAR_WIDTH = 20;
 
@@ -43,6 +44,11 @@ export function statusTable(s: StatusAnswer): string {
     `cluster ${s.clusterId}: imbalance ${s.imbalance.toFixed(4)} (${target}); overloaded above ${line}`,
     `metrics: ${m.source}, newest sample ${ago(m.newestSampleAt, now)}, ${m.staleVms} of ${m.poweredOnVms} powered-on VMs stale${failing}`,
     `planning: ${last ? `last ${clock(last.at)} ${last.outcome}: ${last.reason}` : 'no run yet'}${s.planning.nextAt ? `; next ${clock(s.planning.nextAt)}` : ''}`,
+    ...(s.closedLoop?.incidents ?? []).map(
+      (i) =>
+        `incident: ${i.hostId} failed since ${clock(i.startedAt)}: ${i.vmIds.length} VMs went down, ${i.stillDown.length} still down` +
+        (i.unplaced.length > 0 ? `, ${i.unplaced.length} cannot be restarted now` : ''),
+    ),
     '',
   ];
   const idWidth = Math.max(4, ...s.hosts.map((h) => h.id.length));

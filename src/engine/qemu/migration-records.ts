@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { MigrationKind, MigrationResult } from '../migration-engine.js';
+import type { MigrationKind, MigrationResult, RestartResult } from '../migration-engine.js';
 import { fileNameFor, readJson, writeJsonAtomic } from './files.js';
 import type { LockOwner } from './vm-lock.js';
 
@@ -19,7 +19,8 @@ export interface QemuFigures {
 export interface MigrationRecord {
   migrationId: string;
   vmId: string;
-  kind: MigrationKind;
+  /** `restart`: an HA restart (the guest booted on the target from its disk). */
+  kind: MigrationKind | 'restart';
   sourceHostId: string;
   targetHostId: string;
   sourceDatastoreId?: string;
@@ -35,6 +36,7 @@ export interface MigrationRecord {
   /** Set once QEMU reported the migration completed (before the engine's own checks and cleanup). */
   figures?: QemuFigures;
   result?: MigrationResult;
+  restartResult?: RestartResult;
   error?: string;
 }
 

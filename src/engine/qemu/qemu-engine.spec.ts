@@ -316,6 +316,41 @@ describe('QemuEngine: live migrations of real QEMU guests', () => {
     expect(movedDisks.map((d) => d.inserted?.file)).toEqual([newDisk]);
   });
 
+  describe('HA restart', () => {
+    const restart = (migrationId: string, guest: EngineVm, failedHost: string, target: string) => ({
+      migrationId,
+      vm: guest,
+      failedHost: { id: failedHost },
+      target: { id: target },
+    });
+
+    it('fences the failed host and boots the guest from its shared disk on the target, once', async () => {
+      const guest = vm('ha-1');
+      await engine.register([{ vm: guest, hostId: 'host-a', running: true }]);
+      const [before] = await lab.instances('ha-1');
+      const diskBefore = await lab.withProbe(before, (c) => c.execute<{ inserted?: { file: string } }[]>('query-block'));
+      // host-a hangs (its QEMU stopped, not gone): the restart must not leave a second writer of the disk.
+      await lab.withProbe(before, (c) => c.execute('stop'));
+
+      const result = await engine.restart(restart('r-ha-1', guest, 'host-a', 'host-c'));
+      expect(result).toMatchObject({ hostId: 'host-c', running: true });
+      expect(result.bootTimeMs).toBeGreaterThan(0);
+      expect(await where('ha-1')).toEqual({ 'host-c': 'running' });
+      const [after] = await lab.instances('ha-1');
+      const diskAfter = await lab.withProbe(after, (c) => c.execute<{ inserted?: { file: string } }[]>('query-block'));
+      expect(diskAfter.map((d) => d.inserted?.file)).toEqual(diskBefore.map((d) => d.inserted?.file));
+      expect(await engine.locate('ha-1')).toMatchObject({ hostId: 'host-c', running: true });
+
+      // The same restart again answers from its record; another one of the same VM is refused once it runs on a third host.
+      expect(await engine.restart(restart('r-ha-1', guest, 'host-a', 'host-c'))).toEqual(result);
+      const [again] = await lab.instances('ha-1');
+      expect(again.pid).toBe(after.pid);
+      await expect(engine.restart(restart('r-ha-2', guest, 'host-a', 'host-b'))).rejects.toMatchObject({ code: 'vm-not-on-source', transient: false });
+      expect(await where('ha-1')).toEqual({ 'host-c': 'running' });
+      await expect(engine.restart(restart('r-ha-3', guest, 'host-c', 'host-c'))).rejects.toMatchObject({ code: 'invalid-request' });
+    });
+  });
+
   it('refuses bad requests with the field and the reason', async () => {
     const guest = vm('web-1');
     await expect(engine.migrate(move('m-bad-1', guest, 'host-b', 'host-b'))).rejects.toMatchObject({ code: 'invalid-request', message: expect.stringContaining('target.id') });

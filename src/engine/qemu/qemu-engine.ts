@@ -10,11 +10,12 @@ import {
   type VmLocation,
   type VmPlacement,
   requestProblem,
+  restartRequestProblem,
 } from '../migration-engine.js';
 import { type EngineContext, notRunningReason, type Run } from './engine-context.js';
 import { MigrationRecords } from './migration-records.js';
 import { ComputeMigrations } from './qemu-compute.js';
-import { ACTIVE_MIGRATION_STATUSES, QemuLab, type GuestInstance, type LabVm, type QemuLabOptions } from './qemu-lab.js';
+import { ACTIVE_MIGRATION_STATUSES, GuestStartError, QemuLab, type GuestInstance, type LabVm, type QemuLabOptions } from './qemu-lab.js';
 import { Recovery } from './qemu-recovery.js';
 import { StorageMigrations } from './qemu-storage.js';
 import type { QmpClient } from './qmp-client.js';
@@ -141,10 +142,68 @@ export class QemuEngine implements MigrationEngine, EngineContext {
     return run;
   }
 
+  /**
+   * HA restart: the guest boots on the target from its disk on the lab's shared datastore. The
+   * failed host is fenced first: a QEMU of the VM still alive there is stopped, so that two guests
+   * never write one disk. A repeated call for the same restart answers from its record; a VM that
+   * runs on the target already is not started again; one that runs on a third host is refused.
+   */
   async restart(request: RestartRequest): Promise<RestartResult> {
     this.assertOpen();
-    void request;
-    throw new MigrationEngineError('restart is not implemented by the qemu engine yet', false, 'not-implemented');
+    const invalid = restartRequestProblem(request);
+    if (invalid) throw new MigrationEngineError(`invalid restart request: ${invalid}`, false, 'invalid-request');
+    const { migrationId, vm: machine, failedHost, target } = request;
+    const answered = async () => {
+      const record = await this.records.get(migrationId);
+      if (record && (record.vmId !== machine.id || record.kind !== 'restart')) {
+        throw new MigrationEngineError(`migration ${migrationId} was a ${record.kind} of VM ${record.vmId}`, false, 'invalid-request');
+      }
+      return record?.state === 'completed' ? (record.restartResult ?? null) : null;
+    };
+    const earlier = await answered();
+    if (earlier) return earlier;
+    // A VM the lab does not know yet was defined on the failed host (its disk made on the datastore), not running.
+    if (!(await this.lab.vm(machine.id))) await this.lab.register([{ vm: machine, hostId: failedHost.id, running: false }]);
+    const owner = await newOwner();
+    this.owners.add(owner);
+    const lock = await VmLock.acquire(this.lab.vmLockFile(machine.id), owner, 'restart', migrationId);
+    if (!(lock instanceof VmLock)) {
+      abandonOwner(owner);
+      this.owners.delete(owner);
+      throw new MigrationEngineError(`VM ${machine.id} is busy: ${lock.purpose}${lock.migrationId ? ` ${lock.migrationId}` : ''} in progress`, true, 'busy');
+    }
+    try {
+      const again = await answered();
+      if (again) return again;
+      const vm = await this.requireVm(machine.id);
+      const alive = (await this.lab.inspect(machine.id)).filter((p) => p.alive);
+      const third = alive.find((p) => p.status === 'running' && p.instance.hostId !== failedHost.id && p.instance.hostId !== target.id);
+      if (third) throw new MigrationEngineError(`VM ${machine.id} runs on ${third.instance.hostId}, not on the failed host ${failedHost.id}: not started again`, false, 'vm-not-on-source');
+      const now = new Date().toISOString();
+      const base = { migrationId, vmId: machine.id, kind: 'restart' as const, sourceHostId: failedHost.id, targetHostId: target.id, owner, startedAt: now, updatedAt: now };
+      let bootTimeMs = 0;
+      if (!alive.some((p) => p.status === 'running' && p.instance.hostId === target.id)) {
+        for (const leftover of alive) await this.lab.removeInstance(leftover.instance); // fencing
+        await this.records.save({ ...base, state: 'running' });
+        const started = Date.now();
+        try {
+          await this.lab.start({ ...vm, hostId: target.id, running: true }, target.id);
+        } catch (error) {
+          const message = `VM ${machine.id} did not boot on ${target.id}: ${(error as Error).message}`;
+          await this.records.save({ ...base, state: 'failed', error: message });
+          throw new MigrationEngineError(message, error instanceof GuestStartError && error.addressInUse, 'boot-failed');
+        }
+        bootTimeMs = Date.now() - started;
+      }
+      await this.lab.saveVm({ ...vm, hostId: target.id, running: true });
+      const result: RestartResult = { hostId: target.id, running: true, bootTimeMs };
+      await this.records.save({ ...base, state: 'completed', restartResult: result });
+      return result;
+    } finally {
+      await lock.release();
+      abandonOwner(owner);
+      this.owners.delete(owner);
+    }
   }
 
   async locate(vmId: string): Promise<VmLocation> {

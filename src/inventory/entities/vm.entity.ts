@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
-import type { PowerState, VmAutomationLevel } from '../../planner/snapshot.js';
+import type { PowerState, RestartPriority, VmAutomationLevel } from '../../planner/snapshot.js';
 
 @Entity('vms')
 export class VmEntity {
@@ -31,6 +31,10 @@ export class VmEntity {
   @Column('text', { name: 'automation_level', nullable: true })
   automationLevel!: VmAutomationLevel | null;
 
+  /** null: not set, which means `medium`. */
+  @Column('text', { name: 'restart_priority', nullable: true })
+  restartPriority!: RestartPriority | null;
+
   @Column('text', { array: true })
   networks!: string[];
 
@@ -57,6 +61,10 @@ export class VmEntity {
   /** Discovery found the VM on no host since then (it is kept, not deleted). */
   @Column('timestamptz', { name: 'missing_since', nullable: true })
   missingSince!: Date | null;
+
+  /** Its host failed and it has not run anywhere since (HA restarts it, src/closedloop/ha.service.ts). */
+  @Column('timestamptz', { name: 'down_since', nullable: true })
+  downSince!: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

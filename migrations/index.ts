@@ -10,6 +10,7 @@ import { HostHealth1764700000001 } from './1764700000001-HostHealth.js';
 import { Observability1764800000000 } from './1764800000000-Observability.js';
 import { RequestedBy1765100000000 } from './1765100000000-RequestedBy.js';
 import { AuditTrail1765200000000 } from './1765200000000-AuditTrail.js';
+import { EvaluationOutcome1765800000000 } from './1765800000000-EvaluationOutcome.js';
 
 export const MIGRATIONS = [
   Inventory1764000000000,
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   Observability1764800000000,
   RequestedBy1765100000000,
   AuditTrail1765200000000,
+  EvaluationOutcome1765800000000,
 ];

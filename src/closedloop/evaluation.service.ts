@@ -112,12 +112,17 @@ export class EvaluationService {
         held: [...result.held.values()],
         budget: result.budget,
         changeWindow: windowView(result.window),
+        outcome: result.decision,
+        imbalance: result.plan.plan.imbalanceBefore,
       });
       return { clusterId, outcome: 'evaluated', summary, started: automatic.length, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null };
     });
     if (outcome.started > 0) {
       this.logger.log({ msg: `cluster ${clusterId}: ${outcome.summary}`, clusterId, planId: outcome.planId });
       void this.dispatcher.request(clusterId);
+    } else if (outcome.outcome === 'evaluated' || outcome.outcome === 'locked') {
+      // Why nothing started, as the status says it: an operator reading the log need not ask the API.
+      this.logger.log({ msg: `cluster ${clusterId}: ${outcome.summary}`, clusterId, ...(outcome.planId ? { planId: outcome.planId } : {}) });
     }
     return outcome;
   }

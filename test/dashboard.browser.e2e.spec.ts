@@ -194,6 +194,13 @@ describe('the dashboard in a real browser', () => {
     const vms = (await admin.get('/api/v1/vms?hostId=lab-h3').expect(200)).body;
     await expect(page.locator('.host-vms [data-vm]').count()).resolves.toBe(vms.total);
     await expect(page.locator('.host-vms').textContent()).resolves.toContain('succeeded');
+    // Each VM's demand as the inventory has it (the smoothed figure): CPU in GHz, memory (active) in GB.
+    for (const vm of vms.items as { id: string; cpuDemandMhz: number; memoryMb: number; memoryActiveMb: number }[]) {
+      const cells = await page.locator(`.host-vms [data-vm="${vm.id}"] td`).allTextContents();
+      expect(cells[3]).toBe(`${(vm.cpuDemandMhz / 1000).toFixed(1)} GHz`);
+      expect(cells[4]).toBe(`${(vm.memoryMb / 1024).toFixed(1)} GB (${(vm.memoryActiveMb / 1024).toFixed(1)} GB)`);
+      expect(cells[5]).toBe('—');
+    }
     await browser.screenshot('08-host-vms');
   });
 
@@ -242,7 +249,11 @@ describe('the dashboard in a real browser', () => {
 
   it('renders the 96-host sample (8,529 VMs)', async () => {
     const { page } = browser;
-    await admin.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);
+    const sample = loadSample('sample-96-hosts.json');
+    // Two hosts out of service, to show their badges.
+    sample.hosts[0].state = 'quarantine';
+    sample.hosts[1].state = 'failed';
+    await admin.post('/api/v1/clusters/import').send(sample).expect(201);
     await page.reload();
     await page.waitForSelector('[data-cluster="sample-96-hosts"]', { timeout: 30000 });
     const started = Date.now();
@@ -254,6 +265,9 @@ describe('the dashboard in a real browser', () => {
       return entry ? entry.duration : null;
     });
     console.log(`96-host sample: hosts shown ${wallMs} ms after the click (of which the status answer ${statusMs?.toFixed(0)} ms)`);
+    await expect(page.locator(`[data-host="${sample.hosts[0].id}"] .badge.state-quarantine`).textContent()).resolves.toBe('quarantine');
+    await expect(page.locator(`[data-host="${sample.hosts[1].id}"] .badge.state-failed`).textContent()).resolves.toBe('failed');
+    await expect(page.locator('[data-cluster-view="sample-96-hosts"] .badge[class*="state-"]').count()).resolves.toBe(2);
     await browser.screenshot('10-sample-96-hosts');
     expect(unexpectedErrors()).toEqual([]);
   });

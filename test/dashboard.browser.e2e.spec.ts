@@ -295,6 +295,20 @@ describe('the dashboard in a real browser', () => {
     await browser.screenshot('11-viewer');
     expect(unexpectedErrors()).toEqual([]);
   });
+
+  it('exits maintenance: the host is connected again and its badge goes', async () => {
+    const { page } = browser;
+    await signOut();
+    await signIn(ADMIN_KEY);
+    await page.click('[data-cluster="lab"]');
+    await page.waitForSelector('[data-host="lab-h2"] [data-action="exit-maintenance"]');
+    await page.click('[data-host="lab-h2"] [data-action="exit-maintenance"]');
+    await waitFor(async () => (await admin.get('/api/v1/hosts/lab-h2').expect(200)).body.state === 'connected', 30000, 'lab-h2 connected');
+    await page.waitForSelector('[data-host="lab-h2"] .badge.state-maintenance', { state: 'detached', timeout: 20000 });
+    await expect(page.locator('[data-host="lab-h2"] [data-action="enter-maintenance"]').count()).resolves.toBe(1);
+    await browser.screenshot('12-maintenance-exited');
+    expect(unexpectedErrors()).toEqual([]);
+  });
 });
 
 /**

@@ -11,6 +11,7 @@ import { Observability1764800000000 } from './1764800000000-Observability.js';
 import { RequestedBy1765100000000 } from './1765100000000-RequestedBy.js';
 import { AuditTrail1765200000000 } from './1765200000000-AuditTrail.js';
 import { HaRestart1765700000000 } from './1765700000000-HaRestart.js';
+import { EvaluationOutcome1765800000000 } from './1765800000000-EvaluationOutcome.js';
 
 export const MIGRATIONS = [
   Inventory1764000000000,
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   RequestedBy1765100000000,
   AuditTrail1765200000000,
   HaRestart1765700000000,
+  EvaluationOutcome1765800000000,
 ];

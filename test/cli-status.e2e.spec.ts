@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { host, snapshot, vm } from './support/builders.js';
 import { runNode } from './support/run-node.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
@@ -14,7 +15,8 @@ function ballast(...args: string[]) {
 const small = { cpuCapacityMhz: 10_000, memoryCapacityMb: 10_000 };
 
 beforeAll(async () => {
-  t = await createTestApp();
+  // No scheduler role: the closed loop evaluates when the test says so.
+  t = await createTestApp({ BALLAST_ROLES: 'api,worker', BALANCE_INTERVAL_SECONDS: '300' });
   await t.app.listen(0, '127.0.0.1');
   url = (await t.app.getUrl()).replace('[::1]', '127.0.0.1');
   await t.http
@@ -46,6 +48,16 @@ describe('ballast status', () => {
     expect(lines[4]).toMatch(/^HOST +STATE +VMS +CPU +MEMORY$/);
     expect(lines[5]).toBe('glance-h1  connected    1  [##################..]  90 %!  [##########..........]  50 %');
     expect(lines[6]).toBe('glance-h2  connected    1  [##..................]  10 %   [#####...............]  25 %');
+  });
+
+  it("prints what the last evaluation decided and why, and when the next is due", async () => {
+    const outcome = await t.app.get(EvaluationService).evaluate('glance');
+    const { code, stdout } = await ballast('glance');
+    expect(code).toBe(0);
+    const { planning } = (await t.http.get('/api/v1/clusters/glance/status').expect(200)).body;
+    const clock = (iso: string) => new Date(iso).toISOString().slice(11, 19);
+    expect(stdout.split('\n')[2]).toBe(`planning: last ${clock(planning.last.at)} holding: ${outcome.summary}; next ${clock(planning.nextAt)}`);
+    expect(outcome.summary).toMatch(/waiting for it to hold/);
   });
 
   it('--json prints the API answer', async () => {

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { DemoService } from '../src/demo/demo.service.js';
 import { type Browser, openBrowser } from './support/browser.js';
 import { testCluster } from './support/clusters.js';
@@ -84,6 +85,47 @@ describe('the dashboard in a real browser', () => {
     await browser.screenshot('02-cluster');
   });
 
+  it('shows at a glance: imbalance against the target and open detections, bars coloured by load, the day\'s chart, why the last evaluation did not act', async () => {
+    const { page } = browser;
+    // Six hours of host samples, one every 30 minutes: lab-h1 busy, the others idle.
+    const now = Date.now();
+    const samples = [];
+    for (let k = 12; k >= 1; k--) {
+      const at = new Date(now - k * 30 * 60_000).toISOString();
+      samples.push({ hostId: 'lab-h1', at, cpuMhz: 50_000 + k * 1000, memoryMb: 100_000 }, { hostId: 'lab-h2', at, cpuMhz: 5000, memoryMb: 20_000 }, { hostId: 'lab-h3', at, cpuMhz: 1000, memoryMb: 1000 });
+    }
+    await admin.post('/api/v1/metrics').send({ samples }).expect(202);
+    // The closed loop sees the imbalance and waits for its hold time.
+    await t.app.get(EvaluationService).evaluate('lab');
+    const status = (await admin.get('/api/v1/clusters/lab/status').expect(200)).body;
+    expect(status.planning.last.outcome).toBe('holding');
+    const detections = status.closedLoop.detections.length;
+    expect(detections).toBeGreaterThan(0);
+    const series = (await admin.get(`/api/v1/clusters/lab/imbalance?from=${new Date(now - 86_400_000).toISOString()}&step=5m`).expect(200)).body;
+    expect(series.points.length).toBeGreaterThanOrEqual(12);
+
+    await page.reload();
+    await page.click('[data-cluster="lab"]');
+    await page.waitForSelector('[data-cluster-view="lab"] #evaluation-summary');
+    const item = page.locator('[data-cluster="lab"]');
+    await expect(item.locator('.cluster-figures').textContent()).resolves.toBe(`${status.imbalance.toFixed(3)} / ${status.targetImbalance}${detections} open`);
+    await expect(page.locator('#evaluation-summary').textContent()).resolves.toBe(`holding ${status.planning.last.reason}`);
+    // Colours by load: calm below 60 %, warm to 80 %, hot above or past the overload line.
+    const colour = (u: number, line: number | null) => (line !== null && u > line) || u > 0.8 ? 'hot' : u > 0.6 ? 'warm' : 'calm';
+    for (const h of status.hosts as { id: string; cpuUtilization: number; memoryUtilization: number }[]) {
+      const fills = page.locator(`[data-host="${h.id}"] .bar .fill`);
+      await expect(fills.nth(0).getAttribute('class')).resolves.toBe(`fill ${colour(h.cpuUtilization, status.overloadLine.cpu)}`);
+      await expect(fills.nth(1).getAttribute('class')).resolves.toBe(`fill ${colour(h.memoryUtilization, status.overloadLine.memory)}`);
+    }
+    // The chart: a line of the imbalance and one of the hottest host's CPU, a point per step.
+    await page.waitForSelector('.chart-card svg path.series.imbalance', { timeout: 20000 });
+    for (const kind of ['imbalance', 'cpu']) {
+      const d = await page.locator(`.chart-card svg path.series.${kind}`).getAttribute('d');
+      expect(d!.split(/[ML]/).filter(Boolean)).toHaveLength(series.points.length);
+    }
+    await browser.screenshot('02-cluster-at-a-glance');
+  });
+
   it('approves one move of a recommendation, rejects the others, and shows its migration move to done', async () => {
     const { page } = browser;
     const plan = (await admin.post('/api/v1/clusters/lab/plans').send({}).expect(201)).body;
@@ -109,9 +151,22 @@ describe('the dashboard in a real browser', () => {
       if (width !== null) seen.add(Math.round(width));
       return [...seen].some((w) => w > 0 && w < 100) ? true : null;
     }, 30000, 'a progress bar between 0 and 100 %');
+    // Phase, throughput, and elapsed against the cost model's predicted time.
+    const cells = await page.locator(`${row} td`).allTextContents().catch(() => null);
+    if (cells !== null && cells.length === 6) {
+      expect(cells[2]).not.toBe('');
+      expect(cells[5]).toMatch(/^\S.* \/ \d[\d.]* (ms|s|min)/);
+    }
     await browser.screenshot('04-migration-in-flight');
     await page.waitForSelector(`[data-history="${migration.id}"]`, { timeout: 30000 });
     await expect(page.locator(`[data-history="${migration.id}"] .state-text`).textContent()).resolves.toBe('succeeded');
+    // Duration and downtime, measured and (predicted).
+    const ended = (await admin.get(`/api/v1/migrations/${migration.id}`).expect(200)).body;
+    const history = await page.locator(`[data-history="${migration.id}"] td`).allTextContents();
+    expect(ended.result.totalTimeMs).toBeGreaterThan(0);
+    expect(ended.prediction.totalTimeMs).toBeGreaterThan(0);
+    expect(history[4]).toMatch(/^\d[\d.]* (ms|s|min).* \(\d[\d.]* (ms|s|min).*\)$/);
+    expect(history[5]).toMatch(/^\d[\d.]* (ms|s|min).* \(\d[\d.]* (ms|s|min).*\)$/);
     await page.waitForSelector(row, { state: 'detached', timeout: 10000 });
     console.log(`progress seen in the browser (%): ${[...seen].sort((a, b) => a - b).join(', ')}`);
     await browser.screenshot('05-migration-done');
@@ -139,6 +194,13 @@ describe('the dashboard in a real browser', () => {
     const vms = (await admin.get('/api/v1/vms?hostId=lab-h3').expect(200)).body;
     await expect(page.locator('.host-vms [data-vm]').count()).resolves.toBe(vms.total);
     await expect(page.locator('.host-vms').textContent()).resolves.toContain('succeeded');
+    // Each VM's demand as the inventory has it (the smoothed figure): CPU in GHz, memory (active) in GB.
+    for (const vm of vms.items as { id: string; cpuDemandMhz: number; memoryMb: number; memoryActiveMb: number }[]) {
+      const cells = await page.locator(`.host-vms [data-vm="${vm.id}"] td`).allTextContents();
+      expect(cells[3]).toBe(`${(vm.cpuDemandMhz / 1000).toFixed(1)} GHz`);
+      expect(cells[4]).toBe(`${(vm.memoryMb / 1024).toFixed(1)} GB (${(vm.memoryActiveMb / 1024).toFixed(1)} GB)`);
+      expect(cells[5]).toBe('—');
+    }
     await browser.screenshot('08-host-vms');
   });
 
@@ -187,7 +249,11 @@ describe('the dashboard in a real browser', () => {
 
   it('renders the 96-host sample (8,529 VMs)', async () => {
     const { page } = browser;
-    await admin.post('/api/v1/clusters/import').send(loadSample('sample-96-hosts.json')).expect(201);
+    const sample = loadSample('sample-96-hosts.json');
+    // Two hosts out of service, to show their badges.
+    sample.hosts[0].state = 'quarantine';
+    sample.hosts[1].state = 'failed';
+    await admin.post('/api/v1/clusters/import').send(sample).expect(201);
     await page.reload();
     await page.waitForSelector('[data-cluster="sample-96-hosts"]', { timeout: 30000 });
     const started = Date.now();
@@ -202,6 +268,9 @@ describe('the dashboard in a real browser', () => {
     });
     await expect(hosts.count()).resolves.toBe(96);
     console.log(`96-host sample: hosts shown ${wallMs} ms after the click (of which the status answer ${statusMs?.toFixed(0)} ms)`);
+    await expect(page.locator(`[data-host="${sample.hosts[0].id}"] .badge.state-quarantine`).textContent()).resolves.toBe('quarantine');
+    await expect(page.locator(`[data-host="${sample.hosts[1].id}"] .badge.state-failed`).textContent()).resolves.toBe('failed');
+    await expect(page.locator('[data-cluster-view="sample-96-hosts"] .badge[class*="state-"]').count()).resolves.toBe(2);
     await browser.screenshot('10-sample-96-hosts');
     expect(unexpectedErrors()).toEqual([]);
   });
@@ -227,6 +296,20 @@ describe('the dashboard in a real browser', () => {
     // The trace's reasons are shown to a viewer too.
     await expect(page.locator(`[data-plan="${plan.id}"] [data-move="0"]`).textContent()).resolves.toContain(plan.plan.moves[0].reason);
     await browser.screenshot('11-viewer');
+    expect(unexpectedErrors()).toEqual([]);
+  });
+
+  it('exits maintenance: the host is connected again and its badge goes', async () => {
+    const { page } = browser;
+    await signOut();
+    await signIn(ADMIN_KEY);
+    await page.click('[data-cluster="lab"]');
+    await page.waitForSelector('[data-host="lab-h2"] [data-action="exit-maintenance"]');
+    await page.click('[data-host="lab-h2"] [data-action="exit-maintenance"]');
+    await waitFor(async () => (await admin.get('/api/v1/hosts/lab-h2').expect(200)).body.state === 'connected', 30000, 'lab-h2 connected');
+    await page.waitForSelector('[data-host="lab-h2"] .badge.state-maintenance', { state: 'detached', timeout: 20000 });
+    await expect(page.locator('[data-host="lab-h2"] [data-action="enter-maintenance"]').count()).resolves.toBe(1);
+    await browser.screenshot('12-maintenance-exited');
     expect(unexpectedErrors()).toEqual([]);
   });
 });

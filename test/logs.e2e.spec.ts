@@ -129,7 +129,17 @@ describe('structured logs', () => {
     expect(line).toMatchObject({ clusterId: 'logs', context: 'MigrationWorker', vmId: expect.stringMatching(/^logs-vm/) });
   });
 
-  it('hold no key material: no key this test sent, whole or hashed, in any line', () => {
+  it('hold no key material: no key or webhook secret this test sent, whole or hashed, in any line', async () => {
+    const secret = 'whsec-do-not-log-this-secret-either-42';
+    const subscribed = await fetch(`${api}/api/v1/webhooks`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ADMIN_KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ url: 'http://127.0.0.1:9/hook', events: ['migration.failed'], secret }),
+    });
+    expect(subscribed.status).toBe(201);
+    const requestId = subscribed.headers.get('x-request-id');
+    await waitFor(async () => lines().find((l) => l.requestId === requestId && l.msg === 'request'), 10000, 'the webhook request line');
+    keysUsed.push(secret);
     const output = service.output();
     for (const key of keysUsed) {
       expect(output).not.toContain(key);

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { MetricsCollector } from '../src/metrics/collector.js';
@@ -99,19 +100,42 @@ describe('collecting with the simulated source', () => {
     await db.query(`UPDATE vms SET power_state = 'on' WHERE id = 'sim-v3'`);
   });
 
-  it('a source that fails is recorded with the start of its streak, and nothing else changes', async () => {
-    await t.http.patch('/api/v1/clusters/sim').send({ metricsSource: 'libvirt' }).expect(200);
-    const before = await demand('sim-v1');
-    const first = await collector.collect('sim', at(100));
-    expect(first).toMatchObject({ outcome: 'failed', source: 'libvirt', error: expect.stringContaining('libvirt') });
-    await collector.collect('sim', at(101));
-    const [state] = await db.query(`SELECT failing_since, error FROM metrics_collections WHERE cluster_id = 'sim'`);
-    expect(state.failing_since.getTime()).toBe(at(100).getTime());
-    expect((await demand('sim-v1')).cpuDemandMhz).toBe(before.cpuDemandMhz);
-    await t.http.patch('/api/v1/clusters/sim').send({ metricsSource: null }).expect(200);
-    expect(await collector.collect('sim', at(102))).toMatchObject({ outcome: 'collected' });
-    const [after] = await db.query(`SELECT failing_since, error FROM metrics_collections WHERE cluster_id = 'sim'`);
-    expect(after).toEqual({ failing_since: null, error: null });
+  it('a source that fails is recorded with the start of its streak, shown in the status, logged once per streak, and nothing else changes', async () => {
+    const logged: string[] = [];
+    const keep = (message: unknown) => logged.push(String(message));
+    const error = Logger.prototype.error;
+    const log = Logger.prototype.log;
+    jest.spyOn(Logger.prototype, 'error').mockImplementation(function (this: Logger, message: unknown, ...rest: unknown[]) {
+      keep(message);
+      return error.call(this, message, ...rest);
+    });
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(function (this: Logger, message: unknown, ...rest: unknown[]) {
+      keep(message);
+      return log.call(this, message, ...rest);
+    });
+    try {
+      await t.http.patch('/api/v1/clusters/sim').send({ metricsSource: 'libvirt' }).expect(200);
+      const before = await demand('sim-v1');
+      const first = await collector.collect('sim', at(100));
+      expect(first).toMatchObject({ outcome: 'failed', source: 'libvirt', error: expect.stringContaining('libvirt') });
+      await collector.collect('sim', at(101));
+      await collector.collect('sim', at(102));
+      const [state] = await db.query(`SELECT failing_since, error FROM metrics_collections WHERE cluster_id = 'sim'`);
+      expect(state.failing_since.getTime()).toBe(at(100).getTime());
+      const { metrics } = (await t.http.get('/api/v1/clusters/sim/status').expect(200)).body;
+      expect(metrics).toMatchObject({ source: 'libvirt', failingSince: at(100).toISOString(), error: state.error, lastAttemptAt: at(102).toISOString() });
+      expect((await demand('sim-v1')).cpuDemandMhz).toBe(before.cpuDemandMhz);
+      // Three failing collections, one line.
+      expect(logged.filter((line) => line.startsWith('metrics of cluster sim (libvirt) fail: '))).toHaveLength(1);
+      await t.http.patch('/api/v1/clusters/sim').send({ metricsSource: null }).expect(200);
+      expect(await collector.collect('sim', at(103))).toMatchObject({ outcome: 'collected' });
+      const [after] = await db.query(`SELECT failing_since, error FROM metrics_collections WHERE cluster_id = 'sim'`);
+      expect(after).toEqual({ failing_since: null, error: null });
+      expect((await t.http.get('/api/v1/clusters/sim/status').expect(200)).body.metrics).toMatchObject({ failingSince: null, error: null });
+      expect(logged.filter((line) => line.startsWith('metrics of cluster sim (simulated) work again'))).toHaveLength(1);
+    } finally {
+      jest.restoreAllMocks();
+    }
   });
 });
 

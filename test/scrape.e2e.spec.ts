@@ -140,3 +140,36 @@ describe('GET /metrics', () => {
     expect((await fetch(`http://127.0.0.1:${port}/api/v1/clusters`)).status).toBe(404);
   });
 });
+
+describe('GET /metrics: the queue', () => {
+  let api: TestApp;
+
+  beforeAll(async () => {
+    // No worker takes the jobs: the approved migrations wait in the queue.
+    api = await createTestApp({ BALLAST_ROLES: 'api', METRICS_INTERVAL_SECONDS: '0' });
+    await api.http.post('/api/v1/clusters/import').send(testCluster('q', { vmsPerHost: [20, 0] })).expect(201);
+  });
+
+  afterAll(async () => {
+    await api?.close();
+  });
+
+  it('counts the jobs waiting and how long the oldest queued migration has waited', async () => {
+    const plan = await api.http.post('/api/v1/clusters/q/plans').send({ threshold: 5 }).expect(201);
+    await api.http.post(`/api/v1/plans/${plan.body.id}/approve`).send({}).expect(202);
+    const queued = await waitFor(async () => {
+      const page = (await api.http.get('/api/v1/migrations?clusterId=q&state=queued&limit=1000').expect(200)).body;
+      return page.total > 0 ? page.total : null;
+    }, 30000, 'queued migrations');
+    const queuedSince = Date.now();
+    // Long enough for the oldest to have waited a whole second by the scrape.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const { samples } = parsePrometheusText((await api.http.get('/metrics').expect(200)).text);
+    const jobs = (state: string) => valueOf(samples, 'ballast_queue_jobs', { state });
+    expect(jobs('waiting') + jobs('prioritized')).toBe(queued);
+    expect(jobs('active')).toBe(0);
+    const age = valueOf(samples, 'ballast_queue_oldest_job_age_seconds');
+    expect(age).toBeGreaterThanOrEqual(1);
+    expect(age).toBeLessThan((Date.now() - queuedSince) / 1000 + 30);
+  });
+});

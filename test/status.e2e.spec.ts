@@ -1,10 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { ADVISORY_LOCKS } from '../src/database/advisory-locks.js';
 import { MetricsCollector } from '../src/metrics/collector.js';
 import { SchedulerService } from '../src/scheduler/scheduler.service.js';
-import { host, snapshot, vm } from './support/builders.js';
+import { host, snapshot, vm, vmsOn } from './support/builders.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 /** GET /clusters/:id/status and /imbalance against a cluster computed by hand, and the planning outcomes. */
@@ -27,7 +29,8 @@ const hand = snapshot({
 });
 
 beforeAll(async () => {
-  t = await createTestApp({ BALANCE_INTERVAL_SECONDS: '0' });
+  // The closed loop is not on a timer (no scheduler role): the tests evaluate when they want.
+  t = await createTestApp({ BALANCE_INTERVAL_SECONDS: '300', BALLAST_ROLES: 'api,worker' });
   db = t.app.get<DataSource>(getDataSourceToken());
   await t.http.post('/api/v1/clusters/import').send(hand).expect(201);
 });
@@ -49,7 +52,7 @@ describe('GET /api/v1/clusters/:id/status', () => {
     ]);
     // Nothing measured yet: every powered-on VM is stale; no planning run yet.
     expect(body.metrics).toMatchObject({ source: 'simulated', lastAttemptAt: null, newestSampleAt: null, poweredOnVms: 4, staleVms: 4, staleVmIds: ['hand-a', 'hand-b', 'hand-c', 'hand-e'] });
-    expect(body.planning).toEqual({ intervalSeconds: 0, last: null, nextAt: null });
+    expect(body.planning).toEqual({ intervalSeconds: 300, last: null, nextAt: null });
   });
 
   it('shows the freshness of the metrics once collected', async () => {
@@ -113,6 +116,105 @@ describe('the last planning run, in the status and the log', () => {
     await t.http.post('/api/v1/clusters/import').send(stuck).expect(201);
     expect(await scheduler().balance('stuck')).toBeNull();
     expect(await last('stuck')).toMatchObject({ outcome: 'no-move-pays', reason: expect.stringMatching(/^imbalance 0\.1500 is above the target 0\.08, but no move pays for itself$/) });
+  });
+});
+
+/** The held advisory lock of planning `clusterId`, as another scheduler holds it; release() lets go. */
+async function holdPlanningLock(clusterId: string): Promise<{ release(): Promise<void> }> {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const holding = new Promise<void>((resolve) => (locked = resolve));
+  const holder = db.transaction(async (manager) => {
+    await manager.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [ADVISORY_LOCKS.plan, clusterId]);
+    locked();
+    await held;
+  });
+  await holding;
+  return {
+    async release() {
+      release();
+      await holder;
+    },
+  };
+}
+
+describe("the closed loop's last evaluation, in the status and the log", () => {
+  const evaluate = (clusterId: string) => t.app.get(EvaluationService).evaluate(clusterId);
+  const status = async (clusterId: string) => (await t.http.get(`/api/v1/clusters/${clusterId}/status`).expect(200)).body;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    const log = Logger.prototype.log;
+    jest.spyOn(Logger.prototype, 'log').mockImplementation(function (this: Logger, message: unknown, ...rest: unknown[]) {
+      logged.push(typeof message === 'object' && message !== null ? String((message as { msg?: unknown }).msg) : String(message));
+      return log.call(this, message, ...rest);
+    });
+    const hot = snapshot({
+      clusterId: 'loop-hot',
+      policy: { automationLevel: 'manual', holdMinutes: 5 },
+      hosts: [host('loop-hot-h1'), host('loop-hot-h2')],
+      vms: vmsOn('loop-hot-h1', 9, 'loop-hot-vm', { cpuDemandMhz: 8_000 }),
+    });
+    const even = snapshot({ clusterId: 'loop-even', hosts: [host('loop-even-h1'), host('loop-even-h2')], vms: [vm('loop-even-a', 'loop-even-h1'), vm('loop-even-b', 'loop-even-h2')] });
+    // Above the target (CPU 50 % / 0 %, memory 10 % / 0 %: 0.15), but its VMs may not move: no move pays.
+    const stuck = snapshot({
+      clusterId: 'loop-stuck',
+      policy: { migrationThreshold: 3, holdMinutes: 0 },
+      hosts: [host('loop-stuck-h1', small), host('loop-stuck-h2', small)],
+      vms: vmsOn('loop-stuck-h1', 4, 'loop-stuck-vm', { cpuDemandMhz: 1250, memoryActiveMb: 250, memoryMb: 250, automationLevel: 'disabled' }),
+    });
+    for (const cluster of [hot, even, stuck]) await t.http.post('/api/v1/clusters/import').send(cluster).expect(201);
+  });
+
+  afterAll(() => {
+    jest.restoreAllMocks();
+  });
+
+  it('holding: a detection waits for its hold time; the next evaluation is due when it runs out', async () => {
+    const outcome = await evaluate('loop-hot');
+    const body = await status('loop-hot');
+    expect(body.planning.last).toMatchObject({ outcome: 'holding', reason: outcome.summary, moves: 0, planId: null });
+    expect(body.planning.last.reason).toMatch(/overloaded .* waiting for it to hold 5 min/);
+    expect(body.planning.last.imbalance).toBeCloseTo(body.imbalance, 9);
+    expect(Date.parse(body.planning.last.at)).toBe(Date.parse(body.closedLoop.lastEvaluation.at));
+    expect(body.planning.nextAt).toBe(body.closedLoop.nextEvaluationAt);
+    expect(Date.parse(body.planning.nextAt) - Date.parse(body.planning.last.at)).toBeLessThanOrEqual(5 * 60_000);
+    expect(logged).toContain(`cluster loop-hot: ${outcome.summary}`);
+  });
+
+  it('planned: once the detection held, the moves are recommended (a manual cluster) with their plan', async () => {
+    await t.http.patch('/api/v1/clusters/loop-hot').send({ policy: { holdMinutes: 0 } }).expect(200);
+    const outcome = await evaluate('loop-hot');
+    expect(outcome.recommended).toBeGreaterThan(0);
+    const { planning } = await status('loop-hot');
+    expect(planning.last).toMatchObject({ outcome: 'planned', planId: outcome.planId, moves: outcome.recommended, reason: expect.stringContaining('for an operator to approve') });
+    const plan = (await t.http.get(`/api/v1/plans/${outcome.planId}`).expect(200)).body;
+    expect(plan).toMatchObject({ status: 'proposed', clusterId: 'loop-hot' });
+    expect(logged).toContain(`cluster loop-hot: ${outcome.summary}`);
+  });
+
+  it('below the target, and no move that pays for itself', async () => {
+    await evaluate('loop-even');
+    expect((await status('loop-even')).planning.last).toMatchObject({ outcome: 'below-target', imbalance: 0, moves: 0, reason: expect.stringContaining('nothing to do') });
+    expect(logged).toContain('cluster loop-even: no host above its line and the cluster within its imbalance target: nothing to do');
+    await evaluate('loop-stuck');
+    const stuck = (await status('loop-stuck')).planning.last;
+    expect(stuck).toMatchObject({ outcome: 'no-move-pays', moves: 0, reason: expect.stringContaining('but no move pays for itself') });
+    expect(stuck.imbalance).toBeCloseTo(0.15, 9);
+    expect(logged.some((line) => line.startsWith('cluster loop-stuck: ') && line.includes('no move pays for itself'))).toBe(true);
+  });
+
+  it('another scheduler holds the lock: logged, and the status keeps what that one decides', async () => {
+    const before = (await status('loop-even')).planning.last;
+    const lock = await holdPlanningLock('loop-even');
+    try {
+      expect(await evaluate('loop-even')).toMatchObject({ outcome: 'locked' });
+    } finally {
+      await lock.release();
+    }
+    expect(logged).toContain('cluster loop-even: another scheduler is evaluating the cluster');
+    expect((await status('loop-even')).planning.last).toEqual(before);
   });
 });
 

@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { verify } from '../src/notifications/signature.js';
-import { SchedulerService } from '../src/scheduler/scheduler.service.js';
+import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { evacuationCluster, testCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
@@ -119,15 +119,38 @@ describe('webhooks', () => {
     expect(await deliveries(other)).toEqual([]);
   });
 
-  it('delivers a recommendation of a manual cluster with its plan', async () => {
+  it("delivers the closed loop's recommendation of a manual cluster with its plan", async () => {
     const hook = await subscribe('/ok', ['recommendation.proposed']);
     const cluster = testCluster('r', { vmsPerHost: [30, 0] });
-    cluster.policy.migrationThreshold = 5;
+    cluster.policy = { ...cluster.policy, migrationThreshold: 5, holdMinutes: 0 };
     await t.http.post('/api/v1/clusters/import').send(cluster).expect(201);
-    const plan = await t.app.get(SchedulerService).balance('r');
-    expect(plan?.status).toBe('proposed');
+    const outcome = await t.app.get(EvaluationService).evaluate('r');
+    expect(outcome).toMatchObject({ outcome: 'evaluated', started: 0, recommended: expect.any(Number) });
+    expect(outcome.recommended).toBeGreaterThan(0);
+    const plan = (await t.http.get(`/api/v1/plans/${outcome.planId}`).expect(200)).body;
+    expect(plan.status).toBe('proposed');
     const [delivered] = await untilSettled(hook);
-    expect(delivered).toMatchObject({ state: 'delivered', attempts: 1, payload: { event: 'recommendation.proposed', clusterId: 'r', planId: plan!.id, moves: plan!.plan.moves.length } });
+    expect(delivered).toMatchObject({
+      state: 'delivered',
+      attempts: 1,
+      payload: { event: 'recommendation.proposed', clusterId: 'r', planId: plan.id, moves: outcome.recommended, imbalanceBefore: plan.plan.imbalanceBefore, imbalanceAfter: plan.plan.imbalanceAfter },
+    });
+  });
+
+  it('delivers a degraded host with what the health report did to it', async () => {
+    const hook = await subscribe('/ok', ['host.degraded']);
+    await t.http.post('/api/v1/clusters/import').send(testCluster('d', { vmsPerHost: [2, 2] })).expect(201);
+    await t.http.post('/api/v1/hosts/d-h1/health').send({ severity: 'moderate', detail: 'fan 2 failed' }).expect(200);
+    const [delivered] = await untilSettled(hook);
+    expect(delivered).toMatchObject({
+      state: 'delivered',
+      event: 'host.degraded',
+      payload: { event: 'host.degraded', clusterId: 'd', hostId: 'd-h1', severity: 'moderate', detail: 'fan 2 failed', action: 'quarantine', hostState: 'quarantine' },
+    });
+    // A healthy report lifts the quarantine: nothing degraded, nothing sent.
+    await t.http.post('/api/v1/hosts/d-h1/health').send({ severity: 'healthy' }).expect(200);
+    expect((await t.http.get('/api/v1/hosts/d-h1').expect(200)).body.state).toBe('connected');
+    expect(await deliveries(hook)).toHaveLength(1);
   });
 
   it('delivers a stalled maintenance with its reasons', async () => {

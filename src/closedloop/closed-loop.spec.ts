@@ -62,10 +62,12 @@ describe('evaluate', () => {
     const first = evaluate({ snapshot: s, now: T0, previous: [], history: [] });
     expect(first.moves).toEqual([]);
     expect(first.summary).toMatch(/waiting for it to hold 5 min \(300 s left\)/);
+    expect(first.decision).toBe('holding');
     const second = evaluate({ snapshot: s, now: T0 + 5 * MIN, previous: first.detections, history: [] });
     expect(second.moves.length).toBeGreaterThan(0);
     expect(second.moves.every((m) => m.fromHostId === 'h1')).toBe(true);
     expect(second.summary).toMatch(/planned \d+ moves? to relieve h1 overloaded/);
+    expect(second.decision).toBe('planned');
   });
 
   it('outside the change windows balancing waits, and says until when', () => {
@@ -76,6 +78,7 @@ describe('evaluate', () => {
     expect(second.moves).toEqual([]);
     expect(second.window.open).toBe(false);
     expect(second.summary).toContain('outside the change windows: balancing waits until 2026-12-05T00:00:00.000Z');
+    expect(second.decision).toBe('outside-window');
   });
 
   it('evacuation runs outside the change windows and with the budget spent', () => {
@@ -96,6 +99,7 @@ describe('evaluate', () => {
     expect(second.budget).toMatchObject({ allowed: 3, used: 3, mandatoryUsed: 1, left: 0 });
     expect(second.moves).toEqual([]);
     expect(second.summary).toContain('the churn budget is spent: 3 of 3 migrations in the last 24 h');
+    expect(second.decision).toBe('budget-spent');
   });
 });
 

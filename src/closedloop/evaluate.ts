@@ -37,7 +37,17 @@ export interface Evaluation {
   plan: PlanResult;
   /** In words an operator understands: what the evaluation did, or why it did nothing. */
   summary: string;
+  /** The same as a code (the status's `planning.last.outcome`). */
+  decision: EvaluationDecision;
 }
+
+/**
+ * What an evaluation decided: `planned` moves (mandatory ones, or for a held detection), or why
+ * not: `below-target` (no host above its line, the imbalance within its target), `holding` (a
+ * detection waits for its hold time), `outside-window`, `budget-spent`, `no-move-pays`.
+ */
+export const EVALUATION_DECISIONS = ['planned', 'below-target', 'holding', 'outside-window', 'budget-spent', 'no-move-pays'] as const;
+export type EvaluationDecision = (typeof EVALUATION_DECISIONS)[number];
 
 const MANDATORY = (m: Move) => m.priority === 1;
 
@@ -65,7 +75,18 @@ export function evaluate(input: EvaluationInput): Evaluation {
     moves.push(m);
   }
   const summary = describe({ moves, acting, open: found.open, window, budget, optionalAllowed, result, holdMs: loop.holdMs, now });
-  return { detections: found.open, fired: found.fired, cleared: found.cleared, held, window, budget, moves, plan: result, summary };
+  const decision = decide(moves, acting, found.open, window, budget);
+  return { detections: found.open, fired: found.fired, cleared: found.cleared, held, window, budget, moves, plan: result, summary, decision };
+}
+
+/** The code of what `describe` says: the same cases in the same order. */
+function decide(moves: Move[], acting: Detection[], open: Detection[], window: WindowState, budget: ChurnBudget): EvaluationDecision {
+  if (moves.length > 0) return 'planned';
+  if (open.length === 0) return 'below-target';
+  if (acting.length === 0) return 'holding';
+  if (!window.open) return 'outside-window';
+  if (budget.left === 0) return 'budget-spent';
+  return 'no-move-pays';
 }
 
 function describe(x: {

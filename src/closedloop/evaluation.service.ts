@@ -128,6 +128,8 @@ export class EvaluationService {
         held: [...result.held.values()],
         budget: result.budget,
         changeWindow: windowView(result.window),
+        outcome: result.decision,
+        imbalance: result.plan.plan.imbalanceBefore,
       });
       return { clusterId, outcome: 'evaluated', summary, started: automatic.length, restarts: ha.restarts, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null };
     });
@@ -135,6 +137,9 @@ export class EvaluationService {
     if (outcome.started > 0 || outcome.restarts > 0 || cancelled.length > 0) {
       this.logger.log({ msg: `cluster ${clusterId}: ${outcome.summary}`, clusterId, planId: outcome.planId });
       void this.dispatcher.request(clusterId);
+    } else if (outcome.outcome === 'evaluated' || outcome.outcome === 'locked') {
+      // Why nothing started, as the status says it: an operator reading the log need not ask the API.
+      this.logger.log({ msg: `cluster ${clusterId}: ${outcome.summary}`, clusterId, ...(outcome.planId ? { planId: outcome.planId } : {}) });
     }
     return outcome;
   }

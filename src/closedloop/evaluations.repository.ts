@@ -7,6 +7,7 @@ import type { ChangeWindowView } from './evaluation-view.js';
 import type { Detection } from './detection.js';
 import type { Hold } from './anti-thrash.js';
 import type { ChurnBudget } from './churn-budget.js';
+import type { EvaluationDecision } from './evaluate.js';
 
 /** A cluster's closed-loop state: what the last evaluation found and did, and when the next is due. */
 export interface EvaluationRecord {
@@ -21,10 +22,14 @@ export interface EvaluationRecord {
   held: Hold[];
   budget: ChurnBudget | null;
   changeWindow: ChangeWindowView | null;
+  /** What the evaluation decided (null for a row written before this was kept). */
+  outcome?: EvaluationDecision | null;
+  /** The reference imbalance it saw. */
+  imbalance?: number | null;
 }
 
 const COLUMNS = `cluster_id AS "clusterId", detections, evaluated_at AS "evaluatedAt", next_at AS "nextAt", summary,
-  moves_started AS "movesStarted", recommended, plan_id AS "planId", held, budget, change_window AS "changeWindow"`;
+  moves_started AS "movesStarted", recommended, plan_id AS "planId", held, budget, change_window AS "changeWindow", outcome, imbalance`;
 
 /** `cluster_evaluations`: one row per cluster. */
 @Injectable()
@@ -38,14 +43,15 @@ export class EvaluationsRepository {
 
   async save(manager: EntityManager, r: EvaluationRecord): Promise<void> {
     await manager.query(
-      `INSERT INTO cluster_evaluations (cluster_id, detections, evaluated_at, next_at, summary, moves_started, recommended, plan_id, held, budget, change_window)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+      `INSERT INTO cluster_evaluations (cluster_id, detections, evaluated_at, next_at, summary, moves_started, recommended, plan_id, held, budget, change_window, outcome, imbalance)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
        ON CONFLICT (cluster_id) DO UPDATE SET detections = excluded.detections, evaluated_at = excluded.evaluated_at, next_at = excluded.next_at,
          summary = excluded.summary, moves_started = excluded.moves_started, recommended = excluded.recommended, plan_id = excluded.plan_id,
-         held = excluded.held, budget = excluded.budget, change_window = excluded.change_window`,
+         held = excluded.held, budget = excluded.budget, change_window = excluded.change_window, outcome = excluded.outcome, imbalance = excluded.imbalance`,
       [
         r.clusterId, JSON.stringify(r.detections), r.evaluatedAt, r.nextAt, r.summary, r.movesStarted, r.recommended, r.planId,
         JSON.stringify(r.held), r.budget === null ? null : JSON.stringify(r.budget), r.changeWindow === null ? null : JSON.stringify(r.changeWindow),
+        r.outcome ?? null, r.imbalance ?? null,
       ],
     );
   }

@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { CLOCK, type Clock } from '../closedloop/clock.js';
+import type { EvaluationDecision } from '../closedloop/evaluate.js';
+import type { EvaluationRecord } from '../closedloop/evaluations.repository.js';
 import { closedLoopStatus, type ClosedLoopStatus } from '../closedloop/closed-loop-status.js';
 import { EvaluationsRepository } from '../closedloop/evaluations.repository.js';
 import { IncidentsRepository } from '../closedloop/incidents.repository.js';
@@ -15,7 +17,7 @@ import { SamplesRepository } from '../metrics/samples.repository.js';
 import type { SeriesRange } from '../metrics/series-query.js';
 import { SeriesRepository } from '../metrics/series.repository.js';
 import { isStale } from '../metrics/smoothing.js';
-import { PlanningRunsRepository, type PlanningRun } from '../scheduler/planning-runs.repository.js';
+import { PlanningRunsRepository, type PlanningOutcome, type PlanningRun } from '../scheduler/planning-runs.repository.js';
 import { type ClusterLoad, clusterLoad } from './cluster-load.js';
 import { type ImbalancePoint, imbalanceSeries } from './imbalance-series.js';
 
@@ -42,8 +44,9 @@ export interface ClusterStatus extends ClusterLoad {
   metrics: MetricsFreshness;
   planning: {
     intervalSeconds: number;
-    last: Omit<PlanningRun, 'clusterId'> | null;
-    /** When the next run is due by this process's BALANCE_INTERVAL_SECONDS (null: balancing is off, or no run yet). */
+    /** The newest of the closed loop's last evaluation and a planning run of SchedulerService.balance. */
+    last: PlanningDecision | null;
+    /** When the next evaluation is due (null: no evaluation or run yet, or balancing is off). */
     nextAt: Date | null;
   };
   /** The closed loop: open detections, held and failed hosts, budget, window, the last evaluation. */
@@ -106,8 +109,8 @@ export class StatusService {
       },
       planning: {
         intervalSeconds,
-        last: last ? { at: last.at, outcome: last.outcome, reason: last.reason, planId: last.planId, moves: last.moves, imbalance: last.imbalance } : null,
-        nextAt: last && intervalSeconds > 0 ? new Date(last.at.getTime() + intervalSeconds * 1000) : null,
+        last: lastDecision(last, evaluation),
+        nextAt: nextPlanningAt(last, evaluation, intervalSeconds),
       },
       closedLoop: closedLoopStatus(snapshot, evaluation, now.getTime(), incidents),
     };
@@ -129,4 +132,33 @@ export class StatusService {
       ),
     };
   }
+}
+
+export type PlanningDecision = Omit<PlanningRun, 'clusterId' | 'outcome'> & { outcome: PlanningOutcome | EvaluationDecision };
+
+/** The closed loop's evaluations plan the clusters; a run of SchedulerService.balance shows when it is newer. */
+function evaluationIsNewer(run: PlanningRun | null, evaluation: EvaluationRecord | null): evaluation is EvaluationRecord & { evaluatedAt: Date } {
+  if (!evaluation?.evaluatedAt) return false;
+  return run === null || new Date(evaluation.evaluatedAt).getTime() >= new Date(run.at).getTime();
+}
+
+function lastDecision(run: PlanningRun | null, evaluation: EvaluationRecord | null): PlanningDecision | null {
+  if (evaluationIsNewer(run, evaluation)) {
+    return {
+      at: new Date(evaluation.evaluatedAt),
+      // A row of an evaluation from before outcomes were kept: planned when it started or recommended moves.
+      outcome: evaluation.outcome ?? (evaluation.movesStarted + evaluation.recommended > 0 ? 'planned' : 'below-target'),
+      reason: evaluation.summary ?? '',
+      planId: evaluation.planId,
+      moves: evaluation.movesStarted + evaluation.recommended,
+      imbalance: evaluation.imbalance ?? null,
+    };
+  }
+  return run ? { at: run.at, outcome: run.outcome, reason: run.reason, planId: run.planId, moves: run.moves, imbalance: run.imbalance } : null;
+}
+
+function nextPlanningAt(run: PlanningRun | null, evaluation: EvaluationRecord | null, intervalSeconds: number): Date | null {
+  if (intervalSeconds <= 0) return null;
+  if (evaluationIsNewer(run, evaluation)) return evaluation.nextAt ? new Date(evaluation.nextAt) : null;
+  return run ? new Date(new Date(run.at).getTime() + intervalSeconds * 1000) : null;
 }

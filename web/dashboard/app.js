@@ -316,15 +316,14 @@ function Recommendations({ clusterId, session, refreshKey, onDecided }) {
 }
 
 function Evaluation({ status }) {
+  // planning.last is the closed loop's last evaluation: what it decided (a code) and why, in words.
   const last = status.planning?.last;
   const loop = status.closedLoop ?? null;
   const detections = loop?.detections ?? [];
-  const evaluation = loop?.lastEvaluation ?? null;
   return html`<section class="card evaluation">
     <h3>Last evaluation</h3>
-    ${evaluation?.summary && html`<p class="why" id="evaluation-summary">${evaluation.summary}</p><p class="muted small">evaluated ${ago(evaluation.at)}${loop.nextEvaluationAt ? ` · next ${time(loop.nextEvaluationAt)}` : ''}${loop.heldVms.length > 0 ? ` · ${loop.heldVms.length} VMs held by cooldown` : ''}${loop.changeWindow && !loop.changeWindow.open ? ' · outside the change window' : ''}</p>`}
-    ${last ? html`<p class="why"><span class=${`badge outcome-${last.outcome}`}>${last.outcome}</span> ${last.reason}</p>
-      <p class="muted small">${ago(last.at)}${status.planning.nextAt ? ` · next ${time(status.planning.nextAt)}` : ''}</p>` : html`<p class="muted">No planning run yet.</p>`}
+    ${last ? html`<p class="why" id="evaluation-summary"><span class=${`badge outcome-${last.outcome}`}>${last.outcome}</span> ${last.reason}</p>
+      <p class="muted small">evaluated ${ago(last.at)}${status.planning.nextAt ? ` · next ${time(status.planning.nextAt)}` : ''}${loop && loop.heldVms.length > 0 ? ` · ${loop.heldVms.length} VMs held by cooldown` : ''}${loop?.changeWindow && !loop.changeWindow.open ? ' · outside the change window' : ''}</p>` : html`<p class="muted">Not evaluated yet.</p>`}
     ${detections.length > 0 && html`<ul class="detections">${detections.map((d) => html`<li><span class="badge detection">${d.kind}</span> ${d.description}${d.acting ? '' : html` <span class="muted small">(held ${d.holdLeftSeconds} s more)</span>`}</li>`)}</ul>`}
     ${status.metrics && html`<p class="muted small">metrics: ${status.metrics.source}, last ${ago(status.metrics.lastSuccessAt)}${status.metrics.error ? html` · <span class="error">${status.metrics.error}</span>` : ''}${status.metrics.staleVms > 0 ? ` · ${status.metrics.staleVms} VMs stale` : ''}</p>`}
   </section>`;

@@ -33,7 +33,7 @@ export class VmDto {
 
 export class RuleDto {
   @ApiProperty({ example: 'web-apart' }) id!: string;
-  @ApiProperty({ example: 'prod-a' }) clusterId!: string;
+  @ApiProperty({ example: 'prod-a', description: 'On create it may be left out: the cluster of its VMs' }) clusterId!: string;
   @ApiProperty({ enum: RULE_KINDS }) kind!: string;
   @ApiProperty({ enum: RULE_MODES }) mode!: string;
   @ApiProperty({ type: [String] }) vmIds!: string[];

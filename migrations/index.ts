@@ -9,6 +9,7 @@ import { ClosedLoop1764700000000 } from './1764700000000-ClosedLoop.js';
 import { HostHealth1764700000001 } from './1764700000001-HostHealth.js';
 import { Observability1764800000000 } from './1764800000000-Observability.js';
 import { RequestedBy1765100000000 } from './1765100000000-RequestedBy.js';
+import { EngineAndDiskSize1765600000000 } from './1765600000000-EngineAndDiskSize.js';
 
 export const MIGRATIONS = [
   Inventory1764000000000,
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   HostHealth1764700000001,
   Observability1764800000000,
   RequestedBy1765100000000,
+  EngineAndDiskSize1765600000000,
 ];

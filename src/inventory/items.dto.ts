@@ -28,6 +28,7 @@ export class VmDto {
   @ApiProperty({ type: [String] }) datastores!: string[];
   @ApiPropertyOptional() compatibilityGroup?: string;
   @ApiPropertyOptional({ example: 400 }) memoryDirtyRateMbps?: number;
+  @ApiPropertyOptional({ example: 40960, description: 'Size of its disks, which storage vMotion copies' }) diskMb?: number;
   @ApiPropertyOptional({ format: 'date-time' }) lastMigratedAt?: string;
 }
 

@@ -28,6 +28,7 @@ const VM_FORMAT_COLUMNS = [
   'datastores',
   'compatibility_group AS "compatibilityGroup"',
   'memory_dirty_rate_mbps AS "memoryDirtyRateMbps"',
+  'disk_mb AS "diskMb"',
   'last_migrated_at AS "lastMigratedAt"',
 ].join(', ');
 

@@ -376,6 +376,25 @@ describe('rules in conflict', () => {
   });
 });
 
+describe('host capacity', () => {
+  // g-esx-2 (of gamma above) holds g-b and g-c: 2 x 16384 MB of memory, 2 x 2100 MHz of demand.
+  it('cannot shrink below what the host holds without ?force=true (409 naming the figure)', async () => {
+    const memory = await t.http.patch('/api/v1/hosts/g-esx-2').send({ memoryCapacityMb: 30000 }).expect(409);
+    expect(memory.body.message).toContain('memoryCapacityMb 30000 is below what host "g-esx-2" holds: its powered-on VMs have 32768 MB of memory');
+    expect(memory.body.needs).toEqual({ memoryCapacityMb: 32768 });
+    const cpu = await t.http.patch('/api/v1/hosts/g-esx-2').send({ cpuCapacityMhz: 4000 }).expect(409);
+    expect(cpu.body.message).toContain('its powered-on VMs demand 4200 MHz, so cpuCapacityMhz must stay at least 4200');
+    expect((await t.http.get('/api/v1/hosts/g-esx-2')).body).toMatchObject({ memoryCapacityMb: 524288, cpuCapacityMhz: 76800 });
+
+    await t.http.patch('/api/v1/hosts/g-esx-2').send({ memoryCapacityMb: 32768, cpuCapacityMhz: 4200 }).expect(200);
+    await t.http.patch('/api/v1/hosts/g-esx-2?force=maybe').send({ memoryCapacityMb: 1024 }).expect(400);
+    await t.http.patch('/api/v1/hosts/g-esx-2?force=true').send({ memoryCapacityMb: 1024 }).expect(200);
+    // Growing, or another field, is never refused, even on a host already over its capacity.
+    await t.http.patch('/api/v1/hosts/g-esx-2').send({ memoryCapacityMb: 2048 }).expect(200);
+    await t.http.patch('/api/v1/hosts/g-esx-2').send({ migrationBandwidthMbps: 25000 }).expect(200);
+  });
+});
+
 describe('deleting a cluster', () => {
   it('refuses a cluster with hosts unless forced, then removes its whole inventory', async () => {
     await t.http.delete('/api/v1/clusters/beta').expect(409);

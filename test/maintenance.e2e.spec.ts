@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Snapshot } from '../src/planner/snapshot.js';
+import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { testCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
@@ -135,6 +136,15 @@ describe('evacuation', () => {
     expect(op.returnPlanId).toBe(res.body.returnPlan.id);
     expect(op.events.at(-1)).toMatchObject({ type: 'exited', detail: { returnVms: true } });
     await t.http.delete('/api/v1/hosts/evac-h1/maintenance').send({}).expect(409);
+  });
+
+  it('the VMs brought back are in cooldown: the closed loop does not move them again at once', async () => {
+    const returned = (await t.http.get('/api/v1/vms?hostId=evac-h1&powerState=on').expect(200)).body.items.map((vm: { id: string }) => vm.id) as string[];
+    await t.app.get(EvaluationService).evaluate('evac');
+    const status = (await t.http.get('/api/v1/clusters/evac/status').expect(200)).body;
+    const held = new Map((status.closedLoop.heldVms as { vmId: string; reason: string }[]).map((h) => [h.vmId, h.reason]));
+    expect(returned).toHaveLength(5);
+    for (const id of returned) expect(held.get(id)).toMatch(/came back to evac-h1 within a day/);
   });
 });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Snapshot } from '../src/planner/snapshot.js';
 import { EvaluationService } from '../src/closedloop/evaluation.service.js';
-import { testCluster } from './support/clusters.js';
+import { evacuationCluster, testCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -145,6 +145,21 @@ describe('evacuation', () => {
     const held = new Map((status.closedLoop.heldVms as { vmId: string; reason: string }[]).map((h) => [h.vmId, h.reason]));
     expect(returned).toHaveLength(5);
     for (const id of returned) expect(held.get(id)).toMatch(/came back to evac-h1 within a day/);
+  });
+});
+
+describe('a host imported in entering-maintenance', () => {
+  it('is evacuated by the closed loop and in maintenance once empty', async () => {
+    await load(evacuationCluster({ id: 'imported', vms: 2, hosts: 3 }));
+    expect((await host('imported-h1')).state).toBe('entering-maintenance');
+    // Not while it holds VMs (the supervisor looks every second).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await host('imported-h1')).state).toBe('entering-maintenance');
+    // The sample cluster is manual: the closed loop recommends the evacuation, an operator approves it.
+    const { planId } = await t.app.get(EvaluationService).evaluate('imported');
+    await t.http.post(`/api/v1/plans/${planId}/approve`).send({}).expect(202);
+    await waitFor(async () => ((await host('imported-h1')).state === 'maintenance' ? true : null), 30000, 'the emptied host to be in maintenance');
+    expect((await t.http.get('/api/v1/vms?hostId=imported-h1').expect(200)).body.total).toBe(0);
   });
 });
 

@@ -26,10 +26,10 @@ export const isEnforcedMust = (rule: Rule): boolean => rule.mode === 'must' && r
 /** Why `candidate` cannot be kept beside `existing` (itself left out by id), or null. */
 export function conflictOf(existing: readonly Rule[], candidate: Rule): RuleConflict | null {
   if (!isEnforcedMust(candidate)) return null;
-  const others = existing.filter((r) => r.id !== candidate.id && isEnforcedMust(r));
   // The existing rules may contradict each other already (stored before this check): only what the candidate adds counts.
-  const accepted = consistentSubset(others);
-  return contradiction(accepted, candidate);
+  const accepted = new ConsistentRules();
+  for (const rule of existing) if (rule.id !== candidate.id && isEnforcedMust(rule) && accepted.conflictOf(rule) === null) accepted.add(rule);
+  return accepted.conflictOf(candidate);
 }
 
 /**
@@ -37,130 +37,155 @@ export function conflictOf(existing: readonly Rule[], candidate: Rule): RuleConf
  * (a rule in conflict is not accepted, so later rules are checked against a consistent set).
  */
 export function findRuleConflicts(rules: readonly Rule[]): RuleConflict[] {
-  const accepted: Rule[] = [];
+  const accepted = new ConsistentRules();
   const conflicts: RuleConflict[] = [];
   for (const rule of rules) {
     if (!isEnforcedMust(rule)) continue;
-    const conflict = contradiction(accepted, rule);
+    const conflict = accepted.conflictOf(rule);
     if (conflict) conflicts.push(conflict);
-    else accepted.push(rule);
+    else accepted.add(rule);
   }
   return conflicts;
 }
 
-function consistentSubset(rules: readonly Rule[]): Rule[] {
-  const refused = new Set(findRuleConflicts(rules).map((c) => c.ruleId));
-  return rules.filter((r) => !refused.has(r.id));
+const isHostRule = (r: Rule) => r.kind === 'vm-host-affinity' || r.kind === 'vm-host-anti-affinity';
+
+/** The hosts a group may use: null when no vm-host-affinity rule limits it. */
+function allowedHosts(hostRules: readonly Rule[]): Set<string> | null {
+  const only = hostRules.filter((r) => r.kind === 'vm-host-affinity');
+  if (only.length === 0) return null;
+  const allowed = new Set(only[0].hostIds ?? []);
+  for (const r of only) for (const h of [...allowed]) if (!(r.hostIds ?? []).includes(h)) allowed.delete(h);
+  for (const r of hostRules) if (r.kind === 'vm-host-anti-affinity') for (const h of r.hostIds ?? []) allowed.delete(h);
+  return allowed;
 }
 
-/** VMs joined by must vm-affinity rules, with the rules that joined each group. */
-class Groups {
+/**
+ * Must rules without a contradiction among them, indexed so that a candidate is checked against the
+ * groups it touches only (VMs joined by must vm-affinity, with the rules that name their members):
+ * an import of thousands of rules stays fast.
+ */
+class ConsistentRules {
   private readonly parent = new Map<string, string>();
+  private readonly members = new Map<string, string[]>();
+  private readonly rulesByVm = new Map<string, Rule[]>();
 
-  constructor(rules: readonly Rule[]) {
-    for (const rule of rules) {
-      if (rule.kind !== 'vm-affinity') continue;
-      for (const vm of rule.vmIds) this.union(vm, rule.vmIds[0]);
-    }
-  }
-
-  find(vm: string): string {
+  private find(vm: string): string {
     let root = vm;
-    while (this.parent.has(root) && this.parent.get(root) !== root) root = this.parent.get(root) as string;
+    for (let up = this.parent.get(root); up !== undefined && up !== root; up = this.parent.get(root)) root = up;
+    for (let at = vm; at !== root; ) {
+      const next = this.parent.get(at) as string;
+      this.parent.set(at, root);
+      at = next;
+    }
     return root;
   }
 
-  private union(a: string, b: string): void {
-    const ra = this.find(a);
-    const rb = this.find(b);
-    if (ra !== rb) this.parent.set(ra, rb);
-  }
-}
-
-const quote = (ids: readonly string[]) => ids.map((id) => `"${id}"`).join(', ');
-
-function contradiction(accepted: readonly Rule[], candidate: Rule): RuleConflict | null {
-  const all = [...accepted, candidate];
-  const groups = new Groups(all);
-  const sameGroup = (a: string, b: string) => groups.find(a) === groups.find(b);
-  const inGroupOf = (vm: string, rule: Rule) => rule.vmIds.some((v) => sameGroup(v, vm));
-  const result = (conflictsWith: Rule[], reason: string): RuleConflict => ({
-    ruleId: candidate.id,
-    conflictsWith: [...new Set(conflictsWith.map((r) => r.id))],
-    reason,
-  });
-
-  // Anti-affinity between VMs that must share a host.
-  for (const anti of all.filter((r) => r.kind === 'vm-anti-affinity')) {
-    const pair = firstPair(anti.vmIds, sameGroup);
-    if (pair === null) continue;
-    const [a, b] = pair;
-    const joining = accepted.filter((r) => r.kind === 'vm-affinity' && inGroupOf(a, r));
-    const others = anti === candidate ? joining : [anti];
-    if (others.length === 0) continue;
-    return result(others, `${a} and ${b} must share a host (${affinityWords(anti === candidate ? joining : [candidate, ...joining])}) and must not (anti-affinity "${anti.id}")`);
+  private group(root: string): string[] {
+    return this.members.get(root) ?? [root];
   }
 
-  // The hosts each group may use.
-  const hostRules = all.filter((r) => r.kind === 'vm-host-affinity' || r.kind === 'vm-host-anti-affinity');
-  const allowedOf = (vm: string): { allowed: Set<string> | null; rules: Rule[] } => {
-    const touching = hostRules.filter((r) => inGroupOf(vm, r));
-    const only = touching.filter((r) => r.kind === 'vm-host-affinity');
-    if (only.length === 0) return { allowed: null, rules: touching };
-    const allowed = new Set(only[0].hostIds ?? []);
-    for (const r of only) for (const h of [...allowed]) if (!(r.hostIds ?? []).includes(h)) allowed.delete(h);
-    for (const r of touching) if (r.kind === 'vm-host-anti-affinity') for (const h of r.hostIds ?? []) allowed.delete(h);
-    return { allowed, rules: touching };
-  };
-  for (const vm of candidate.vmIds) {
-    const { allowed, rules } = allowedOf(vm);
-    if (allowed === null || allowed.size > 0) continue;
-    const members = groupMembers(all, vm, sameGroup);
-    const others = rules.filter((r) => r !== candidate);
-    const linking = accepted.filter((r) => r.kind === 'vm-affinity' && inGroupOf(vm, r));
-    const named = others.length > 0 ? [...others, ...(candidate.kind === 'vm-affinity' ? [] : linking)] : linking;
-    if (named.length === 0) continue;
-    const who = members.length > 1 ? `${members.join(', ')} (which must share a host)` : vm;
-    return result(named, `no host is left for ${who}: ${hostRuleWords(rules)}`);
-  }
-
-  // Anti-affinity between groups pinned to the same single host.
-  for (const anti of all.filter((r) => r.kind === 'vm-anti-affinity')) {
-    const pinned = new Map<string, string>();
-    for (const vm of anti.vmIds) {
-      const { allowed, rules } = allowedOf(vm);
-      if (allowed === null || allowed.size !== 1) continue;
-      const only = [...allowed][0];
-      const earlier = pinned.get(only);
-      if (earlier === undefined) {
-        pinned.set(only, vm);
-        continue;
-      }
-      const involved = [anti, ...rules, ...allowedOf(earlier).rules];
-      if (!involved.includes(candidate)) continue;
-      return result(
-        involved.filter((r) => r !== candidate),
-        `${earlier} and ${vm} may only run on ${only} (${hostRuleWords([...new Set([...rules, ...allowedOf(earlier).rules])])}) and must not share it (anti-affinity "${anti.id}")`,
-      );
+  add(rule: Rule): void {
+    for (const vm of rule.vmIds) {
+      const list = this.rulesByVm.get(vm);
+      if (list) list.push(rule);
+      else this.rulesByVm.set(vm, [rule]);
+    }
+    if (rule.kind !== 'vm-affinity') return;
+    for (const vm of rule.vmIds.slice(1)) {
+      const a = this.find(rule.vmIds[0]);
+      const b = this.find(vm);
+      if (a === b) continue;
+      const [big, small] = this.group(a).length >= this.group(b).length ? [a, b] : [b, a];
+      this.parent.set(small, big);
+      this.members.set(big, [...this.group(big), ...this.group(small)]);
+      this.members.delete(small);
     }
   }
-  return null;
-}
 
-function firstPair(vms: readonly string[], same: (a: string, b: string) => boolean): [string, string] | null {
-  for (let i = 0; i < vms.length; i++) for (let j = i + 1; j < vms.length; j++) if (same(vms[i], vms[j])) return [vms[i], vms[j]];
-  return null;
-}
+  /** The conflict `candidate` would bring into these rules, or null. */
+  conflictOf(candidate: Rule): RuleConflict | null {
+    if (!isEnforcedMust(candidate)) return null;
+    // The groups the candidate changes, as they would be with it.
+    const roots = [...new Set(candidate.vmIds.map((vm) => this.find(vm)))];
+    const groups = candidate.kind === 'vm-affinity' ? [roots.flatMap((r) => this.group(r))] : roots.map((r) => this.group(r));
+    const groupOf = new Map<string, number>();
+    groups.forEach((members, g) => members.forEach((vm) => groupOf.set(vm, g)));
+    const rulesOf = (members: readonly string[]) => {
+      const found = new Set<Rule>();
+      for (const vm of members) for (const r of this.rulesByVm.get(vm) ?? []) found.add(r);
+      return [...found];
+    };
+    const result = (conflictsWith: Rule[], reason: string): RuleConflict => ({
+      ruleId: candidate.id,
+      conflictsWith: [...new Set(conflictsWith.filter((r) => r !== candidate).map((r) => r.id))],
+      reason,
+    });
 
-function groupMembers(rules: readonly Rule[], vm: string, same: (a: string, b: string) => boolean): string[] {
-  const members = new Set<string>([vm]);
-  for (const r of rules) for (const v of r.vmIds) if (same(v, vm)) members.add(v);
-  return [...members].sort();
+    for (const members of groups) {
+      const inGroup = new Set(members);
+      const touching = rulesOf(members);
+      if (candidate.vmIds.some((vm) => inGroup.has(vm))) touching.push(candidate);
+      const joining = touching.filter((r) => r.kind === 'vm-affinity' && r !== candidate);
+
+      // Anti-affinity between VMs that must share a host.
+      for (const anti of touching.filter((r) => r.kind === 'vm-anti-affinity')) {
+        const pair = anti.vmIds.filter((vm) => inGroup.has(vm));
+        if (pair.length < 2 || members.length < 2) continue;
+        const named = anti === candidate ? joining : [anti];
+        if (named.length === 0) continue;
+        const together = anti === candidate ? joining : [candidate, ...joining];
+        return result(named, `${pair[0]} and ${pair[1]} must share a host (${affinityWords(together)}) and must not (anti-affinity "${anti.id}")`);
+      }
+
+      // The hosts the group may use.
+      const hostRules = touching.filter(isHostRule);
+      const allowed = allowedHosts(hostRules);
+      if (allowed !== null && allowed.size === 0) {
+        const others = hostRules.filter((r) => r !== candidate);
+        const named = others.length > 0 ? [...others, ...(candidate.kind === 'vm-affinity' ? [] : joining)] : joining;
+        if (named.length > 0) {
+          const who = members.length > 1 ? `${[...members].sort().join(', ')} (which must share a host)` : members[0];
+          return result(named, `no host is left for ${who}: ${hostRuleWords(hostRules)}`);
+        }
+      }
+    }
+
+    // Anti-affinity between groups pinned to the same single host.
+    const allowedOf = (vm: string): { allowed: Set<string> | null; rules: Rule[] } => {
+      const g = groupOf.get(vm);
+      const members = g === undefined ? this.group(this.find(vm)) : groups[g];
+      const rules = rulesOf(members).filter(isHostRule);
+      if (isHostRule(candidate) && candidate.vmIds.some((v) => members.includes(v))) rules.push(candidate);
+      return { allowed: allowedHosts(rules), rules };
+    };
+    const antiRules = new Set(groups.flatMap((members) => rulesOf(members)).filter((r) => r.kind === 'vm-anti-affinity'));
+    if (candidate.kind === 'vm-anti-affinity') antiRules.add(candidate);
+    for (const anti of antiRules) {
+      const pinned = new Map<string, { vm: string; rules: Rule[] }>();
+      for (const vm of anti.vmIds) {
+        const { allowed, rules } = allowedOf(vm);
+        if (allowed === null || allowed.size !== 1) continue;
+        const only = [...allowed][0];
+        const earlier = pinned.get(only);
+        if (earlier === undefined) {
+          pinned.set(only, { vm, rules });
+          continue;
+        }
+        const hostRules = [...new Set([...rules, ...earlier.rules])];
+        return result(
+          [anti, ...hostRules],
+          `${earlier.vm} and ${vm} may only run on ${only} (${hostRuleWords(hostRules)}) and must not share it (anti-affinity "${anti.id}")`,
+        );
+      }
+    }
+    return null;
+  }
 }
 
 function affinityWords(rules: readonly Rule[]): string {
   const ids = rules.filter((r) => r.kind === 'vm-affinity').map((r) => r.id);
-  return `affinity ${quote(ids)}`;
+  return `affinity ${ids.map((id) => `"${id}"`).join(', ')}`;
 }
 
 function hostRuleWords(rules: readonly Rule[]): string {

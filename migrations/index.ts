@@ -12,6 +12,7 @@ import { RequestedBy1765100000000 } from './1765100000000-RequestedBy.js';
 import { AuditTrail1765200000000 } from './1765200000000-AuditTrail.js';
 import { HaRestart1765700000000 } from './1765700000000-HaRestart.js';
 import { EvaluationOutcome1765800000000 } from './1765800000000-EvaluationOutcome.js';
+import { EngineAndDiskSize1765600000000 } from './1765600000000-EngineAndDiskSize.js';
 
 export const MIGRATIONS = [
   Inventory1764000000000,
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   AuditTrail1765200000000,
   HaRestart1765700000000,
   EvaluationOutcome1765800000000,
+  EngineAndDiskSize1765600000000,
 ];

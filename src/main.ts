@@ -14,6 +14,7 @@ import { DemoService } from './demo/demo.service.js';
 import { listenError } from './config/listen-error.js';
 import { configureHttpApp } from './http-app.js';
 import { createPino, PinoLoggerService } from './logging/logger.js';
+import { checkEngineSwitch, EngineSwitchError } from './startup/engine-guard.js';
 import { checkRedis, preparePostgres, UnreachableServiceError } from './startup/preflight.js';
 
 async function start(config: BallastConfig): Promise<void> {
@@ -26,6 +27,7 @@ async function start(config: BallastConfig): Promise<void> {
   await preparePostgres(config.DATABASE_URL);
   const applied = await migrate(config.DATABASE_URL);
   if (applied.length > 0) logger.log(`applied migrations: ${applied.join(', ')}`);
+  await checkEngineSwitch(config.DATABASE_URL, config.MIGRATION_ENGINE);
 
   const roles = [...config.BALLAST_ROLES].join(',');
   if (config.BALLAST_ROLES.has('api')) {
@@ -75,6 +77,6 @@ try {
   await start(loadConfig());
 } catch (error) {
   if (error instanceof ConfigError) fail(`invalid configuration: ${error.message}`);
-  if (error instanceof UnreachableServiceError) fail(error.message);
+  if (error instanceof UnreachableServiceError || error instanceof EngineSwitchError) fail(error.message);
   fail(`failed to start: ${(error as Error).stack ?? String(error)}`);
 }

@@ -289,6 +289,112 @@ describe('rules', () => {
   });
 });
 
+describe('rules in conflict', () => {
+  const gamma = {
+    version: 1,
+    cluster: { id: 'gamma', name: 'Gamma' },
+    policy: {},
+    hosts: ['g-esx-1', 'g-esx-2'].map((id) => ({ ...host(id, 'gamma'), clusterId: undefined })),
+    vms: [vm('g-a', 'g-esx-1'), vm('g-b', 'g-esx-2'), vm('g-c', 'g-esx-2')],
+    rules: [{ id: 'g-apart', kind: 'vm-anti-affinity', mode: 'must', vmIds: ['g-a', 'g-b'] }],
+  };
+  const together = { id: 'g-together', kind: 'vm-affinity', mode: 'must', vmIds: ['g-b', 'g-a'] };
+
+  beforeAll(async () => {
+    await t.http.post('/api/v1/clusters/import').send(gamma).expect(201);
+  });
+
+  it('refuses a must affinity rule for VMs a must anti-affinity rule keeps apart (409 naming it), and stores nothing', async () => {
+    const res = await t.http.post('/api/v1/rules').send(together).expect(409);
+    expect(res.body).toMatchObject({ ruleId: 'g-together', conflictsWith: ['g-apart'] });
+    expect(res.body.message).toMatch(/rule "g-together" conflicts with must rule "g-apart": g-a and g-b must share a host/);
+    await t.http.get('/api/v1/rules/g-together').expect(404);
+    // A should rule contradicts nothing: it is a preference.
+    await t.http.post('/api/v1/rules').send({ ...together, id: 'g-soft', mode: 'should' }).expect(201);
+  });
+
+  it('stores it disabled with ?disabledOnConflict=true and says why', async () => {
+    const res = await t.http.post('/api/v1/rules?disabledOnConflict=true').send(together).expect(201);
+    expect(res.body).toMatchObject({ id: 'g-together', enabled: false, clusterId: 'gamma', conflict: { conflictsWith: ['g-apart'] } });
+    expect((await t.http.get('/api/v1/rules/g-together').expect(200)).body.enabled).toBe(false);
+    await t.http.post('/api/v1/rules?disabledOnConflict=maybe').send({ ...together, id: 'g-x' }).expect(400);
+  });
+
+  it('refuses enabling it, or turning a should rule into a must one, while the other rule holds', async () => {
+    const res = await t.http.patch('/api/v1/rules/g-together').send({ enabled: true }).expect(409);
+    expect(res.body.conflictsWith).toEqual(['g-apart']);
+    expect((await t.http.get('/api/v1/rules/g-together')).body.enabled).toBe(false);
+    await t.http.patch('/api/v1/rules/g-soft').send({ mode: 'must' }).expect(409);
+    const disabled = await t.http.patch('/api/v1/rules/g-soft?disabledOnConflict=true').send({ mode: 'must' }).expect(200);
+    expect(disabled.body).toMatchObject({ mode: 'must', enabled: false, conflict: { conflictsWith: ['g-apart'] } });
+    await t.http.delete('/api/v1/rules/g-soft').expect(204);
+    // Once the anti-affinity rule is disabled, the affinity rule may be enabled.
+    await t.http.patch('/api/v1/rules/g-apart').send({ enabled: false }).expect(200);
+    await t.http.patch('/api/v1/rules/g-together').send({ enabled: true }).expect(200);
+    const back = await t.http.patch('/api/v1/rules/g-apart').send({ enabled: true }).expect(409);
+    expect(back.body.conflictsWith).toEqual(['g-together']);
+  });
+
+  it('refuses vm-host rules that leave VMs that must share a host no host', async () => {
+    await t.http.post('/api/v1/rules').send({ id: 'g-a-on-1', kind: 'vm-host-affinity', mode: 'must', vmIds: ['g-a'], hostIds: ['g-esx-1'] }).expect(201);
+    const res = await t.http.post('/api/v1/rules').send({ id: 'g-b-on-2', kind: 'vm-host-affinity', mode: 'must', vmIds: ['g-b'], hostIds: ['g-esx-2'] }).expect(409);
+    expect(res.body.conflictsWith.sort()).toEqual(['g-a-on-1', 'g-together']);
+    expect(res.body.message).toContain('no host is left for g-a, g-b');
+  });
+
+  it('a rule without clusterId joins the cluster of its VMs; unknown VMs or VMs of two clusters are 400', async () => {
+    const res = await t.http.post('/api/v1/rules').send({ id: 'g-c-off-1', kind: 'vm-host-anti-affinity', mode: 'should', vmIds: ['g-c'], hostIds: ['g-esx-1'] }).expect(201);
+    expect(res.body.clusterId).toBe('gamma');
+    const unknown = await t.http.post('/api/v1/rules').send({ id: 'g-r', kind: 'vm-affinity', mode: 'should', vmIds: ['g-c', 'ghost'] }).expect(400);
+    expect(unknown.body.errors[0]).toMatchObject({ field: 'body.vmIds[1]', reason: 'unknown VM "ghost"' });
+    const mixed = await t.http.post('/api/v1/rules').send({ id: 'g-r', kind: 'vm-affinity', mode: 'should', vmIds: ['g-c', 'vm-1'] }).expect(400);
+    expect(mixed.body.errors[0].field).toBe('body.vmIds');
+    expect(mixed.body.errors[0].reason).toContain('different clusters (g-c in gamma, vm-1 in alpha)');
+    await t.http.get('/api/v1/rules/g-r').expect(404);
+  });
+
+  it('import refuses a snapshot whose must rules contradict each other (409), or stores the later ones disabled', async () => {
+    const delta = {
+      ...gamma,
+      cluster: { id: 'delta', name: 'Delta' },
+      hosts: gamma.hosts.map((h) => ({ ...h, id: h.id.replace('g-', 'd-') })),
+      vms: gamma.vms.map((v) => ({ ...v, id: v.id.replace('g-', 'd-'), hostId: v.hostId.replace('g-', 'd-') })),
+      rules: [
+        { id: 'd-apart', kind: 'vm-anti-affinity', mode: 'must', vmIds: ['d-a', 'd-b'] },
+        { id: 'd-together', kind: 'vm-affinity', mode: 'must', vmIds: ['d-a', 'd-b'] },
+      ],
+    };
+    const refused = await t.http.post('/api/v1/clusters/import').send(delta).expect(409);
+    expect(refused.body.message).toMatch(/rule "d-together" conflicts with must rule "d-apart" before it in the snapshot/);
+    expect(refused.body.conflicts).toEqual([{ ruleId: 'd-together', conflictsWith: ['d-apart'], reason: expect.any(String) }]);
+    await t.http.get('/api/v1/clusters/delta').expect(404);
+
+    const stored = await t.http.post('/api/v1/clusters/import?disabledOnConflict=true').send(delta).expect(201);
+    expect(stored.body.disabledRules).toEqual([expect.objectContaining({ ruleId: 'd-together', conflictsWith: ['d-apart'] })]);
+    expect((await t.http.get('/api/v1/rules/d-together')).body.enabled).toBe(false);
+    expect((await t.http.get('/api/v1/rules/d-apart')).body.enabled).toBeUndefined();
+  });
+});
+
+describe('host capacity', () => {
+  // g-esx-2 (of gamma above) holds g-b and g-c: 2 x 16384 MB of memory, 2 x 2100 MHz of demand.
+  it('cannot shrink below what the host holds without ?force=true (409 naming the figure)', async () => {
+    const memory = await t.http.patch('/api/v1/hosts/g-esx-2').send({ memoryCapacityMb: 30000 }).expect(409);
+    expect(memory.body.message).toContain('memoryCapacityMb 30000 is below what host "g-esx-2" holds: its powered-on VMs have 32768 MB of memory');
+    expect(memory.body.needs).toEqual({ memoryCapacityMb: 32768 });
+    const cpu = await t.http.patch('/api/v1/hosts/g-esx-2').send({ cpuCapacityMhz: 4000 }).expect(409);
+    expect(cpu.body.message).toContain('its powered-on VMs demand 4200 MHz, so cpuCapacityMhz must stay at least 4200');
+    expect((await t.http.get('/api/v1/hosts/g-esx-2')).body).toMatchObject({ memoryCapacityMb: 524288, cpuCapacityMhz: 76800 });
+
+    await t.http.patch('/api/v1/hosts/g-esx-2').send({ memoryCapacityMb: 32768, cpuCapacityMhz: 4200 }).expect(200);
+    await t.http.patch('/api/v1/hosts/g-esx-2?force=maybe').send({ memoryCapacityMb: 1024 }).expect(400);
+    await t.http.patch('/api/v1/hosts/g-esx-2?force=true').send({ memoryCapacityMb: 1024 }).expect(200);
+    // Growing, or another field, is never refused, even on a host already over its capacity.
+    await t.http.patch('/api/v1/hosts/g-esx-2').send({ memoryCapacityMb: 2048 }).expect(200);
+    await t.http.patch('/api/v1/hosts/g-esx-2').send({ migrationBandwidthMbps: 25000 }).expect(200);
+  });
+});
+
 describe('deleting a cluster', () => {
   it('refuses a cluster with hosts unless forced, then removes its whole inventory', async () => {
     await t.http.delete('/api/v1/clusters/beta').expect(409);

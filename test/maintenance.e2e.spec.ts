@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Snapshot } from '../src/planner/snapshot.js';
-import { testCluster } from './support/clusters.js';
+import { EvaluationService } from '../src/closedloop/evaluation.service.js';
+import { evacuationCluster, testCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -135,6 +136,30 @@ describe('evacuation', () => {
     expect(op.returnPlanId).toBe(res.body.returnPlan.id);
     expect(op.events.at(-1)).toMatchObject({ type: 'exited', detail: { returnVms: true } });
     await t.http.delete('/api/v1/hosts/evac-h1/maintenance').send({}).expect(409);
+  });
+
+  it('the VMs brought back are in cooldown: the closed loop does not move them again at once', async () => {
+    const returned = (await t.http.get('/api/v1/vms?hostId=evac-h1&powerState=on').expect(200)).body.items.map((vm: { id: string }) => vm.id) as string[];
+    await t.app.get(EvaluationService).evaluate('evac');
+    const status = (await t.http.get('/api/v1/clusters/evac/status').expect(200)).body;
+    const held = new Map((status.closedLoop.heldVms as { vmId: string; reason: string }[]).map((h) => [h.vmId, h.reason]));
+    expect(returned).toHaveLength(5);
+    for (const id of returned) expect(held.get(id)).toMatch(/came back to evac-h1 within a day/);
+  });
+});
+
+describe('a host imported in entering-maintenance', () => {
+  it('is evacuated by the closed loop and in maintenance once empty', async () => {
+    await load(evacuationCluster({ id: 'imported', vms: 2, hosts: 3 }));
+    expect((await host('imported-h1')).state).toBe('entering-maintenance');
+    // Not while it holds VMs (the supervisor looks every second).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await host('imported-h1')).state).toBe('entering-maintenance');
+    // The sample cluster is manual: the closed loop recommends the evacuation, an operator approves it.
+    const { planId } = await t.app.get(EvaluationService).evaluate('imported');
+    await t.http.post(`/api/v1/plans/${planId}/approve`).send({}).expect(202);
+    await waitFor(async () => ((await host('imported-h1')).state === 'maintenance' ? true : null), 30000, 'the emptied host to be in maintenance');
+    expect((await t.http.get('/api/v1/vms?hostId=imported-h1').expect(200)).body.total).toBe(0);
   });
 });
 

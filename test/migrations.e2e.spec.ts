@@ -194,10 +194,23 @@ describe('storage relocation', () => {
     expect(vm).toMatchObject({ hostId: 'store-h1', datastores: ['ds-2'] });
   });
 
+  it('copies the VM\'s disks by their size (diskMb), which a snapshot carries', async () => {
+    await t.http.patch('/api/v1/vms/store-vm001').send({ diskMb: 1024 }).expect(200);
+    const res = await t.http.post('/api/v1/vms/store-vm001/relocate-storage').send({ datastoreId: 'ds-1' }).expect(202);
+    const done = await untilEnded(res.body.id);
+    expect(done.state).toBe('succeeded');
+    const mib = 1024 * 1024;
+    // The whole disk, and what the guest wrote meanwhile: far from the 20 GiB assumed without a size.
+    expect(done.result.transferredBytes).toBeGreaterThanOrEqual(1024 * mib);
+    expect(done.result.transferredBytes).toBeLessThan(2048 * mib);
+    const snapshot = (await t.http.get('/api/v1/clusters/store/snapshot').expect(200)).body;
+    expect(snapshot.vms[0]).toMatchObject({ id: 'store-vm001', diskMb: 1024, datastores: ['ds-1'] });
+  });
+
   it('refuses an unknown datastore, the one it is on, and unknown VMs', async () => {
     const bad = await t.http.post('/api/v1/vms/store-vm001/relocate-storage').send({ datastoreId: 'ds-9' }).expect(400);
     expect(bad.body.errors[0].field).toBe('body.datastoreId');
-    await t.http.post('/api/v1/vms/store-vm001/relocate-storage').send({ datastoreId: 'ds-2' }).expect(409);
+    await t.http.post('/api/v1/vms/store-vm001/relocate-storage').send({ datastoreId: 'ds-1' }).expect(409);
     await t.http.post('/api/v1/vms/store-vm001/relocate-storage').send({}).expect(400);
     await t.http.post('/api/v1/vms/nope/relocate-storage').send({ datastoreId: 'ds-1' }).expect(404);
   });

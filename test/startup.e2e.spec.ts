@@ -4,6 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { deleteKeysUnder } from '../src/redis/delete-keys.js';
 import { runNode, type ServiceProcess, startService } from './support/run-node.js';
+import { checkEngineSwitch } from '../src/startup/engine-guard.js';
+import { evacuationCluster } from './support/clusters.js';
 import { createTestApp, createTestDatabase, type TestApp } from './support/test-app.js';
 
 const MAIN = 'dist/src/main.js';
@@ -105,6 +107,43 @@ describe('a metrics port already in use', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('switching the migration engine', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // No worker: the approved moves wait (pending or queued), as on a database whose Ballast was stopped.
+    t = await createTestApp({ BALLAST_ROLES: 'api' });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('refuses to start with another engine while migrations of the simulated engine have not ended, in one line', async () => {
+    await t.http.post('/api/v1/clusters/import').send(evacuationCluster({ id: 'sim', vms: 2 })).expect(201);
+    const plan = await t.http.post('/api/v1/clusters/sim/plans').send({}).expect(201);
+    const { migrationIds } = (await t.http.post(`/api/v1/plans/${plan.body.id}/approve`).send({}).expect(202)).body as { migrationIds: string[] };
+    expect(migrationIds).toHaveLength(2);
+    const first = (await t.http.get(`/api/v1/migrations/${migrationIds[0]}`).expect(200)).body;
+    expect(first.engine).toBe('simulated');
+    expect(['pending', 'queued']).toContain(first.state);
+
+    const { code, stderr, stdout } = await runNode(MAIN, [], { ...t.env, MIGRATION_ENGINE: 'qemu', PORT: '0', BALLAST_ROLES: 'api,scheduler,worker' });
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^ballast: MIGRATION_ENGINE=qemu, but the database has 2 pending\/queued\/running migrations of the simulated engine \(cluster sim\), whose VMs only that engine knows: start with MIGRATION_ENGINE=simulated until they end/),
+    ]);
+    expect(stdout).not.toMatch(/API on/);
+    // Nothing ran: the moves still wait, for the engine that knows their VMs.
+    expect(['pending', 'queued']).toContain((await t.http.get(`/api/v1/migrations/${migrationIds[0]}`).expect(200)).body.state);
+    await checkEngineSwitch(t.config.DATABASE_URL, 'simulated');
+
+    for (const id of migrationIds) {
+      const { state } = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body as { state: string };
+      if (state === 'pending' || state === 'queued') await t.http.post(`/api/v1/migrations/${id}/cancel`).send({}).expect(202);
+    }
+    await checkEngineSwitch(t.config.DATABASE_URL, 'qemu');
   });
 });
 

@@ -37,9 +37,14 @@ export class ClustersController {
   @RequiresRole('admin')
   @ApiOperation({ summary: 'Create a cluster from a FORMAT.md snapshot (with ?replace=true, replace it) in one transaction' })
   @ApiQuery({ name: 'replace', required: false, type: Boolean })
+  @ApiQuery({ name: 'disabledOnConflict', required: false, type: Boolean, description: 'Store must rules that contradict an earlier rule disabled instead of refusing the snapshot (409)' })
   @ApiBody({ description: 'A snapshot (docs/FORMAT.md)', schema: { type: 'object' } })
-  import(@Body(new ParseBodyPipe(validateSnapshot)) snapshot: Snapshot, @Query('replace') replace?: string): Promise<ImportResult> {
-    return this.snapshots.import(snapshot, booleanFlag(replace, 'replace'));
+  import(
+    @Body(new ParseBodyPipe(validateSnapshot)) snapshot: Snapshot,
+    @Query('replace') replace?: string,
+    @Query('disabledOnConflict') disabledOnConflict?: string,
+  ): Promise<ImportResult> {
+    return this.snapshots.import(snapshot, booleanFlag(replace, 'replace'), booleanFlag(disabledOnConflict, 'disabledOnConflict'));
   }
 
   @Get(':id')

@@ -65,6 +65,7 @@ export function vmToFormat(v: Omit<VmEntity, 'clusterId' | 'name' | 'macAddresse
     datastores: v.datastores,
     compatibilityGroup: v.compatibilityGroup,
     memoryDirtyRateMbps: v.memoryDirtyRateMbps,
+    diskMb: v.diskMb,
     lastMigratedAt: v.lastMigratedAt?.toISOString() ?? null,
   });
 }
@@ -113,6 +114,7 @@ export function vmRow(clusterId: string, v: SnapshotVm): Omit<VmEntity, 'created
     datastores: v.datastores,
     compatibilityGroup: v.compatibilityGroup ?? null,
     memoryDirtyRateMbps: v.memoryDirtyRateMbps ?? null,
+    diskMb: v.diskMb ?? null,
     lastMigratedAt: v.lastMigratedAt ? new Date(v.lastMigratedAt) : null,
   };
 }

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOkResponse, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ParseBodyPipe } from '../common/parse-body.pipe.js';
-import { enumFilter, type Page, pageOf, PageQuery } from '../common/query-params.js';
+import { booleanFlag, enumFilter, type Page, pageOf, PageQuery } from '../common/query-params.js';
 import { HOST_STATES, type SnapshotHost } from '../planner/snapshot.js';
 import { HOST_FIELDS, parseHost } from '../planner/validate-snapshot.js';
 import { HostsService, type HostView } from './hosts.service.js';
@@ -59,8 +59,10 @@ export class HostsController {
   @Patch(':id')
   @RequiresRole('admin')
   @ApiBody({ type: HostDto, description: 'The fields to change (null clears an optional one); clusterId cannot change' })
-  update(@Param('id') id: string, @Body() body: unknown): Promise<HostView> {
-    return this.hosts.update(id, body);
+  @ApiOperation({ summary: 'Change a host. A capacity lowered below what its powered-on VMs take is refused (409 naming the figure) unless ?force=true' })
+  @ApiQuery({ name: 'force', required: false, type: Boolean })
+  update(@Param('id') id: string, @Body() body: unknown, @Query('force') force?: string): Promise<HostView> {
+    return this.hosts.update(id, body, booleanFlag(force, 'force'));
   }
 
   @Delete(':id')

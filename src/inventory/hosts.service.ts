@@ -7,6 +7,7 @@ import { parseOrBadRequest } from '../common/parse-body.pipe.js';
 import { PG_UNIQUE_VIOLATION, pgErrorCode } from '../database/pg-errors.js';
 import type { HostState, SnapshotHost } from '../planner/snapshot.js';
 import { HOST_FIELDS, parseHost } from '../planner/validate-snapshot.js';
+import { capacityShrinkProblems, hostLoad } from '../planner/host-capacity.js';
 import { LibvirtInventoryReader } from '../engine/libvirt/inventory-reader.js';
 import { HostEntity } from './entities/host.entity.js';
 import { parseItemUpdate } from './item-body.js';
@@ -89,8 +90,11 @@ export class HostsService {
     }
   }
 
-  /** A partial update: the body's fields replace the host's, the result is checked as a whole; its cluster stays. */
-  async update(id: string, body: unknown): Promise<HostView> {
+  /**
+   * A partial update: the body's fields replace the host's, the result is checked as a whole; its
+   * cluster stays. A capacity lowered below what the host's VMs take is refused (409) unless `force`.
+   */
+  async update(id: string, body: unknown, force = false): Promise<HostView> {
     await this.db.transaction(async (manager) => {
       const host = await this.require(id, manager);
       const next = parseOrBadRequest(() => parseItemUpdate(hostToFormat(host), body, HOST_FIELDS, parseHost));
@@ -98,9 +102,22 @@ export class HostsService {
       if (next.state !== host.state && (maintenance.includes(next.state) || maintenance.includes(host.state))) {
         throw conflict(`host "${id}" enters and leaves maintenance through POST and DELETE /api/v1/hosts/${id}/maintenance`);
       }
+      if (!force) await this.refuseShrinkBelowLoad(manager, host, next);
       await manager.save(HostEntity, { ...host, ...hostRow(host.clusterId, next) });
     });
     return this.get(id);
+  }
+
+  private async refuseShrinkBelowLoad(manager: EntityManager, host: HostEntity, next: SnapshotHost): Promise<void> {
+    if (next.memoryCapacityMb >= host.memoryCapacityMb && next.cpuCapacityMhz >= host.cpuCapacityMhz) return;
+    const cluster = await this.clusters.require(host.clusterId, manager, true);
+    const vms = await manager.find(VmEntity, { where: { hostId: host.id }, select: { memoryMb: true, cpuDemandMhz: true, powerState: true } });
+    const problems = capacityShrinkProblems(host, next, hostLoad(vms), cluster.policy);
+    if (problems.length === 0) return;
+    const words = problems.map((p) => `${p.field} ${next[p.field as 'memoryCapacityMb' | 'cpuCapacityMhz']} is below what host "${host.id}" holds: ${p.reason}`);
+    throw conflict(`${words.join('; ')}; move VMs off first, or change it with ?force=true`, {
+      needs: Object.fromEntries(problems.map((p) => [p.field, p.needs])),
+    });
   }
 
   async remove(id: string): Promise<void> {

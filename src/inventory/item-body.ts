@@ -21,6 +21,13 @@ export function parseClusterItemCreate<T>(
   return { clusterId: reader.id('clusterId'), item: parse(reader) };
 }
 
+/** A rule to create: `clusterId` may be left out (the rule joins the cluster of its VMs). */
+export function parseRuleCreate<T>(body: unknown, fields: readonly string[], parse: (reader: Reader) => T): { clusterId?: string; item: T } {
+  const reader = readerOf(body, 'body');
+  reader.rejectUnknown([...fields, 'clusterId']);
+  return { clusterId: reader.optionalId('clusterId'), item: parse(reader) };
+}
+
 /** A partial update: the given fields replace the current ones (null clears an optional one), then the whole item is checked. */
 export function parseItemUpdate<T extends object>(
   current: T,

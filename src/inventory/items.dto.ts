@@ -29,13 +29,14 @@ export class VmDto {
   @ApiProperty({ type: [String] }) datastores!: string[];
   @ApiPropertyOptional() compatibilityGroup?: string;
   @ApiPropertyOptional({ example: 400 }) memoryDirtyRateMbps?: number;
+  @ApiPropertyOptional({ example: 40960, description: 'Size of its disks, which storage vMotion copies' }) diskMb?: number;
   @ApiPropertyOptional({ format: 'date-time' }) lastMigratedAt?: string;
   @ApiPropertyOptional({ format: 'date-time', readOnly: true, description: 'Down since its host failed (HA restarts it); absent: up' }) downSince?: string;
 }
 
 export class RuleDto {
   @ApiProperty({ example: 'web-apart' }) id!: string;
-  @ApiProperty({ example: 'prod-a' }) clusterId!: string;
+  @ApiProperty({ example: 'prod-a', description: 'On create it may be left out: the cluster of its VMs' }) clusterId!: string;
   @ApiProperty({ enum: RULE_KINDS }) kind!: string;
   @ApiProperty({ enum: RULE_MODES }) mode!: string;
   @ApiProperty({ type: [String] }) vmIds!: string[];

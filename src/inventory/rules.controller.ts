@@ -1,12 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBody, ApiOkResponse, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiOkResponse, ApiOperation, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ParseBodyPipe } from '../common/parse-body.pipe.js';
-import { enumFilter, type Page, pageOf, PageQuery } from '../common/query-params.js';
+import { booleanFlag, enumFilter, type Page, pageOf, PageQuery } from '../common/query-params.js';
 import { type Rule, RULE_KINDS, RULE_MODES } from '../planner/snapshot.js';
 import { parseRule, RULE_FIELDS } from '../planner/validate-snapshot.js';
 import { RuleDto } from './items.dto.js';
-import { parseClusterItemCreate } from './item-body.js';
-import { RulesService, type RuleView } from './rules.service.js';
+import { parseRuleCreate } from './item-body.js';
+import { RulesService, type RuleView, type StoredRuleView } from './rules.service.js';
 import { RequiresRole } from '../auth/access.decorators.js';
 
 class RuleQuery extends PageQuery {
@@ -16,7 +16,10 @@ class RuleQuery extends PageQuery {
   @ApiPropertyOptional({ description: 'Rules that name this VM' }) vmId?: string;
 }
 
-const parseCreateRule = (body: unknown) => parseClusterItemCreate(body, RULE_FIELDS, parseRule);
+const parseCreateRule = (body: unknown) => parseRuleCreate(body, RULE_FIELDS, parseRule);
+
+const ON_CONFLICT =
+  'A must rule that contradicts an enabled must rule of the cluster is refused (409 naming that rule); with ?disabledOnConflict=true it is stored disabled and the answer has `conflict`';
 
 @ApiTags('rules')
 @RequiresRole('viewer')
@@ -38,9 +41,14 @@ export class RulesController {
 
   @Post()
   @RequiresRole('admin')
-  @ApiBody({ type: RuleDto })
-  create(@Body(new ParseBodyPipe(parseCreateRule)) body: { item: Rule; clusterId: string }): Promise<RuleView> {
-    return this.rules.create(body.clusterId, body.item);
+  @ApiBody({ type: RuleDto, description: 'clusterId may be left out: the rule joins the cluster of its VMs' })
+  @ApiOperation({ summary: `Create a rule. ${ON_CONFLICT}` })
+  @ApiQuery({ name: 'disabledOnConflict', required: false, type: Boolean })
+  create(
+    @Body(new ParseBodyPipe(parseCreateRule)) body: { item: Rule; clusterId?: string },
+    @Query('disabledOnConflict') disabledOnConflict?: string,
+  ): Promise<StoredRuleView> {
+    return this.rules.create(body.clusterId, body.item, booleanFlag(disabledOnConflict, 'disabledOnConflict'));
   }
 
   @Get(':id')
@@ -52,8 +60,10 @@ export class RulesController {
   @Patch(':id')
   @RequiresRole('admin')
   @ApiBody({ type: RuleDto, description: 'The fields to change (null clears an optional one); clusterId cannot change' })
-  update(@Param('id') id: string, @Body() body: unknown): Promise<RuleView> {
-    return this.rules.update(id, body);
+  @ApiOperation({ summary: `Change a rule. ${ON_CONFLICT}` })
+  @ApiQuery({ name: 'disabledOnConflict', required: false, type: Boolean })
+  update(@Param('id') id: string, @Body() body: unknown, @Query('disabledOnConflict') disabledOnConflict?: string): Promise<StoredRuleView> {
+    return this.rules.update(id, body, booleanFlag(disabledOnConflict, 'disabledOnConflict'));
   }
 
   @Delete(':id')

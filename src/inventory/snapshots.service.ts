@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { conflict } from '../common/http-errors.js';
 import { bulkInsert } from '../database/bulk-insert.js';
 import type { Snapshot, SnapshotHost } from '../planner/snapshot.js';
+import { findRuleConflicts, type RuleConflict } from '../planner/rule-conflicts.js';
 import { ClustersService } from './clusters.service.js';
 import { ClusterEntity } from './entities/cluster.entity.js';
 import { HostEntity } from './entities/host.entity.js';
@@ -28,6 +29,7 @@ const VM_FORMAT_COLUMNS = [
   'datastores',
   'compatibility_group AS "compatibilityGroup"',
   'memory_dirty_rate_mbps AS "memoryDirtyRateMbps"',
+  'disk_mb AS "diskMb"',
   'last_migrated_at AS "lastMigratedAt"',
 ].join(', ');
 
@@ -37,6 +39,8 @@ export interface ImportResult {
   hosts: number;
   vms: number;
   rules: number;
+  /** Must rules stored disabled (?disabledOnConflict=true) because they contradict a rule before them in the snapshot. */
+  disabledRules?: RuleConflict[];
 }
 
 @Injectable()
@@ -57,7 +61,8 @@ export class SnapshotsService {
     const hosts = await this.hosts(clusterId, manager);
     // A plain query: hydrating thousands of VM entities costs several times the read itself.
     const vms: VmFormatRow[] = await manager.query(`SELECT ${VM_FORMAT_COLUMNS} FROM vms WHERE cluster_id = $1 ORDER BY id`, [clusterId]);
-    const rules = await manager.find(RuleEntity, { where: { clusterId }, order: { id: 'ASC' } });
+    // Oldest first: of two must rules in conflict the planner keeps to the older (rule-conflicts.ts).
+    const rules = await manager.find(RuleEntity, { where: { clusterId }, order: { createdAt: 'ASC', id: 'ASC' } });
     return {
       version: 1,
       cluster: { id: cluster.id, name: cluster.name },
@@ -80,8 +85,19 @@ export class SnapshotsService {
    * cluster of that id is deleted first. Ids are global: a host, VM or rule id used by another
    * cluster is a conflict.
    */
-  async import(snapshot: Snapshot, replace: boolean): Promise<ImportResult> {
+  async import(snapshot: Snapshot, replace: boolean, disabledOnConflict = false): Promise<ImportResult> {
     const clusterId = snapshot.cluster.id;
+    const conflicts = findRuleConflicts(snapshot.rules);
+    if (conflicts.length > 0 && !disabledOnConflict) {
+      const first = conflicts[0];
+      const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more)` : '';
+      throw conflict(
+        `rule "${first.ruleId}" conflicts with must rule ${first.conflictsWith.map((id) => `"${id}"`).join(', ')} before it in the snapshot: ${first.reason}${more}; import with ?disabledOnConflict=true to store such rules disabled`,
+        { conflicts },
+      );
+    }
+    const disabled = new Set(conflicts.map((c) => c.ruleId));
+    const rules = snapshot.rules.map((r) => (disabled.has(r.id) ? { ...r, enabled: false } : r));
     return this.db.transaction(async (manager) => {
       const existing = await this.clusters.find(clusterId, manager, true);
       if (existing && !replace) throw conflict(`cluster "${clusterId}" already exists; import with ?replace=true to replace it`);
@@ -91,13 +107,14 @@ export class SnapshotsService {
       await manager.insert(ClusterEntity, { id: clusterId, name: snapshot.cluster.name, policy: snapshot.policy, metricsSource: existing?.metricsSource ?? null });
       await bulkInsert(manager, HostEntity, snapshot.hosts.map((h) => hostRow(clusterId, h)));
       await bulkInsert(manager, VmEntity, snapshot.vms.map((v) => vmRow(clusterId, v)));
-      await bulkInsert(manager, RuleEntity, snapshot.rules.map((r) => ruleRow(clusterId, r)));
+      await bulkInsert(manager, RuleEntity, rules.map((r) => ruleRow(clusterId, r)));
       return {
         clusterId,
         replaced: existing !== null,
         hosts: snapshot.hosts.length,
         vms: snapshot.vms.length,
         rules: snapshot.rules.length,
+        ...(conflicts.length > 0 ? { disabledRules: conflicts } : {}),
       };
     });
   }

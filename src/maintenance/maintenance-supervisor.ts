@@ -49,6 +49,17 @@ export class MaintenanceSupervisor implements OnApplicationBootstrap {
     for (const id of await this.operations.activeIds()) {
       await this.supervise(id).catch((error: Error) => this.logger.error(`operation ${id}: ${error.message}`));
     }
+    await this.settleEmptiedHosts().catch((error: Error) => this.logger.error(`hosts entering maintenance: ${error.message}`));
+  }
+
+  /** A host in entering-maintenance without an operation (imported so) is in maintenance once empty. */
+  async settleEmptiedHosts(): Promise<void> {
+    await this.db.transaction(async (manager) => {
+      for (const host of await this.operations.emptiedWithoutOperation(manager)) {
+        const { affected } = await manager.update(HostEntity, { id: host.id, state: 'entering-maintenance' }, { state: 'maintenance' });
+        if (affected) this.logger.log({ msg: `host ${host.id} is in maintenance (empty)`, clusterId: host.clusterId, hostId: host.id });
+      }
+    });
   }
 
   /** One look at an operation (one process at a time: the others skip it). */

@@ -4,6 +4,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { isUuid, type Page } from '../common/query-params.js';
 import { ACTIVE_OPERATION_STATES, MaintenanceOperationEntity, type OperationState } from './maintenance.entity.js';
 import { type OperationFacts, THROUGHPUT_WINDOW_MS } from './operation-view.js';
+import { sqlStates, UNFINISHED_STATES } from '../migrations/migration-state.js';
 
 interface FactsRow {
   id: string;
@@ -84,6 +85,22 @@ export class MaintenanceRepository {
       [ACTIVE_OPERATION_STATES],
     );
     return rows.map((r) => r.id);
+  }
+
+  /**
+   * Hosts in entering-maintenance that no operation evacuates (imported or set so; the closed loop
+   * evacuates them) and that hold no VM, powered off or not, and take part in no unfinished migration.
+   */
+  async emptiedWithoutOperation(manager: EntityManager): Promise<{ id: string; clusterId: string }[]> {
+    return manager.query(
+      `SELECT h.id, h.cluster_id AS "clusterId" FROM hosts h
+       WHERE h.state = 'entering-maintenance'
+         AND NOT EXISTS (SELECT 1 FROM maintenance_operations o WHERE o.host_id = h.id AND o.state = ANY($1))
+         AND NOT EXISTS (SELECT 1 FROM vms v WHERE v.host_id = h.id)
+         AND NOT EXISTS (SELECT 1 FROM migrations m WHERE (m.source_host_id = h.id OR m.target_host_id = h.id) AND m.state IN ${sqlStates(UNFINISHED_STATES)})
+       ORDER BY h.id`,
+      [ACTIVE_OPERATION_STATES],
+    );
   }
 
   async event(manager: EntityManager, operationId: string, type: string, detail: Record<string, unknown>): Promise<void> {

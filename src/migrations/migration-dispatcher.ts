@@ -128,6 +128,7 @@ export class MigrationDispatcher implements BeforeApplicationShutdown {
       memoryDirtyRateMbps: row.memory_dirty_rate_mbps ?? undefined,
       macAddress: row.mac_address ?? macAddressFor(row.vm_id),
       datastores: row.datastores,
+      diskMb: row.disk_mb ?? undefined,
     };
     const source = { id: row.source_host_id, migrationBandwidthMbps: row.source_mbps ?? undefined };
     const target = { id: row.target_host_id, migrationBandwidthMbps: row.target_mbps ?? undefined };

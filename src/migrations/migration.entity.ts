@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
-import type { MigrationResult, RestartResult } from '../engine/migration-engine.js';
+import type { EngineName, MigrationResult, RestartResult } from '../engine/migration-engine.js';
 import type { MoveReason } from '../planner/snapshot.js';
 import type { HA_RESTART_REASON, MigrationRowKind, MigrationState } from './migration-state.js';
 import type { MigrationPrediction } from './prediction.js';
@@ -45,6 +45,10 @@ export class MigrationEntity {
   priority!: number;
 
   /** The API key that asked for the migration (approved its plan, started the maintenance); null: Ballast itself. */
+  /** The engine (MIGRATION_ENGINE) it was created under, which knows its VM; null: made before this was recorded. */
+  @Column('text', { nullable: true })
+  engine!: EngineName | null;
+
   @Column('text', { name: 'requested_by_key_id', nullable: true })
   requestedByKeyId!: string | null;
 

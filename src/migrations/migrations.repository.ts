@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { bulkInsert } from '../database/bulk-insert.js';
@@ -42,6 +43,7 @@ export interface StartableRow {
   memory_mb: number;
   memory_dirty_rate_mbps: number | null;
   datastores: string[];
+  disk_mb: number | null;
   /** The first NIC's MAC as discovery found it. */
   mac_address: string | null;
   source_mbps: number | null;
@@ -50,7 +52,7 @@ export interface StartableRow {
 
 const SELECT_STARTABLE = `
   SELECT m.id, m.cluster_id, m.kind, m.vm_id, m.source_host_id, m.target_host_id, m.source_datastore_id,
-         m.target_datastore_id, m.priority, v.memory_mb, v.memory_dirty_rate_mbps, v.datastores, v.mac_addresses[1] AS mac_address,
+         m.target_datastore_id, m.priority, v.memory_mb, v.memory_dirty_rate_mbps, v.datastores, v.disk_mb, v.mac_addresses[1] AS mac_address,
          sh.migration_bandwidth_mbps AS source_mbps, th.migration_bandwidth_mbps AS target_mbps
   FROM migrations m
   JOIN vms v ON v.id = m.vm_id
@@ -129,7 +131,10 @@ export interface MigrationFilter {
  */
 @Injectable()
 export class MigrationsRepository implements MigrationsInProgress {
-  constructor(@InjectDataSource() private readonly db: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
+  ) {}
 
   // --- reads for the API ---
 
@@ -209,7 +214,8 @@ export class MigrationsRepository implements MigrationsInProgress {
 
   /** New migrations, with the migrations each waits for (pairs of ids). */
   async insert(manager: EntityManager, rows: Partial<MigrationEntity>[], dependencies: { migrationId: string; dependsOn: string }[] = []): Promise<void> {
-    await bulkInsert(manager, MigrationEntity, rows);
+    // Each migration belongs to the engine that knows its VM (see unfinishedOfOtherEngines).
+    await bulkInsert(manager, MigrationEntity, rows.map((row) => ({ ...row, engine: this.config.MIGRATION_ENGINE })));
     if (dependencies.length === 0) return;
     await manager.query(
       `INSERT INTO migration_dependencies (migration_id, depends_on)
@@ -417,4 +423,28 @@ export class MigrationsRepository implements MigrationsInProgress {
       [operationId],
     );
   }
+}
+
+/** Unfinished migrations created under an engine, with the clusters they are in. */
+export interface EngineBacklog {
+  engine: string;
+  count: number;
+  clusters: string[];
+}
+
+/**
+ * The unfinished migrations created under another engine than `engine`, per engine: asked at start,
+ * before any worker runs (so on a connection of its own, not through Nest).
+ */
+export async function unfinishedOfOtherEngines(
+  db: { query: (sql: string, params: unknown[]) => Promise<{ rows: EngineBacklog[] }> },
+  engine: string,
+): Promise<EngineBacklog[]> {
+  const result = await db.query(
+    `SELECT engine, count(*)::int AS count, array_agg(DISTINCT cluster_id ORDER BY cluster_id) AS clusters
+     FROM migrations WHERE state IN ${UNFINISHED} AND engine IS NOT NULL AND engine <> $1
+     GROUP BY engine ORDER BY engine`,
+    [engine],
+  );
+  return result.rows;
 }

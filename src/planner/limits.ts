@@ -9,6 +9,8 @@ export const LIMITS = {
   cpuMhz: 100_000_000,
   /** Host and VM memory, active memory, a pushed sample's memory: 1 PB. */
   memoryMb: 1_000_000_000,
+  /** A VM's disks: 1 EB. */
+  diskMb: 1_000_000_000_000,
   /** A VM's virtual CPUs (KVM allows 4,096 today). */
   vcpus: 65_536,
   /** A migration link or a dirty rate: 10 Tb/s. */

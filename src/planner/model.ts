@@ -1,4 +1,5 @@
 import type { Snapshot, SnapshotHost, SnapshotVm } from './snapshot.js';
+import { findRuleConflicts } from './rule-conflicts.js';
 
 /**
  * The snapshot compiled into flat, index-addressed arrays: the planner evaluates hundreds of
@@ -86,6 +87,8 @@ export interface Model {
   /** Must vm-affinity rules joined transitively: VMs that must share a host; -1 for none. */
   readonly vmAffinityUnit: Int32Array;
   readonly affinityUnits: readonly Int32Array[];
+  /** Must rules that contradict another (rule-conflicts.ts), both sides, with the contradiction in words: never repaired. */
+  readonly ruleConflicts: ReadonlyMap<string, string>;
 
   readonly weightCpu: number;
   readonly weightMem: number;
@@ -249,6 +252,7 @@ export function compileModel(snapshot: Snapshot, extras: ModelExtras = {}): Mode
     vmRules,
     vmAffinityUnit,
     affinityUnits,
+    ruleConflicts: conflictWords(snapshot),
     weightCpu: policy.resourceWeights.cpu / weightSum,
     weightMem: policy.resourceWeights.memory / weightSum,
   };
@@ -335,6 +339,16 @@ function compileRules(snapshot: Snapshot, hostIndex: ReadonlyMap<string, number>
   const vmRules: (readonly number[])[] = new Array<readonly number[]>(vmCount);
   for (let v = 0; v < vmCount; v++) vmRules[v] = lists[v] ?? EMPTY;
   return { rules, vmRules, vmAffinityUnit, affinityUnits: members.map((m) => Int32Array.from(m)) };
+}
+
+function conflictWords(snapshot: Snapshot): Map<string, string> {
+  const words = new Map<string, string>();
+  const add = (id: string, text: string) => words.set(id, words.has(id) ? `${words.get(id)}; ${text}` : text);
+  for (const c of findRuleConflicts(snapshot.rules)) {
+    add(c.ruleId, `it conflicts with must rule ${c.conflictsWith.map((id) => `"${id}"`).join(', ')}: ${c.reason}`);
+    for (const id of c.conflictsWith) add(id, `it conflicts with must rule "${c.ruleId}": ${c.reason}`);
+  }
+  return words;
 }
 
 export function groupLabel(model: Model, group: number): string {

@@ -158,6 +158,38 @@ describe('must-rule repair', () => {
     expect(p.plan.unresolved).toEqual([{ ruleId: 'apart-groups', reason: expect.stringContaining('different compatibility groups') }]);
   });
 
+  it('a must rule in conflict is reported with the rule it conflicts with and blocks no other repair', () => {
+    const p = planned(
+      base(
+        [
+          { id: 'together', kind: 'vm-affinity', mode: 'must', vmIds: ['a', 'b'] },
+          { id: 'apart', kind: 'vm-anti-affinity', mode: 'must', vmIds: ['a', 'b'] },
+          { id: 'bc-together', kind: 'vm-affinity', mode: 'must', vmIds: ['c', 'b'] },
+        ],
+        [vm('a', 'h1'), vm('b', 'h2'), vm('c', 'h3')],
+      ),
+    );
+    // c joins b (bc-together repaired); a and b stay apart: "together" cannot hold beside "apart".
+    expect(p.plan.moves).toEqual([expect.objectContaining({ vmId: 'c', toHostId: 'h2', reason: 'rule' })]);
+    expect(p.plan.unresolved).toEqual([
+      { ruleId: 'together', reason: expect.stringMatching(/^must rule left broken \(its VMs are spread over h1, h2\): it conflicts with must rule "apart": a and b must share a host/) },
+    ]);
+  });
+
+  it('the reason for an affinity group that cannot gather names the VM and how it joins the rule', () => {
+    const s = base(
+      [
+        { id: 'ab', kind: 'vm-affinity', mode: 'must', vmIds: ['a', 'b'] },
+        { id: 'bc', kind: 'vm-affinity', mode: 'must', vmIds: ['b', 'c'] },
+      ],
+      [vm('a', 'h1', { automationLevel: 'disabled' }), vm('b', 'h2'), vm('c', 'h2', { memoryMb: 400_000 }), vm('filler', 'h1', { memoryMb: 200_000, automationLevel: 'disabled' })],
+    );
+    const p = planned(s);
+    const reasons = Object.fromEntries(p.plan.unresolved.map((u) => [u.ruleId, u.reason]));
+    expect(Object.keys(reasons)).toEqual(['ab']);
+    expect(reasons.ab).toMatch(/: c \(in the group through must rule bc\): /);
+  });
+
   it('balancing never breaks a kept must rule', () => {
     const s = snapshot({
       hosts: [host('hot'), host('cold')],

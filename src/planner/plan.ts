@@ -44,7 +44,8 @@ export function plan(snapshot: Snapshot, options: PlanOptions = {}): PlanResult 
   const reported = new Set(b.unresolved.map((u) => u.ruleId));
   for (const rule of brokenRules(model, host, true)) {
     if (reported.has(rule.id)) continue;
-    const why = options.mode === 'evacuate-only' ? ': evacuate-only plans repair only the rules the evacuation involves' : '';
+    const conflict = model.ruleConflicts.get(rule.id);
+    const why = conflict !== undefined ? `: ${conflict}` : options.mode === 'evacuate-only' ? ': evacuate-only plans repair only the rules the evacuation involves' : '';
     b.unresolved.push({ ruleId: rule.id, reason: `must rule left broken (${describeBreak(model, rule, host)})${why}` });
   }
   const shouldAfter = brokenRules(model, host, false);

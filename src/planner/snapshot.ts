@@ -105,6 +105,8 @@ export interface SnapshotVm {
   datastores: string[];
   compatibilityGroup?: string;
   memoryDirtyRateMbps?: number;
+  /** Size of the VM's disks (storage vMotion copies them); the planner does not read it. */
+  diskMb?: number;
   lastMigratedAt?: string;
 }
 

@@ -306,7 +306,7 @@ export function parseHost(h: Reader): SnapshotHost {
 
 export const VM_FIELDS = [
   'id', 'hostId', 'vcpus', 'memoryMb', 'cpuDemandMhz', 'memoryActiveMb', 'powerState', 'automationLevel', 'restartPriority',
-  'networks', 'datastores', 'compatibilityGroup', 'memoryDirtyRateMbps', 'lastMigratedAt',
+  'networks', 'datastores', 'compatibilityGroup', 'memoryDirtyRateMbps', 'diskMb', 'lastMigratedAt',
 ] as const;
 
 /** A VM on its own; whether its host exists is the caller's check. */
@@ -326,6 +326,7 @@ export function parseVm(v: Reader): SnapshotVm {
     datastores: v.ids('datastores', { optional: true }),
     compatibilityGroup: v.optionalId('compatibilityGroup'),
     memoryDirtyRateMbps: v.optionalNumber('memoryDirtyRateMbps', { min: 0, max: LIMITS.rateMbps }),
+    diskMb: v.optionalNumber('diskMb', { minExclusive: 0, max: LIMITS.diskMb }),
     lastMigratedAt: v.timestamp('lastMigratedAt'),
   });
 }

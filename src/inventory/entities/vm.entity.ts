@@ -47,6 +47,10 @@ export class VmEntity {
   @Column('double precision', { name: 'memory_dirty_rate_mbps', nullable: true })
   memoryDirtyRateMbps!: number | null;
 
+  /** Size of the VM's disks, which a storage migration copies; null: not known. */
+  @Column('double precision', { name: 'disk_mb', nullable: true })
+  diskMb!: number | null;
+
   @Column('timestamptz', { name: 'last_migrated_at', nullable: true })
   lastMigratedAt!: Date | null;
 

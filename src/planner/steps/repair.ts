@@ -13,28 +13,33 @@ import { fitsSequentially, makeRoom } from './room.js';
  */
 export function repairMustRules(b: PlanBuilder, only?: (rule: CompiledRule) => boolean): void {
   const m = b.model;
-  const handledUnits = new Set<number>();
+  const groups = repairGroups(m.rules, m.ruleConflicts, m.vmCount);
+  const groupWhy = new Map<number, string | null>();
   for (const rule of m.rules) {
     if (!rule.must || (only !== undefined && !only(rule)) || !isBroken(rule, b.placement.host)) continue;
     let why: string | null = null;
-    switch (rule.kind) {
-      case 'vm-anti-affinity':
-        why = repairAntiAffinity(b, rule);
-        break;
-      case 'vm-host-affinity':
-      case 'vm-host-anti-affinity':
-        for (const v of rule.vms) {
-          const wrong = rule.kind === 'vm-host-affinity' ? !rule.hostSet?.[b.placement.host[v]] : rule.hostSet?.[b.placement.host[v]] === 1;
-          if (wrong) why = moveForRule(b, v, rule) ?? why;
+    const conflict = m.ruleConflicts.get(rule.id);
+    if (conflict !== undefined) {
+      // No placement keeps both: moving VMs for one would only break the other.
+      why = conflict;
+    } else {
+      switch (rule.kind) {
+        case 'vm-anti-affinity':
+          why = repairAntiAffinity(b, rule);
+          break;
+        case 'vm-host-affinity':
+        case 'vm-host-anti-affinity':
+          for (const v of rule.vms) {
+            const wrong = rule.kind === 'vm-host-affinity' ? !rule.hostSet?.[b.placement.host[v]] : rule.hostSet?.[b.placement.host[v]] === 1;
+            if (wrong) why = moveForRule(b, v, rule) ?? why;
+          }
+          break;
+        case 'vm-affinity': {
+          const group = groups.of(rule.vms[0]);
+          if (!groupWhy.has(group)) groupWhy.set(group, gather(b, groups.members(group), rule));
+          why = groupWhy.get(group) ?? null;
+          break;
         }
-        break;
-      case 'vm-affinity': {
-        const unit = m.vmAffinityUnit[rule.vms[0]];
-        if (!handledUnits.has(unit)) {
-          handledUnits.add(unit);
-          why = gather(b, Array.from(m.affinityUnits[unit]), rule);
-        }
-        break;
       }
     }
     if (isBroken(rule, b.placement.host)) {
@@ -42,6 +47,28 @@ export function repairMustRules(b: PlanBuilder, only?: (rule: CompiledRule) => b
       b.unresolved.push({ ruleId: rule.id, reason: `must rule left broken (${describeBreak(m, rule, b.placement.host)})${detail}` });
     }
   }
+}
+
+/**
+ * The VMs each must-affinity repair gathers: joined by the must vm-affinity rules that are in no
+ * conflict (a conflicting rule would drag VMs its partner keeps apart into the group).
+ */
+function repairGroups(rules: readonly CompiledRule[], conflicts: ReadonlyMap<string, string>, vmCount: number) {
+  const parent = Int32Array.from({ length: vmCount }, (_, i) => i);
+  const find = (x: number): number => {
+    while (parent[x] !== x) x = parent[x] = parent[parent[x]];
+    return x;
+  };
+  for (const rule of rules) {
+    if (!rule.must || rule.kind !== 'vm-affinity' || conflicts.has(rule.id)) continue;
+    for (const v of rule.vms) parent[find(v)] = find(rule.vms[0]);
+  }
+  const inAffinity = new Set<number>();
+  for (const rule of rules) if (rule.must && rule.kind === 'vm-affinity' && !conflicts.has(rule.id)) for (const v of rule.vms) inAffinity.add(v);
+  return {
+    of: find,
+    members: (root: number) => [...inAffinity].filter((v) => find(v) === root).sort((a, c) => a - c),
+  };
 }
 
 /** Plan cost of the current placement plus `movedMb` more memory moved. */
@@ -154,7 +181,13 @@ function gather(b: PlanBuilder, members: number[], rule: CompiledRule): string |
   }
   if (host < 0) {
     const movers = moversFor(fallback ?? p.host[members[0]]);
-    return movers.length > 0 ? `${m.vms[movers[0]].id}: ${b.explainNoTarget(PROFILES.mandatory, movers[0], new Set(movers)).summary}` : null;
+    if (movers.length === 0) return null;
+    const blocker = movers[0];
+    // The group may be wider than this rule: say how a VM the rule does not name comes into it.
+    const joinedBy = rule.vms.includes(blocker)
+      ? ''
+      : ` (in the group through must rule ${m.vmRules[blocker].map((r) => m.rules[r]).find((r) => r.must && r.kind === 'vm-affinity')?.id ?? '?'})`;
+    return `${m.vms[blocker].id}${joinedBy}: ${b.explainNoTarget(PROFILES.mandatory, blocker, new Set(movers)).summary}`;
   }
   const movers = moversFor(host);
   const unitSet = new Set(movers);

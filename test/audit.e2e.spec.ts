@@ -218,6 +218,9 @@ describe('the audit trail records every change with who, what, when, the outcome
     expect(await newest('POST', '/api/v1/clusters/import', 'imp')).toMatchObject({ status: 409, outcome: 'refused', message: expect.stringMatching(/already exists/), after: null, before: null });
     await t.http.patch('/api/v1/hosts/no-such-host').set(as(keys.admin.key)).send({ cpuCapacityMhz: 1 }).expect(404);
     expect(await newest('PATCH', '/api/v1/hosts/:id', 'no-such-host')).toMatchObject({ status: 404, before: null, after: null });
+    // A NUL in the path (which PostgreSQL's text cannot hold) is refused, and still recorded, in U+FFFD's place.
+    await t.http.patch('/api/v1/hosts/nul%00host').set(as(keys.admin.key)).send({ cpuCapacityMhz: 1 }).expect(400);
+    expect(await newest('PATCH', '/api/v1/hosts/:id', 'nul\uFFFDhost')).toMatchObject({ status: 400, outcome: 'refused' });
 
     await t.http.post('/api/v1/clusters').send({ id: 'anon', name: 'No key' }).expect(401);
     await t.http.post('/api/v1/clusters').set(as('blst_not-a-key')).send({ id: 'anon', name: 'No key' }).expect(401);

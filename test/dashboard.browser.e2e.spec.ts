@@ -308,7 +308,7 @@ describe('the dashboard in a real browser', () => {
     await page.click('[data-host="lab-h2"] [data-action="exit-maintenance"]');
     await waitFor(async () => (await admin.get('/api/v1/hosts/lab-h2').expect(200)).body.state === 'connected', 30000, 'lab-h2 connected');
     await page.waitForSelector('[data-host="lab-h2"] .badge.state-maintenance', { state: 'detached', timeout: 20000 });
-    await expect(page.locator('[data-host="lab-h2"] [data-action="enter-maintenance"]').count()).resolves.toBe(1);
+    await page.waitForSelector('[data-host="lab-h2"] [data-action="enter-maintenance"]', { timeout: 20000 });
     await browser.screenshot('12-maintenance-exited');
     expect(unexpectedErrors()).toEqual([]);
   });

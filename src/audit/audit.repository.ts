@@ -69,7 +69,8 @@ const COLUMNS = 'id::text AS id, at, key_id, key_name, key_role, method, route, 
 export class AuditRepository {
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
-  async insert(event: NewAuditEvent): Promise<void> {
+  async insert(recorded: NewAuditEvent): Promise<void> {
+    const event = withoutNul(recorded);
     await this.db.query(
       `INSERT INTO audit_events (at, key_id, key_name, key_role, method, route, kind, action, targets, target_ids, status, message, request_id, before, after)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
@@ -134,4 +135,17 @@ export class AuditRepository {
       if (count < batch) return total;
     }
   }
+}
+
+/**
+ * PostgreSQL's text and jsonb take no NUL character, and a refused request may well carry one (in
+ * its path, say): the row keeps the request with U+FFFD in its place, rather than being lost.
+ */
+function withoutNul<T>(value: T): T {
+  if (typeof value === 'string') return value.replaceAll('\u0000', '\uFFFD') as T;
+  if (Array.isArray(value)) return value.map(withoutNul) as T;
+  if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [withoutNul(key), withoutNul(v)])) as T;
+  }
+  return value;
 }

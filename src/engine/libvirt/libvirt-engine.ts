@@ -1,7 +1,10 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import {
   MigrationCancelledError,
   MigrationEngineError,
+  type EngineVm,
   type MigrateOptions,
   type MigrationEngine,
   type MigrationProgress,
@@ -13,6 +16,7 @@ import {
   type VmLocation,
   type VmPlacement,
   requestProblem,
+  restartRequestProblem,
 } from '../migration-engine.js';
 import { escapeXml, parseDomainXml, poolPath, volumeMode, type DomainDescription, type DomainDisk } from './domain-xml.js';
 import { isLocalUri, type HostConnection, type HostDirectory } from './host-connections.js';
@@ -46,6 +50,8 @@ interface Arrival {
   /** `domjobinfo --completed --rawstats` on the target, when asked. */
   jobText: string | null;
   sourceState: DomainState;
+  /** Its persistent definition (`dumpxml --inactive --migratable`), when read with it. */
+  migratableXml?: string | null;
 }
 
 /** What `virsh domstate` says, or null when the host does not have the domain. */
@@ -55,6 +61,8 @@ type DomainState = 'running' | 'paused' | 'shut off' | 'other' | null;
 const JOB_RUNNING = '2';
 /** How often a migration's target daemon is asked whether it still answers (two misses in a row abort the job). */
 const TARGET_CHECK_MS = 2_000;
+/** How long a restart waits for the failed host's daemon before taking it for gone. */
+const RESTART_PROBE_MS = 5_000;
 /** How long a precheck's reading of the source stands in for the migration's own (the worker migrates right after). */
 const PRECHECK_FRESH_MS = 10_000;
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
@@ -75,6 +83,8 @@ export class LibvirtEngine implements MigrationEngine {
   private readonly maxMigrationTimeMs: number;
   private readonly defaultBandwidthMbps: number;
   private readonly inFlight = new Map<string, Promise<MigrationResult>>();
+  private readonly restarts = new Map<string, Promise<RestartResult>>();
+  private readonly saves = new Set<Promise<void>>();
   private readonly prechecked = new Map<string, { at: number; description: DomainDescription }>();
   private closed = false;
 
@@ -143,10 +153,104 @@ export class LibvirtEngine implements MigrationEngine {
     return run;
   }
 
-  async restart(request: RestartRequest): Promise<RestartResult> {
-    this.assertOpen();
-    void request;
-    throw new MigrationEngineError('restart is not implemented by the libvirt engine yet', false, 'not-implemented');
+  /**
+   * HA restart on shared storage: the domain is started from its disks on the target's daemon. Its
+   * definition comes from the target (defined there already), the failed host (its daemon still
+   * answers), or the copy kept in its datastore (saved after every migration, see saveDefinition).
+   * libvirt is the record of a repeated call: a domain running on the target is not started again;
+   * one running anywhere else (the failed host included: it was never down) is refused.
+   */
+  restart(request: RestartRequest): Promise<RestartResult> {
+    try {
+      this.assertOpen();
+      const invalid = restartRequestProblem(request);
+      if (invalid) throw new MigrationEngineError(`invalid restart request: ${invalid}`, false, 'invalid-request');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = this.restarts.get(request.migrationId);
+    if (running) return running;
+    const run = this.runRestart(request)
+      .catch((error: unknown) => {
+        throw engineError(error);
+      })
+      .finally(() => this.restarts.delete(request.migrationId));
+    this.restarts.set(request.migrationId, run);
+    return run;
+  }
+
+  private async runRestart(request: RestartRequest): Promise<RestartResult> {
+    const vmId = request.vm.id;
+    const target = await this.connectionOf(request.target.id);
+    const failed = await this.hosts.connection(request.failedHost.id);
+    const others = (await this.hosts.connections()).filter((c) => c.hostId !== target.hostId && c.hostId !== failed?.hostId);
+    const [targetAnswer, there, elsewhere] = await Promise.all([
+      this.domainState(target, vmId).catch((error: unknown) => error as Error),
+      failed ? this.domainState(failed, vmId, RESTART_PROBE_MS).catch(() => 'unreachable' as const) : ('unreachable' as const),
+      Promise.all(others.map(async (c) => ({ hostId: c.hostId, state: await this.domainState(c, vmId).catch(() => null) }))),
+    ]);
+    if (targetAnswer === 'running') return { hostId: target.hostId, running: true, bootTimeMs: 0 };
+    const runningElsewhere = elsewhere.find((o) => o.state === 'running' || o.state === 'paused');
+    if (runningElsewhere) throw new MigrationEngineError(`VM ${vmId} runs on host ${runningElsewhere.hostId}, not on the failed host ${request.failedHost.id}: not started again`, false, 'vm-not-on-source');
+    if (there === 'running' || there === 'paused') throw new MigrationEngineError(`VM ${vmId} is ${there} on host ${request.failedHost.id}: it was never down, not started again`, false, 'vm-not-on-source');
+    if (targetAnswer instanceof Error) throw targetAnswer;
+    const here = targetAnswer;
+    if (here === null) {
+      const xml = (failed && there !== 'unreachable' && there !== null ? await this.call(failed, ['dumpxml', '--inactive', '--migratable', vmId]).catch(() => null) : null) ?? (await this.savedDefinition(target, request));
+      if (!xml) {
+        throw new MigrationEngineError(`no definition of VM ${vmId} to start on host ${target.hostId}: host ${request.failedHost.id} does not answer and its datastore ${request.vm.datastores[0] ?? '(none)'} holds no copy (Ballast saves one after each migration)`, false, 'no-definition');
+      }
+      await runWithDocument(this.virsh, target.uri, ['define'], xml, { hostId: target.hostId });
+    }
+    const started = Date.now();
+    await this.call(target, ['start', vmId]);
+    const deadline = started + 60_000;
+    while ((await this.domainState(target, vmId)) !== 'running') {
+      if (Date.now() > deadline) throw new MigrationEngineError(`VM ${vmId} did not come up on host ${target.hostId} within 60 s`, true, 'transient');
+      await sleep(100);
+    }
+    return { hostId: target.hostId, running: true, bootTimeMs: Date.now() - started };
+  }
+
+  /**
+   * Keeps a copy of a domain's definition in the storage pool of its first disk (shared storage:
+   * every host of the cluster sees it), as volume `ballast-domain-UUID.xml`, for a restart on
+   * another host once its own host is gone. Best effort: a directory that is no pool keeps none.
+   */
+  private async saveDefinition(connection: HostConnection, vm: EngineVm, xml: string): Promise<void> {
+    const vmId = vm.id;
+    // The inventory's datastores are the pools (by name) of its disks: the same on every host.
+    const pool = vm.datastores.find((d) => !d.startsWith('/'));
+    if (!pool || !xml.includes('<domain')) return;
+    const name = definitionVolume(vmId);
+    const dir = await mkdtemp(join(tmpdir(), 'ballast-virsh-'));
+    try {
+      const file = join(dir, 'domain.xml');
+      const volume = join(dir, 'volume.xml');
+      await writeFile(file, xml, { mode: 0o600 });
+      // Readable by every host's daemon (they may run as other users of the shared storage).
+      await writeFile(volume, `<volume><name>${escapeXml(name)}</name><capacity unit='bytes'>${Buffer.byteLength(xml)}</capacity><target><format type='raw'/><permissions><mode>0644</mode></permissions></target></volume>`, { mode: 0o600 });
+      // Another daemon may have written the volume before: the pool learns of it on refresh.
+      await this.virsh.batch(connection.uri, [['pool-refresh', pool], ['vol-delete', name, '--pool', pool], ['vol-create', pool, volume], ['vol-upload', name, file, '--pool', pool]], { hostId: connection.hostId });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The copy saveDefinition kept in the VM's datastore, read through the target's daemon (null: none). */
+  private async savedDefinition(target: HostConnection, request: RestartRequest): Promise<string | null> {
+    const pool = request.vm.datastores.find((d) => !d.startsWith('/'));
+    if (!pool) return null;
+    const dir = await mkdtemp(join(tmpdir(), 'ballast-virsh-'));
+    try {
+      const file = join(dir, 'domain.xml');
+      // Another daemon wrote the volume: the target's pool learns of it on refresh.
+      await this.virsh.batch(target.uri, [['pool-refresh', pool], ['vol-download', definitionVolume(request.vm.id), file, '--pool', pool]], { hostId: target.hostId });
+      const xml = await readFile(file, 'utf8').catch(() => '');
+      return xml.includes('<domain') ? xml : null;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /**
@@ -185,7 +289,8 @@ export class LibvirtEngine implements MigrationEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values(), ...this.restarts.values()]);
+    await Promise.allSettled([...this.saves]);
   }
 
   /** libvirt's figures of the domain's last completed job on a host (read once: libvirt then forgets them). */
@@ -263,14 +368,15 @@ export class LibvirtEngine implements MigrationEngine {
       ['dumpxml', vmId],
       ['list', '--all', '--persistent', '--uuid'],
       ['domjobinfo', vmId, '--completed', '--rawstats'],
+      ['dumpxml', '--inactive', '--migratable', vmId],
     ];
     const run = this.virsh.batch(source.uri, script, { hostId: source.hostId, timeoutMs: this.maxMigrationTimeMs }).then(
       (batch): { failure: Error | null; arrival: Arrival | null } => {
-        const [, , sourceState, , targetState, xml, persistentIds, jobText] = batch.outputs;
+        const [, , sourceState, , targetState, xml, persistentIds, jobText, migratableXml] = batch.outputs;
         // Running on the target and not on the source: libvirt's word that the migration finished.
         const here = sourceState === null ? null : stateOf(sourceState);
         if (targetState !== null && stateOf(targetState) === 'running' && here !== 'running' && xml !== null) {
-          return { failure: null, arrival: { xml, persistentIds, jobText, sourceState: here } };
+          return { failure: null, arrival: { xml, persistentIds, jobText, sourceState: here, migratableXml } };
         }
         return { failure: batchFailure(source.uri, { ...batch, errors: withoutLookupFailures(batch.errors) }, source.hostId), arrival: null };
       },
@@ -290,7 +396,12 @@ export class LibvirtEngine implements MigrationEngine {
       const error = engineError(failure);
       throw new MigrationEngineError(`live migration of VM ${vmId} to host ${target.hostId} failed, it stays on host ${source.hostId}: ${error.message}`, error.transient, error.code);
     }
-    return this.computeResult(request, target, before, startedAt, true, arrival);
+    const result = await this.computeResult(request, target, before, startedAt, true, arrival);
+    // Not on the migration's path: the copy for an HA restart is written after it succeeded.
+    const save = this.saveDefinition(target, request.vm, arrival?.migratableXml ?? '').catch(() => undefined);
+    this.saves.add(save);
+    void save.finally(() => this.saves.delete(save));
+    return result;
   }
 
   /** Follows a migration job of the domain that another driver started, to its end; where the domain runs then is the answer. */
@@ -539,9 +650,9 @@ export class LibvirtEngine implements MigrationEngine {
     return parseDomainXml(await this.call(connection, ['dumpxml', vmId]));
   }
 
-  private async domainState(connection: HostConnection, vmId: string): Promise<DomainState> {
+  private async domainState(connection: HostConnection, vmId: string, timeoutMs?: number): Promise<DomainState> {
     try {
-      return stateOf(await this.call(connection, ['domstate', vmId]));
+      return stateOf(await this.call(connection, ['domstate', vmId], timeoutMs));
     } catch (error) {
       if (error instanceof LibvirtError && NO_DOMAIN.test(error.libvirtMessage)) return null;
       throw error;
@@ -562,6 +673,11 @@ export class LibvirtEngine implements MigrationEngine {
 function withoutLookupFailures(errors: string): string {
   const kept = errors.split('; ').filter((line) => !NO_DOMAIN.test(line));
   return kept.length > 0 ? kept.join('; ') : errors;
+}
+
+/** The storage volume that keeps a domain's definition in its datastore (see saveDefinition). */
+function definitionVolume(vmId: string): string {
+  return `ballast-domain-${vmId}.xml`;
 }
 
 function stateOf(domstate: string): DomainState {

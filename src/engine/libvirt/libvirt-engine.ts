@@ -110,8 +110,8 @@ export class LibvirtEngine implements MigrationEngine {
       const source = await this.connectionOf(request.source.id);
       if (request.kind === 'compute') {
         const target = await this.connectionOf(request.target.id);
-        // Every question at once, the source's in one virsh process: the precheck is on every migration's path.
-        const [{ state, busy, description }, there] = await Promise.all([this.sourceFacts(source, request.vm.id), this.domainState(target, request.vm.id)]);
+        // Every question in one virsh process: the precheck is on every migration's path.
+        const { state, busy, description, there } = await this.sourceFacts(source, request.vm.id, target);
         if (state !== 'running') return { ok: false, reason: `VM ${request.vm.id} is ${state ?? 'not defined'} on host ${source.hostId}, not running` };
         if (busy) return { ok: false, reason: `VM ${request.vm.id} has a libvirt job in progress on host ${source.hostId}` };
         if (there === 'running' || there === 'paused') return { ok: false, reason: `VM ${request.vm.id} is already ${there} on host ${target.hostId}` };
@@ -316,14 +316,29 @@ export class LibvirtEngine implements MigrationEngine {
    * The source's answers to "may this migration start?" from one virsh process: the domain's state
    * (null: not defined there), whether a job of it runs, and its description.
    */
-  private async sourceFacts(connection: HostConnection, vmId: string): Promise<{ state: DomainState; busy: boolean; description: DomainDescription | null }> {
-    const batch = await this.virsh.batch(connection.uri, [['domstate', vmId], ['domjobinfo', vmId, '--rawstats'], ['dumpxml', vmId]], { hostId: connection.hostId });
-    const [stateText, jobText, xml] = batch.outputs;
+  private async sourceFacts(
+    connection: HostConnection,
+    vmId: string,
+    target?: HostConnection,
+  ): Promise<{ state: DomainState; busy: boolean; description: DomainDescription | null; there: 'running' | 'paused' | null }> {
+    // With a target: connected to it in the same process, whether the domain already runs there
+    // (`uri` proves the connection; an empty list prints nothing).
+    const onTarget = target ? [['connect', target.uri], ['uri'], ['list', '--uuid', '--state-running'], ['list', '--uuid', '--state-paused']] : [];
+    const batch = await this.virsh.batch(connection.uri, [['domstate', vmId], ['domjobinfo', vmId, '--rawstats'], ['dumpxml', vmId], ...onTarget], { hostId: connection.hostId });
+    const [stateText, jobText, xml, , targetUri, runningThere, pausedThere] = batch.outputs;
     if (stateText === null && !NO_DOMAIN.test(batch.errors)) throw batchFailure(connection.uri, batch, connection.hostId);
+    const listed = (ids: string | null) => (ids ?? '').split('\n').some((id) => id.trim() === vmId);
+    let there: 'running' | 'paused' | null = listed(runningThere) ? 'running' : listed(pausedThere) ? 'paused' : null;
+    if (target && targetUri === null) {
+      // The target did not answer this process: asked on its own, for libvirt's own words.
+      const state = await this.domainState(target, vmId);
+      there = state === 'running' || state === 'paused' ? state : null;
+    }
     return {
       state: stateText === null ? null : stateOf(stateText),
       busy: parseFields(jobText ?? '', ':').get('Job type') === JOB_RUNNING,
       description: xml === null ? null : parseDomainXml(xml),
+      there,
     };
   }
 

@@ -3,6 +3,9 @@ import { parseDomainXml, poolPath } from './domain-xml.js';
 import type { HostConnection } from './host-connections.js';
 import { parseFields, parseNodeInfo, type NodeInfo, Virsh } from './virsh.js';
 
+/** A NIC of type `user` (QEMU's own user-mode networking) is on this network, which every host has. */
+export const USER_NETWORK = 'user';
+
 /** A domain as discovery records it: the UUID is the VM's id. */
 export interface DiscoveredDomain {
   id: string;
@@ -59,7 +62,8 @@ export class LibvirtInventoryReader {
         state: state.trim(),
       });
     }
-    return { node, pools: poolNames, networks, domains };
+    // QEMU's user-mode networking needs nothing of the host: every host offers it.
+    return { node, pools: poolNames, networks: [...new Set([...networks, USER_NETWORK])], domains };
   }
 
   private call(connection: HostConnection, args: string[]): Promise<string> {

@@ -6,6 +6,7 @@ import { staticDirectory } from './host-connections.js';
 import { LibvirtEngine } from './libvirt-engine.js';
 import { LibvirtLab } from './libvirt-lab.js';
 import { Virsh } from './virsh.js';
+import { waitFor } from '../../../test/support/wait.js';
 
 /** The libvirt engine against two real session daemons of this machine (see LibvirtLab). */
 const lab = new LibvirtLab({ hostIds: ['kvm-a', 'kvm-b'] });
@@ -107,4 +108,34 @@ describe('libvirt engine', () => {
     await expect(withGone.locate(randomUUID())).rejects.toThrow(/kvm-gone/);
     await withGone.close();
   }, 30_000);
+
+  // Last: it takes host kvm-b down for good.
+  it('HA restart on shared storage: the failed host\'s domain starts on the target from its disk and saved definition, once', async () => {
+    const id = randomUUID();
+    const { mac } = await lab.defineGuest('kvm-a', { id, name: 'ha-1', dirtyRateMbps: 8 });
+    // Migrated to kvm-b: the engine keeps its definition in its datastore, which every host sees.
+    await engine.migrate(request(id, mac, 'kvm-a', 'kvm-b'));
+    const saved = `ballast-domain-${id}.xml`;
+    await waitFor(async () => (await virsh.run(lab.host('kvm-a').uri, ['pool-refresh', 'lab-ds-a']).then(() => virsh.run(lab.host('kvm-a').uri, ['vol-list', 'lab-ds-a']))).includes(saved), 30_000, 'the saved definition');
+    expect(await domains('kvm-a')).not.toContain(id);
+
+    // kvm-b fails: its daemon and its guests die; nothing on kvm-a knows the domain.
+    await lab.killHost('kvm-b');
+    const restart = { migrationId: randomUUID(), vm: { id, memoryMb: 64, macAddress: mac, datastores: ['lab-ds-a'] }, failedHost: { id: 'kvm-b' }, target: { id: 'kvm-a' } };
+    const result = await engine.restart(restart);
+    expect(result).toMatchObject({ hostId: 'kvm-a', running: true });
+    expect(result.bootTimeMs).toBeGreaterThan(0);
+    expect((await virsh.run(lab.host('kvm-a').uri, ['domstate', id])).trim()).toBe('running');
+    expect(parseDomainXml(await virsh.run(lab.host('kvm-a').uri, ['dumpxml', id])).nics[0].mac).toBe(mac);
+    expect(await engine.locate(id)).toMatchObject({ hostId: 'kvm-a', running: true });
+
+    // Asked again (its driver died after the start): running already, not started twice.
+    // libvirt numbers each start of a domain anew.
+    const started = (await virsh.run(lab.host('kvm-a').uri, ['domid', id])).trim();
+    expect(await engine.restart(restart)).toMatchObject({ hostId: 'kvm-a', running: true, bootTimeMs: 0 });
+    expect((await virsh.run(lab.host('kvm-a').uri, ['domid', id])).trim()).toBe(started);
+    expect((await virsh.run(lab.host('kvm-a').uri, ['list', '--uuid'])).split('\n').filter((l) => l.trim() === id)).toHaveLength(1);
+    // A restart that names kvm-a as the failed host: the VM runs there, it was never down.
+    await expect(engine.restart({ ...restart, migrationId: randomUUID(), failedHost: { id: 'kvm-a' }, target: { id: 'kvm-b' } })).rejects.toMatchObject({ transient: false, message: expect.stringMatching(/running on host kvm-a: it was never down/) });
+  }, 120_000);
 });

@@ -1,7 +1,10 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import {
   MigrationCancelledError,
   MigrationEngineError,
+  type EngineVm,
   type MigrateOptions,
   type MigrationEngine,
   type MigrationProgress,
@@ -13,10 +16,11 @@ import {
   type VmLocation,
   type VmPlacement,
   requestProblem,
+  restartRequestProblem,
 } from '../migration-engine.js';
 import { escapeXml, parseDomainXml, poolPath, volumeMode, type DomainDescription, type DomainDisk } from './domain-xml.js';
 import { isLocalUri, type HostConnection, type HostDirectory } from './host-connections.js';
-import { LibvirtError, numberField, parseFields, runWithDocument, Virsh } from './virsh.js';
+import { batchFailure, LibvirtError, numberField, parseFields, runWithDocument, Virsh } from './virsh.js';
 
 export interface LibvirtEngineOptions {
   hosts: HostDirectory;
@@ -37,6 +41,19 @@ export interface LibvirtJobFigures {
   iterations: number;
 }
 
+/** What the target (and the source) say of a domain that has just arrived. */
+interface Arrival {
+  /** Its description on the target. */
+  xml: string;
+  /** `list --all --persistent --uuid` of the target. */
+  persistentIds: string | null;
+  /** `domjobinfo --completed --rawstats` on the target, when asked. */
+  jobText: string | null;
+  sourceState: DomainState;
+  /** Its persistent definition (`dumpxml --inactive --migratable`), when read with it. */
+  migratableXml?: string | null;
+}
+
 /** What `virsh domstate` says, or null when the host does not have the domain. */
 type DomainState = 'running' | 'paused' | 'shut off' | 'other' | null;
 
@@ -44,6 +61,10 @@ type DomainState = 'running' | 'paused' | 'shut off' | 'other' | null;
 const JOB_RUNNING = '2';
 /** How often a migration's target daemon is asked whether it still answers (two misses in a row abort the job). */
 const TARGET_CHECK_MS = 2_000;
+/** How long a restart waits for the failed host's daemon before taking it for gone. */
+const RESTART_PROBE_MS = 5_000;
+/** How long a precheck's reading of the source stands in for the migration's own (the worker migrates right after). */
+const PRECHECK_FRESH_MS = 10_000;
 const NO_DOMAIN = /failed to get domain|Domain not found|no domain with matching/i;
 
 /**
@@ -62,6 +83,9 @@ export class LibvirtEngine implements MigrationEngine {
   private readonly maxMigrationTimeMs: number;
   private readonly defaultBandwidthMbps: number;
   private readonly inFlight = new Map<string, Promise<MigrationResult>>();
+  private readonly restarts = new Map<string, Promise<RestartResult>>();
+  private readonly saves = new Set<Promise<void>>();
+  private readonly prechecked = new Map<string, { at: number; description: DomainDescription }>();
   private closed = false;
 
   constructor(options: LibvirtEngineOptions) {
@@ -84,15 +108,19 @@ export class LibvirtEngine implements MigrationEngine {
       const invalid = requestProblem(request);
       if (invalid) return { ok: false, reason: invalid };
       const source = await this.connectionOf(request.source.id);
+      if (request.kind === 'compute') {
+        const target = await this.connectionOf(request.target.id);
+        // Every question in one virsh process: the precheck is on every migration's path.
+        const { state, busy, description, there } = await this.sourceFacts(source, request.vm.id, target);
+        if (state !== 'running') return { ok: false, reason: `VM ${request.vm.id} is ${state ?? 'not defined'} on host ${source.hostId}, not running` };
+        if (busy) return { ok: false, reason: `VM ${request.vm.id} has a libvirt job in progress on host ${source.hostId}` };
+        if (there === 'running' || there === 'paused') return { ok: false, reason: `VM ${request.vm.id} is already ${there} on host ${target.hostId}` };
+        if (description) this.rememberPrecheck(request.migrationId, description);
+        return { ok: true };
+      }
       const state = await this.domainState(source, request.vm.id);
       if (state !== 'running') return { ok: false, reason: `VM ${request.vm.id} is ${state ?? 'not defined'} on host ${source.hostId}, not running` };
       if (await this.jobRunning(source, request.vm.id)) return { ok: false, reason: `VM ${request.vm.id} has a libvirt job in progress on host ${source.hostId}` };
-      if (request.kind === 'compute') {
-        const target = await this.connectionOf(request.target.id);
-        const there = await this.domainState(target, request.vm.id);
-        if (there === 'running' || there === 'paused') return { ok: false, reason: `VM ${request.vm.id} is already ${there} on host ${target.hostId}` };
-        return { ok: true };
-      }
       const domain = await this.describe(source, request.vm.id);
       const disk = await this.diskToMove(source, domain, request.sourceDatastoreId);
       if (!disk) return { ok: false, reason: `VM ${request.vm.id} has no disk on datastore ${request.sourceDatastoreId ?? '(any)'} on host ${source.hostId}` };
@@ -125,10 +153,104 @@ export class LibvirtEngine implements MigrationEngine {
     return run;
   }
 
-  async restart(request: RestartRequest): Promise<RestartResult> {
-    this.assertOpen();
-    void request;
-    throw new MigrationEngineError('restart is not implemented by the libvirt engine yet', false, 'not-implemented');
+  /**
+   * HA restart on shared storage: the domain is started from its disks on the target's daemon. Its
+   * definition comes from the target (defined there already), the failed host (its daemon still
+   * answers), or the copy kept in its datastore (saved after every migration, see saveDefinition).
+   * libvirt is the record of a repeated call: a domain running on the target is not started again;
+   * one running anywhere else (the failed host included: it was never down) is refused.
+   */
+  restart(request: RestartRequest): Promise<RestartResult> {
+    try {
+      this.assertOpen();
+      const invalid = restartRequestProblem(request);
+      if (invalid) throw new MigrationEngineError(`invalid restart request: ${invalid}`, false, 'invalid-request');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const running = this.restarts.get(request.migrationId);
+    if (running) return running;
+    const run = this.runRestart(request)
+      .catch((error: unknown) => {
+        throw engineError(error);
+      })
+      .finally(() => this.restarts.delete(request.migrationId));
+    this.restarts.set(request.migrationId, run);
+    return run;
+  }
+
+  private async runRestart(request: RestartRequest): Promise<RestartResult> {
+    const vmId = request.vm.id;
+    const target = await this.connectionOf(request.target.id);
+    const failed = await this.hosts.connection(request.failedHost.id);
+    const others = (await this.hosts.connections()).filter((c) => c.hostId !== target.hostId && c.hostId !== failed?.hostId);
+    const [targetAnswer, there, elsewhere] = await Promise.all([
+      this.domainState(target, vmId).catch((error: unknown) => error as Error),
+      failed ? this.domainState(failed, vmId, RESTART_PROBE_MS).catch(() => 'unreachable' as const) : ('unreachable' as const),
+      Promise.all(others.map(async (c) => ({ hostId: c.hostId, state: await this.domainState(c, vmId).catch(() => null) }))),
+    ]);
+    if (targetAnswer === 'running') return { hostId: target.hostId, running: true, bootTimeMs: 0 };
+    const runningElsewhere = elsewhere.find((o) => o.state === 'running' || o.state === 'paused');
+    if (runningElsewhere) throw new MigrationEngineError(`VM ${vmId} runs on host ${runningElsewhere.hostId}, not on the failed host ${request.failedHost.id}: not started again`, false, 'vm-not-on-source');
+    if (there === 'running' || there === 'paused') throw new MigrationEngineError(`VM ${vmId} is ${there} on host ${request.failedHost.id}: it was never down, not started again`, false, 'vm-not-on-source');
+    if (targetAnswer instanceof Error) throw targetAnswer;
+    const here = targetAnswer;
+    if (here === null) {
+      const xml = (failed && there !== 'unreachable' && there !== null ? await this.call(failed, ['dumpxml', '--inactive', '--migratable', vmId]).catch(() => null) : null) ?? (await this.savedDefinition(target, request));
+      if (!xml) {
+        throw new MigrationEngineError(`no definition of VM ${vmId} to start on host ${target.hostId}: host ${request.failedHost.id} does not answer and its datastore ${request.vm.datastores[0] ?? '(none)'} holds no copy (Ballast saves one after each migration)`, false, 'no-definition');
+      }
+      await runWithDocument(this.virsh, target.uri, ['define'], xml, { hostId: target.hostId });
+    }
+    const started = Date.now();
+    await this.call(target, ['start', vmId]);
+    const deadline = started + 60_000;
+    while ((await this.domainState(target, vmId)) !== 'running') {
+      if (Date.now() > deadline) throw new MigrationEngineError(`VM ${vmId} did not come up on host ${target.hostId} within 60 s`, true, 'transient');
+      await sleep(100);
+    }
+    return { hostId: target.hostId, running: true, bootTimeMs: Date.now() - started };
+  }
+
+  /**
+   * Keeps a copy of a domain's definition in the storage pool of its first disk (shared storage:
+   * every host of the cluster sees it), as volume `ballast-domain-UUID.xml`, for a restart on
+   * another host once its own host is gone. Best effort: a directory that is no pool keeps none.
+   */
+  private async saveDefinition(connection: HostConnection, vm: EngineVm, xml: string): Promise<void> {
+    const vmId = vm.id;
+    // The inventory's datastores are the pools (by name) of its disks: the same on every host.
+    const pool = vm.datastores.find((d) => !d.startsWith('/'));
+    if (!pool || !xml.includes('<domain')) return;
+    const name = definitionVolume(vmId);
+    const dir = await mkdtemp(join(tmpdir(), 'ballast-virsh-'));
+    try {
+      const file = join(dir, 'domain.xml');
+      const volume = join(dir, 'volume.xml');
+      await writeFile(file, xml, { mode: 0o600 });
+      // Readable by every host's daemon (they may run as other users of the shared storage).
+      await writeFile(volume, `<volume><name>${escapeXml(name)}</name><capacity unit='bytes'>${Buffer.byteLength(xml)}</capacity><target><format type='raw'/><permissions><mode>0644</mode></permissions></target></volume>`, { mode: 0o600 });
+      // Another daemon may have written the volume before: the pool learns of it on refresh.
+      await this.virsh.batch(connection.uri, [['pool-refresh', pool], ['vol-delete', name, '--pool', pool], ['vol-create', pool, volume], ['vol-upload', name, file, '--pool', pool]], { hostId: connection.hostId });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** The copy saveDefinition kept in the VM's datastore, read through the target's daemon (null: none). */
+  private async savedDefinition(target: HostConnection, request: RestartRequest): Promise<string | null> {
+    const pool = request.vm.datastores.find((d) => !d.startsWith('/'));
+    if (!pool) return null;
+    const dir = await mkdtemp(join(tmpdir(), 'ballast-virsh-'));
+    try {
+      const file = join(dir, 'domain.xml');
+      // Another daemon wrote the volume: the target's pool learns of it on refresh.
+      await this.virsh.batch(target.uri, [['pool-refresh', pool], ['vol-download', definitionVolume(request.vm.id), file, '--pool', pool]], { hostId: target.hostId });
+      const xml = await readFile(file, 'utf8').catch(() => '');
+      return xml.includes('<domain') ? xml : null;
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /**
@@ -167,19 +289,56 @@ export class LibvirtEngine implements MigrationEngine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values(), ...this.restarts.values()]);
+    await Promise.allSettled([...this.saves]);
   }
 
   /** libvirt's figures of the domain's last completed job on a host (read once: libvirt then forgets them). */
   async completedJob(connection: HostConnection, vmId: string): Promise<LibvirtJobFigures | null> {
-    const text = await this.call(connection, ['domjobinfo', vmId, '--completed', '--rawstats']).catch(() => '');
-    const fields = parseFields(text, ':');
-    if (fields.get('Job type') !== '3') return null;
+    return jobFigures(await this.call(connection, ['domjobinfo', vmId, '--completed', '--rawstats']).catch(() => ''));
+  }
+
+  /**
+   * What computeResult needs of a domain that arrived on the target, asked of both daemons at once.
+   * Not dominfo: it refreshes the balloon figure through QEMU, waiting for the incoming job's end.
+   */
+  private async arrival(source: HostConnection, target: HostConnection, vmId: string, withFigures: boolean): Promise<Arrival> {
+    const [batch, sourceState] = await Promise.all([
+      this.virsh.batch(target.uri, [['dumpxml', vmId], ['list', '--all', '--persistent', '--uuid'], ...(withFigures ? [['domjobinfo', vmId, '--completed', '--rawstats']] : [])], { hostId: target.hostId }),
+      this.domainState(source, vmId).catch(() => null),
+    ]);
+    const [xml, persistentIds, jobText] = batch.outputs;
+    if (xml === null) throw batchFailure(target.uri, batch, target.hostId);
+    return { xml, persistentIds, jobText: jobText ?? null, sourceState };
+  }
+
+  /**
+   * The source's answers to "may this migration start?" from one virsh process: the domain's state
+   * (null: not defined there), whether a job of it runs, and its description.
+   */
+  private async sourceFacts(
+    connection: HostConnection,
+    vmId: string,
+    target?: HostConnection,
+  ): Promise<{ state: DomainState; busy: boolean; description: DomainDescription | null; there: 'running' | 'paused' | null }> {
+    // With a target: connected to it in the same process, whether the domain already runs there
+    // (`uri` proves the connection; an empty list prints nothing).
+    const onTarget = target ? [['connect', target.uri], ['uri'], ['list', '--uuid', '--state-running'], ['list', '--uuid', '--state-paused']] : [];
+    const batch = await this.virsh.batch(connection.uri, [['domstate', vmId], ['domjobinfo', vmId, '--rawstats'], ['dumpxml', vmId], ...onTarget], { hostId: connection.hostId });
+    const [stateText, jobText, xml, , targetUri, runningThere, pausedThere] = batch.outputs;
+    if (stateText === null && !NO_DOMAIN.test(batch.errors)) throw batchFailure(connection.uri, batch, connection.hostId);
+    const listed = (ids: string | null) => (ids ?? '').split('\n').some((id) => id.trim() === vmId);
+    let there: 'running' | 'paused' | null = listed(runningThere) ? 'running' : listed(pausedThere) ? 'paused' : null;
+    if (target && targetUri === null) {
+      // The target did not answer this process: asked on its own, for libvirt's own words.
+      const state = await this.domainState(target, vmId);
+      there = state === 'running' || state === 'paused' ? state : null;
+    }
     return {
-      totalTimeMs: numberField(fields, 'time_elapsed') ?? 0,
-      downtimeMs: numberField(fields, 'downtime') ?? 0,
-      transferredBytes: numberField(fields, 'data_processed') ?? 0,
-      iterations: numberField(fields, 'memory_iteration') ?? 0,
+      state: stateText === null ? null : stateOf(stateText),
+      busy: parseFields(jobText ?? '', ':').get('Job type') === JOB_RUNNING,
+      description: xml === null ? null : parseDomainXml(xml),
+      there,
     };
   }
 
@@ -190,13 +349,20 @@ export class LibvirtEngine implements MigrationEngine {
     const source = await this.connectionOf(request.source.id);
     const target = await this.connectionOf(request.target.id);
     const startedAt = Date.now();
-    const sourceState = await this.domainState(source, vmId);
-    if (sourceState !== 'running') {
-      // A repeated call after the switchover (its first driver died or lost its connection): done.
-      if ((await this.domainState(target, vmId)) === 'running') return this.computeResult(request, target, null, startedAt, null);
-      throw new MigrationEngineError(`VM ${vmId} is ${sourceState ?? 'not defined'} on host ${source.hostId}, not running`, false, 'not-on-source');
+    // The worker's precheck of this migration has just seen the domain running here with no job: not asked twice.
+    let before = this.takePrecheck(request.migrationId);
+    if (!before) {
+      const { state: sourceState, busy, description } = await this.sourceFacts(source, vmId);
+      if (sourceState !== 'running') {
+        // A repeated call after the switchover (its first driver died or lost its connection): done.
+        if ((await this.domainState(target, vmId)) === 'running') return this.computeResult(request, target, null, startedAt, false);
+        throw new MigrationEngineError(`VM ${vmId} is ${sourceState ?? 'not defined'} on host ${source.hostId}, not running`, false, 'not-on-source');
+      }
+      before = description ?? (await this.describe(source, vmId));
+      // A repeated call while a migration job of the domain still runs (its first driver died, its
+      // virsh carries on): followed to its end, never started a second time.
+      if (busy) return this.adoptJob(request, source, target, before, startedAt, options);
     }
-    const before = await this.describe(source, vmId);
     await report(options, { phase: 'setup', iteration: 0, transferredBytes: 0, remainingBytes: before.memoryMb * 1024 * 1024 });
     if (options.signal?.aborted) throw new MigrationCancelledError(`migration of VM ${vmId} cancelled before it started; it stays on host ${source.hostId}`);
 
@@ -205,19 +371,39 @@ export class LibvirtEngine implements MigrationEngine {
     if (isLocalUri(source.uri) && isLocalUri(target.uri)) args.push('--unsafe');
     const migrateUri = migrationUri(target);
     if (migrateUri) args.push('--migrateuri', migrateUri);
-    // Set before and again once the job runs: QEMU keeps the limit, libvirt applies it to the job.
-    await this.call(source, ['migrate-setmaxdowntime', vmId, String(Math.max(1, request.downtimeLimitMs))]);
-    const job = this.call(source, args, this.maxMigrationTimeMs).then(
-      () => null,
-      (error: unknown) => error as Error,
+    // One virsh process for the whole move: the downtime limit (set ahead of the job, QEMU keeps it
+    // for the migration), the migration and, connected to the target, what the result needs. A
+    // process per question would cost more than the move's own setup on a loaded host (bench:libvirt).
+    const script = [
+      ['migrate-setmaxdowntime', vmId, String(Math.max(1, request.downtimeLimitMs))],
+      args,
+      ['domstate', vmId],
+      ['connect', target.uri],
+      ['domstate', vmId],
+      ['dumpxml', vmId],
+      ['list', '--all', '--persistent', '--uuid'],
+      ['domjobinfo', vmId, '--completed', '--rawstats'],
+      ['dumpxml', '--inactive', '--migratable', vmId],
+    ];
+    const run = this.virsh.batch(source.uri, script, { hostId: source.hostId, timeoutMs: this.maxMigrationTimeMs }).then(
+      (batch): { failure: Error | null; arrival: Arrival | null } => {
+        const [, , sourceState, , targetState, xml, persistentIds, jobText, migratableXml] = batch.outputs;
+        // Running on the target and not on the source: libvirt's word that the migration finished.
+        const here = sourceState === null ? null : stateOf(sourceState);
+        if (targetState !== null && stateOf(targetState) === 'running' && here !== 'running' && xml !== null) {
+          return { failure: null, arrival: { xml, persistentIds, jobText, sourceState: here, migratableXml } };
+        }
+        return { failure: batchFailure(source.uri, { ...batch, errors: withoutLookupFailures(batch.errors) }, source.hostId), arrival: null };
+      },
+      (error: unknown) => ({ failure: error as Error, arrival: null }),
     );
-    const { cancelled, targetLost } = await this.followJob(source, target, vmId, request, options, job);
-    const failure = await job;
+    const job = run.then((r) => r.failure);
+    const { cancelled, targetLost } = await this.followJob(source, target, vmId, options, job);
+    const { failure, arrival } = await run;
     if (failure) {
       // libvirt says it did not finish; where the domain runs now is the answer.
-      const there = await this.domainState(target, vmId).catch(() => null);
-      const here = await this.domainState(source, vmId).catch(() => null);
-      if (there === 'running' && here !== 'running') return this.computeResult(request, target, before, startedAt, null);
+      const [there, here] = await Promise.all([this.domainState(target, vmId).catch(() => null), this.domainState(source, vmId).catch(() => null)]);
+      if (there === 'running' && here !== 'running') return this.computeResult(request, target, before, startedAt, false);
       if (cancelled) throw new MigrationCancelledError(`migration of VM ${vmId} cancelled; it stays on host ${source.hostId}`);
       if (targetLost) {
         throw new MigrationEngineError(`host ${target.hostId} (${target.uri}) stopped answering during the live migration of VM ${vmId}; the job was aborted and the VM stays on host ${source.hostId}: ${targetLost.libvirtMessage}`, true, 'unreachable');
@@ -225,7 +411,40 @@ export class LibvirtEngine implements MigrationEngine {
       const error = engineError(failure);
       throw new MigrationEngineError(`live migration of VM ${vmId} to host ${target.hostId} failed, it stays on host ${source.hostId}: ${error.message}`, error.transient, error.code);
     }
-    return this.computeResult(request, target, before, startedAt, await this.completedJob(target, vmId));
+    const result = await this.computeResult(request, target, before, startedAt, true, arrival);
+    // Not on the migration's path: the copy for an HA restart is written after it succeeded.
+    const save = this.saveDefinition(target, request.vm, arrival?.migratableXml ?? '').catch(() => undefined);
+    this.saves.add(save);
+    void save.finally(() => this.saves.delete(save));
+    return result;
+  }
+
+  /** Follows a migration job of the domain that another driver started, to its end; where the domain runs then is the answer. */
+  private async adoptJob(request: MigrationRequest, source: HostConnection, target: HostConnection, before: DomainDescription, startedAt: number, options: MigrateOptions): Promise<MigrationResult> {
+    const vmId = request.vm.id;
+    const job = (async () => {
+      while (await this.jobRunning(source, vmId).catch(() => false)) await sleep(this.pollIntervalMs);
+      return null;
+    })();
+    await this.followJob(source, target, vmId, options, job);
+    await job;
+    const [there, here] = await Promise.all([this.domainState(target, vmId), this.domainState(source, vmId)]);
+    if (there === 'running' && here !== 'running') return this.computeResult(request, target, before, startedAt, true);
+    if (options.signal?.aborted) throw new MigrationCancelledError(`migration of VM ${vmId} cancelled; it stays on host ${source.hostId}`);
+    throw new MigrationEngineError(`an earlier migration job of VM ${vmId} (its driver died) ended without moving it; it stays on host ${here === 'running' ? source.hostId : 'neither source nor target'}`, true, 'transient');
+  }
+
+  /** The source's description as the precheck of a migration read it, for the migration that follows at once. */
+  private rememberPrecheck(migrationId: string, description: DomainDescription): void {
+    const now = Date.now();
+    for (const [id, entry] of this.prechecked) if (now - entry.at > PRECHECK_FRESH_MS) this.prechecked.delete(id);
+    this.prechecked.set(migrationId, { at: now, description });
+  }
+
+  private takePrecheck(migrationId: string): DomainDescription | null {
+    const entry = this.prechecked.get(migrationId);
+    this.prechecked.delete(migrationId);
+    return entry && Date.now() - entry.at <= PRECHECK_FRESH_MS ? entry.description : null;
   }
 
   /**
@@ -237,19 +456,17 @@ export class LibvirtEngine implements MigrationEngine {
     source: HostConnection,
     target: HostConnection,
     vmId: string,
-    request: MigrationRequest,
     options: MigrateOptions,
     job: Promise<Error | null>,
   ): Promise<{ cancelled: boolean; targetLost: LibvirtError | null }> {
     let ended = false;
     void job.then(() => (ended = true));
-    let downtimeSet = false;
     let cancelled = false;
     let targetLost: LibvirtError | null = null;
     let targetFailures = 0;
     let lastTargetCheck = Date.now();
     const abort = abortOf(options.signal);
-    while (!ended) {
+    const poll = async () => {
       if (!targetLost && Date.now() - lastTargetCheck >= TARGET_CHECK_MS) {
         lastTargetCheck = Date.now();
         const problem = await this.call(target, ['uri'], TARGET_CHECK_MS).then(
@@ -263,38 +480,44 @@ export class LibvirtEngine implements MigrationEngine {
       // Until libvirt has the job there is nothing to abort: asked again at the next poll.
       if (stop) cancelled = await this.call(source, ['domjobabort', vmId]).then(() => true, () => false);
       const fields = parseFields(await this.call(source, ['domjobinfo', vmId, '--rawstats']).catch(() => ''), ':');
-      if (fields.get('Job type') === JOB_RUNNING && !ended) {
-        if (!downtimeSet) {
-          downtimeSet = await this.call(source, ['migrate-setmaxdowntime', vmId, String(Math.max(1, request.downtimeLimitMs))]).then(() => true, () => false);
-        }
-        const total = numberField(fields, 'data_total') ?? 0;
-        if (total > 0 && !cancelled) {
-          const throttle = numberField(fields, 'auto_converge_throttle');
-          await report(options, {
-            phase: 'precopy',
-            iteration: Math.max(1, numberField(fields, 'memory_iteration') ?? 1),
-            transferredBytes: numberField(fields, 'data_processed') ?? 0,
-            remainingBytes: numberField(fields, 'data_remaining') ?? 0,
-            totalBytes: total,
-            dirtyRateBytesPerSecond: (numberField(fields, 'memory_dirty_rate') ?? 0) * (numberField(fields, 'memory_page_size') ?? 4096),
-            ...(throttle !== undefined ? { throttle: throttle / 100 } : {}),
-          });
-        }
+      if (fields.get('Job type') !== JOB_RUNNING || ended) return;
+      const total = numberField(fields, 'data_total') ?? 0;
+      if (total > 0 && !cancelled && !ended) {
+        const throttle = numberField(fields, 'auto_converge_throttle');
+        await report(options, {
+          phase: 'precopy',
+          iteration: Math.max(1, numberField(fields, 'memory_iteration') ?? 1),
+          transferredBytes: numberField(fields, 'data_processed') ?? 0,
+          remainingBytes: numberField(fields, 'data_remaining') ?? 0,
+          totalBytes: total,
+          dirtyRateBytesPerSecond: (numberField(fields, 'memory_dirty_rate') ?? 0) * (numberField(fields, 'memory_page_size') ?? 4096),
+          ...(throttle !== undefined ? { throttle: throttle / 100 } : {}),
+        });
       }
+    };
+    while (!ended) {
       await Promise.race(options.signal?.aborted ? [job, sleep(this.pollIntervalMs)] : [job, sleep(this.pollIntervalMs), abort]);
+      // A poll in flight (domjobinfo waits for the job's lock at the switchover) does not hold the end up.
+      if (!ended) await Promise.race([job, poll()]);
     }
     return { cancelled: options.signal?.aborted === true, targetLost };
   }
 
-  private async computeResult(request: MigrationRequest, target: HostConnection, before: DomainDescription | null, startedAt: number, figures: LibvirtJobFigures | null): Promise<MigrationResult> {
+  /**
+   * The migrated domain on the target, with libvirt's figures of the job (`withFigures`: the job
+   * just completed there) and the end state promised: persistent there, no definition left on the
+   * source. The questions are asked of both daemons at once.
+   */
+  private async computeResult(request: MigrationRequest, target: HostConnection, before: DomainDescription | null, startedAt: number, withFigures: boolean, arrival: Arrival | null = null): Promise<MigrationResult> {
     const vmId = request.vm.id;
     const source = await this.connectionOf(request.source.id);
-    const after = await this.describe(target, vmId);
-    // The end state promised: persistent on the target, no definition left on the source.
-    if (parseFields(await this.call(target, ['dominfo', vmId]), ':').get('Persistent') !== 'yes') {
+    const { xml, persistentIds, jobText, sourceState } = arrival ?? (await this.arrival(source, target, vmId, withFigures));
+    const after = parseDomainXml(xml);
+    const figures = jobText ? jobFigures(jobText) : null;
+    if (!(persistentIds ?? '').split('\n').some((id) => id.trim() === vmId)) {
       await runWithDocument(this.virsh, target.uri, ['define'], await this.call(target, ['dumpxml', '--migratable', vmId]), { hostId: target.hostId });
     }
-    if ((await this.domainState(source, vmId).catch(() => null)) === 'shut off') await this.call(source, ['undefine', vmId]).catch(() => undefined);
+    if (sourceState === 'shut off') await this.call(source, ['undefine', vmId]).catch(() => undefined);
     const macs = (d: DomainDescription) => d.nics.map((n) => n.mac).sort().join(',');
     return {
       hostId: target.hostId,
@@ -442,10 +665,9 @@ export class LibvirtEngine implements MigrationEngine {
     return parseDomainXml(await this.call(connection, ['dumpxml', vmId]));
   }
 
-  private async domainState(connection: HostConnection, vmId: string): Promise<DomainState> {
+  private async domainState(connection: HostConnection, vmId: string, timeoutMs?: number): Promise<DomainState> {
     try {
-      const state = (await this.call(connection, ['domstate', vmId])).trim();
-      return state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other';
+      return stateOf(await this.call(connection, ['domstate', vmId], timeoutMs));
     } catch (error) {
       if (error instanceof LibvirtError && NO_DOMAIN.test(error.libvirtMessage)) return null;
       throw error;
@@ -462,6 +684,33 @@ export class LibvirtEngine implements MigrationEngine {
   }
 }
 
+/** A failed migration's words without the lookups that failed after it because the domain did not arrive. */
+function withoutLookupFailures(errors: string): string {
+  const kept = errors.split('; ').filter((line) => !NO_DOMAIN.test(line));
+  return kept.length > 0 ? kept.join('; ') : errors;
+}
+
+/** The storage volume that keeps a domain's definition in its datastore (see saveDefinition). */
+function definitionVolume(vmId: string): string {
+  return `ballast-domain-${vmId}.xml`;
+}
+
+function stateOf(domstate: string): DomainState {
+  const state = domstate.trim();
+  return state === 'running' || state === 'paused' || state === 'shut off' ? state : 'other';
+}
+
+/** libvirt's figures of a completed job (`domjobinfo --completed --rawstats`), or null when it has none. */
+function jobFigures(text: string): LibvirtJobFigures | null {
+  const fields = parseFields(text, ':');
+  if (fields.get('Job type') !== '3') return null;
+  return {
+    totalTimeMs: numberField(fields, 'time_elapsed') ?? 0,
+    downtimeMs: numberField(fields, 'downtime') ?? 0,
+    transferredBytes: numberField(fields, 'data_processed') ?? 0,
+    iterations: numberField(fields, 'memory_iteration') ?? 0,
+  };
+}
 
 /** `tcp://ADDRESS[:PORT]` for the target's QEMU; on this machine loopback (libvirt would pick the host name). */
 function migrationUri(target: HostConnection): string | null {

@@ -128,6 +128,30 @@ export class LibvirtLab {
     await rm(this.host(hostId).pidFile, { force: true });
   }
 
+  /** The whole host fails: its daemon and its guests' QEMU processes are killed (SIGKILL). */
+  async killHost(hostId: string): Promise<void> {
+    await this.killDaemon(hostId);
+    for (const pid of await this.guestPids(this.host(hostId))) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+
+  /** The QEMU processes of a host's guests (from the daemon's pid files), whether or not the daemon still runs. */
+  private async guestPids(host: LabHost): Promise<number[]> {
+    const runDir = join(host.runtimeDir, 'libvirt/qemu/run');
+    const pids: number[] = [];
+    for (const file of (await readdir(runDir).catch(() => [])).filter((f) => f.endsWith('.pid'))) {
+      const pid = Number.parseInt(await readFile(join(runDir, file), 'utf8').catch(() => ''), 10);
+      const cmdline = pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
+      if (cmdline.includes(this.baseDir)) pids.push(pid);
+    }
+    return pids;
+  }
+
   async daemonPid(hostId: string): Promise<number | null> {
     const raw = await readFile(this.host(hostId).pidFile, 'utf8').catch(() => '');
     const pid = Number.parseInt(raw, 10);
@@ -176,12 +200,7 @@ export class LibvirtLab {
         await waitGone(pid, 10_000);
       }
       // A QEMU the daemon lost track of (its daemon killed mid-migration) must not outlive the lab.
-      const runDir = join(host.runtimeDir, 'libvirt/qemu/run');
-      for (const file of (await readdir(runDir).catch(() => [])).filter((f) => f.endsWith('.pid'))) {
-        const pid = Number.parseInt(await readFile(join(runDir, file), 'utf8').catch(() => ''), 10);
-        const cmdline = pid > 0 ? await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
-        if (cmdline.includes(this.baseDir)) await waitGone(pid, 0);
-      }
+      for (const pid of await this.guestPids(host)) await waitGone(pid, 0);
     }
     if (this.baseDir) await rm(this.baseDir, { recursive: true, force: true });
     this.hosts.length = 0;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,18 +41,37 @@ export class Virsh {
   constructor(private readonly binary = 'virsh') {}
 
   /** Runs `virsh -c URI ARGS...` and returns its standard output. */
-  run(uri: string, args: string[], call: VirshCall = {}): Promise<string> {
+  async run(uri: string, args: string[], call: VirshCall = {}): Promise<string> {
+    return (await this.execute(uri, args, call)).stdout;
+  }
+
+  /**
+   * Several commands against one daemon in one virsh process, over one connection: on a loaded
+   * machine a virsh process costs far more than the questions it asks. Answers each command's
+   * output, or null where it printed nothing (it failed: `errors` has libvirt's words, in order);
+   * rejects only when virsh itself fails (the daemon cannot be reached).
+   */
+  async batch(uri: string, commands: string[][], call: VirshCall = {}): Promise<VirshBatch> {
+    const marker = `ballast-${randomUUID()}`;
+    // Each command ends with an echo of the marker: the last one to run succeeds unless virsh could not connect.
+    const script = commands.map((command) => `${command.map(quoteArgument).join(' ')} ; echo ${marker}`).join(' ; ');
+    const { stdout, stderr } = await this.execute(uri, [script], { ...call, what: commands.map((c) => c[0]).join('+') });
+    const segments = stdout.split(marker);
+    return { outputs: commands.map((_, i) => (segments[i]?.trim() ? segments[i] : null)), errors: libvirtWords(stderr) };
+  }
+
+  private execute(uri: string, args: string[], call: VirshCall & { what?: string }): Promise<{ stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
       const child = execFile(
         this.binary,
         ['-q', '-c', uri, ...args],
         { timeout: call.timeoutMs ?? 30_000, maxBuffer: 16 * 1024 * 1024, signal: call.signal, env: { ...process.env, LC_ALL: 'C' } },
         (error, stdout, stderr) => {
-          if (!error) return resolve(stdout);
+          if (!error) return resolve({ stdout, stderr });
           const spawnError = error as NodeJS.ErrnoException & { killed?: boolean };
           if (spawnError.code === 'ENOENT') return reject(new LibvirtError(uri, `${this.binary} is not installed (apt-get install libvirt-clients)`, call.hostId, true));
           if (spawnError.name === 'AbortError') return reject(new LibvirtError(uri, 'the call was aborted', call.hostId));
-          if (spawnError.killed) return reject(new LibvirtError(uri, `virsh ${args[0]} did not answer within ${call.timeoutMs ?? 30_000} ms`, call.hostId, true));
+          if (spawnError.killed) return reject(new LibvirtError(uri, `virsh ${call.what ?? args[0]} did not answer within ${call.timeoutMs ?? 30_000} ms`, call.hostId, true));
           const said = libvirtWords(stderr) || stdout.trim() || spawnError.message;
           reject(new LibvirtError(uri, said, call.hostId, UNREACHABLE.test(said)));
         },
@@ -59,6 +79,24 @@ export class Virsh {
       child.stdin?.end();
     });
   }
+}
+
+export interface VirshBatch {
+  /** Each command's output; null: it printed nothing (it failed). */
+  outputs: (string | null)[];
+  /** libvirt's words for the commands that failed, joined. */
+  errors: string;
+}
+
+/** A command of a batch printed nothing: what libvirt said, as the error a single call would have thrown. */
+export function batchFailure(uri: string, batch: VirshBatch, hostId?: string): LibvirtError {
+  const said = batch.errors || 'virsh printed nothing';
+  return new LibvirtError(uri, said, hostId, UNREACHABLE.test(said));
+}
+
+/** An argument as virsh's command-string parser reads it (double quotes, backslash escapes) when it needs quoting. */
+function quoteArgument(argument: string): string {
+  return /^[A-Za-z0-9_.:/@=+,-]+$/.test(argument) ? argument : `"${argument.replace(/[\\"]/g, '\\$&')}"`;
 }
 
 /**

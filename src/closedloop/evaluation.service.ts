@@ -17,7 +17,6 @@ import { isHeld } from './detection.js';
 import { evaluate } from './evaluate.js';
 import { windowView } from './evaluation-view.js';
 import { EvaluationsRepository } from './evaluations.repository.js';
-import { withFailedHostVmsPinned } from './ha-restart.js';
 import { HaService } from './ha.service.js';
 import { placeInFlight } from './in-flight.js';
 import { loopPolicy } from './loop-policy.js';
@@ -78,7 +77,6 @@ export class EvaluationService {
       if (ha.changed) snapshot = await read();
       await this.ha.restart(manager, snapshot, now, ha);
       if (ha.restarts > 0 || ha.changed) snapshot = await read();
-      snapshot = withFailedHostVmsPinned(snapshot);
       cancelled.push(...ha.cancelled);
       const history: MoveRecord[] = (await this.migrationRows.moveHistory(manager, clusterId, new Date(now.getTime() - DAY_MS))).map((m) => ({
         vmId: m.vmId,

@@ -27,16 +27,6 @@ export interface RestartPlan {
   unplaced: { vmId: string; reason: string }[];
 }
 
-/**
- * The cluster as balancing may see it: a VM on a failed host cannot be live-migrated (only HA
- * restarts it), so it does not move in a plan (as if its automation level were disabled).
- */
-export function withFailedHostVmsPinned(snapshot: Snapshot): Snapshot {
-  const failed = new Set(snapshot.hosts.filter((h) => h.state === 'failed').map((h) => h.id));
-  if (failed.size === 0) return snapshot;
-  return { ...snapshot, vms: snapshot.vms.map((vm) => (failed.has(vm.hostId) ? { ...vm, automationLevel: 'disabled' } : vm)) };
-}
-
 export const restartPriorityOf = (vm: Pick<SnapshotVm, 'restartPriority'>): RestartPriority => vm.restartPriority ?? DEFAULT_RESTART_PRIORITY;
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { host, snapshot, vm, vmsOn } from '../../test/support/builders.js';
-import { planRestarts, withFailedHostVmsPinned } from './ha-restart.js';
+import { planRestarts } from './ha-restart.js';
 import { plan } from '../planner/plan.js';
 import { hostFailures, type HostHearing } from './host-failure.js';
 
@@ -69,11 +69,15 @@ describe('HA restart placement', () => {
     expect(result.unplaced.find((u) => u.vmId === 'lo')?.reason).toMatch(/16384 MB free/);
   });
 
-  it('balancing never plans a live migration off a failed host (only HA restarts its VMs)', () => {
+  it('no plan live-migrates a VM off a failed host (only HA restarts its VMs), and the rule left broken says why', () => {
     // hi and lo must stay apart but share the failed h1: a repair would live-migrate one of them off it.
     const broken = { ...failedCluster(), rules: [{ id: 'apart', kind: 'vm-anti-affinity' as const, mode: 'must' as const, vmIds: ['hi', 'lo'] }] };
-    const moves = plan(withFailedHostVmsPinned(broken)).plan.moves;
-    expect(moves.filter((m) => m.fromHostId === 'h1')).toEqual([]);
+    const result = plan(broken);
+    expect(result.plan.moves.filter((m) => m.fromHostId === 'h1')).toEqual([]);
+    expect(JSON.stringify(result.plan.unresolved)).toMatch(/h1 failed/);
+    // The same cluster with h1 connected: the repair moves one of them off it.
+    const alive = { ...broken, hosts: broken.hosts.map((h) => (h.id === 'h1' ? { ...h, state: 'connected' as const } : h)) };
+    expect(plan(alive).plan.moves.filter((m) => m.fromHostId === 'h1').length).toBeGreaterThan(0);
   });
 
   it('only the VMs asked for, and only off failed hosts', () => {

@@ -172,8 +172,13 @@ export function compileModel(snapshot: Snapshot, extras: ModelExtras = {}): Mode
     vmActive[v] = on ? vm.memoryActiveMb : 0;
     vmMem[v] = on ? vm.memoryMb : 0;
     vmDirty[v] = vm.memoryDirtyRateMbps ?? 0;
+    // A VM on a failed host is down: no live migration leaves a dead host (only HA restarts it).
     vmAutomation[v] =
-      vm.automationLevel === 'disabled' ? AUTOMATION_DISABLED : vm.automationLevel === 'manual' ? AUTOMATION_MANUAL : AUTOMATION_DEFAULT;
+      vm.automationLevel === 'disabled' || hosts[h].state === 'failed'
+        ? AUTOMATION_DISABLED
+        : vm.automationLevel === 'manual'
+          ? AUTOMATION_MANUAL
+          : AUTOMATION_DEFAULT;
     if (cooldownMs > 0 && vm.lastMigratedAt !== undefined && !Number.isNaN(now)) {
       const age = now - Date.parse(vm.lastMigratedAt);
       vmCooling[v] = age < cooldownMs ? 1 : 0;

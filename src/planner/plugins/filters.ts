@@ -36,10 +36,13 @@ export const automationLevel: FilterPlugin = {
     const level = ctx.model.vmAutomation[v];
     return level !== AUTOMATION_DISABLED && !(ctx.optional && level === AUTOMATION_MANUAL);
   },
-  reason: (ctx, v) =>
-    ctx.model.vmAutomation[v] === AUTOMATION_DISABLED
+  reason: (ctx, v) => {
+    const host = ctx.model.hosts[ctx.model.initialHost[v]];
+    if (host.state === 'failed') return `its host ${host.id} failed: the VM is down and only HA restarts it, no live migration leaves a failed host`;
+    return ctx.model.vmAutomation[v] === AUTOMATION_DISABLED
       ? 'automation level is disabled: the VM never moves'
-      : 'automation level is manual: only mandatory moves (evacuation, must rules) are planned for it',
+      : 'automation level is manual: only mandatory moves (evacuation, must rules) are planned for it';
+  },
 };
 
 export const cooldown: FilterPlugin = {

@@ -131,6 +131,7 @@ function spendSlack(b: PlanBuilder, bound: number, thorough: boolean): void {
     const options = { mode: 'memory', bound, sources: TUNING.refineSources, targets: TUNING.refineTargets, sameSource: !thorough } as const;
     if (!exchange(b, s, options)) break;
   }
+  if (!thorough) exchange(b, s, { mode: 'memory', bound, sources: TUNING.refineSources, targets: TUNING.refineTargets, sameSource: false });
 }
 
 /**

@@ -206,9 +206,15 @@ async function reaction(): Promise<void> {
       await sleep(1700);
     }
     const reactions = new Map<string, { decided: number; running: number }>();
+    // When each evaluation first saw the host hot (the hold time runs from there).
+    const detected = new Map<string, number>();
     const deadline = Date.now() + 120_000;
     while (reactions.size < ids.length) {
       if (Date.now() > deadline) throw new Error(`no relief migration within 120 s for ${ids.filter((id) => !reactions.has(id)).join(', ')}`);
+      const seen: { cluster_id: string; since: string | null }[] = await db.query(
+        `SELECT cluster_id, (SELECT min((d->>'since')::float8) FROM jsonb_array_elements(detections) d WHERE d->>'kind' = 'overloaded')::text AS since FROM cluster_evaluations`,
+      );
+      for (const r of seen) if (r.since !== null && !detected.has(r.cluster_id)) detected.set(r.cluster_id, Number(r.since) - pushedAt.get(r.cluster_id)!);
       const rows: { cluster_id: string; created: Date; started: Date | null }[] = await db.query(
         `SELECT cluster_id, min(created_at) AS created, min(started_at) AS started FROM migrations GROUP BY cluster_id`,
       );
@@ -224,7 +230,13 @@ async function reaction(): Promise<void> {
     const running = ids.map((id) => reactions.get(id)!.running);
     console.log(
       `reaction time (hold ${HOLD_MINUTES * 60} s, collector every ${COLLECTOR_SECONDS} s), from the pushed samples that make a host hot to the first relief migration running: ` +
-        ids.map((id) => `${id} ${s(reactions.get(id)!.running)} (decided after ${s(reactions.get(id)!.decided)})`).join(', '),
+        ids
+          .map((id) => {
+            const r = reactions.get(id)!;
+            const seenAfter = detected.get(id);
+            return `${id} ${s(r.running)} (hot seen by an evaluation after ${seenAfter === undefined ? '?' : s(seenAfter)}, moves decided after ${s(r.decided)})`;
+          })
+          .join(', '),
     );
     const worst = Math.max(...running);
     console.log(

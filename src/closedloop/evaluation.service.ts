@@ -28,6 +28,8 @@ export interface EvaluationOutcome {
   started: number;
   recommended: number;
   planId: string | null;
+  /** In how long the cluster is due again because a detection's hold time runs out then (before its schedule). */
+  holdEndsInMs?: number;
 }
 
 /**
@@ -100,11 +102,14 @@ export class EvaluationService {
       }
       const loop = loopPolicy(snapshot.policy);
       const summary = describeAction(result.summary, level, automatic.length, recommend.length);
+      const holdsEndAt = result.detections.filter((d) => !isHeld(d, loop.holdMs, now.getTime())).map((d) => d.since + loop.holdMs);
+      const nextAt = new Date(this.nextEvaluation(snapshot.policy, now.getTime(), holdsEndAt));
+      const forHold = holdsEndAt.some((at) => Math.max(at, now.getTime() + 1000) === nextAt.getTime());
       await this.evaluations.save(manager, {
         clusterId,
         detections: result.detections,
         evaluatedAt: now,
-        nextAt: new Date(this.nextEvaluation(snapshot.policy, now.getTime(), result.detections.filter((d) => !isHeld(d, loop.holdMs, now.getTime())).map((d) => d.since + loop.holdMs))),
+        nextAt,
         summary,
         movesStarted: automatic.length,
         recommended: recommend.length,
@@ -113,7 +118,7 @@ export class EvaluationService {
         budget: result.budget,
         changeWindow: windowView(result.window),
       });
-      return { clusterId, outcome: 'evaluated', summary, started: automatic.length, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null };
+      return { clusterId, outcome: 'evaluated', summary, started: automatic.length, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null, ...(forHold ? { holdEndsInMs: nextAt.getTime() - now.getTime() } : {}) };
     });
     if (outcome.started > 0) {
       this.logger.log({ msg: `cluster ${clusterId}: ${outcome.summary}`, clusterId, planId: outcome.planId });

@@ -40,8 +40,10 @@ const REACTION_CLUSTERS = 3;
 /** The services' own timers the measurement does not need (each would compete for the two cores). */
 const QUIET = { DISCOVERY_INTERVAL_SECONDS: '0', LIBVIRT_DIRTY_RATE_INTERVAL_SECONDS: '0', BALLAST_DEMO: 'false' };
 
+const clusterId = (index: number) => `eval-${String(index + 1).padStart(4, '0')}`;
+
 function cluster(index: number): Snapshot {
-  const id = `eval-${String(index + 1).padStart(4, '0')}`;
+  const id = clusterId(index);
   return generateScenario({
     seed: 10_000 + index,
     clusterId: id,
@@ -92,7 +94,7 @@ async function throughput(count: number): Promise<void> {
       db.transaction(async (manager) => {
         for (let i = 0; i < count; i++) {
           await evaluations.save(manager, {
-            clusterId: cluster(i).cluster.id,
+            clusterId: clusterId(i),
             detections: [],
             evaluatedAt: null,
             nextAt: at,

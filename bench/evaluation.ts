@@ -133,13 +133,15 @@ async function throughput(count: number): Promise<void> {
     const ms = endedAt - started;
     const [{ plans }] = await db.query(`SELECT count(*)::int AS plans FROM plans WHERE source = 'scheduler'`);
     const [{ migrations }] = await db.query(`SELECT count(*)::int AS migrations FROM migrations`);
+    // No worker runs here: what the per-host and per-link limits did not admit stays pending, and every scheduler retries it every 2 s.
+    const [{ pending }] = await db.query(`SELECT count(*)::int AS pending FROM migrations WHERE state = 'pending'`);
     const [{ twice }] = await db.query(`SELECT count(*)::int AS twice FROM (SELECT vm_id FROM migrations GROUP BY vm_id HAVING count(*) > 1) t`);
     const byProcess = schedulers.map((s) => new Set([...s.output().matchAll(/cluster (eval-\d+): /g)].map((m) => m[1])).size);
     const rate = perSecond(evaluated, ms);
     const planRate = perSecond(count, reference.ms);
     console.log(
       `evaluations by ${SCHEDULERS} scheduler processes: ${evaluated} clusters in ${(ms / 1000).toFixed(1)} s = ${rate.toFixed(1)} clusters/s ` +
-        `(${plans} plans stored, ${migrations} migrations started, ${twice} VMs moved twice; clusters with migrations started per process: ${byProcess.join(' / ')})`,
+        `(${plans} plans stored, ${migrations} migrations started, ${pending} of them left pending by the migration limits with no worker running, ${twice} VMs moved twice; clusters with migrations started per process: ${byProcess.join(' / ')})`,
     );
     console.log(
       `same-run reference, plain plan() loop over the same snapshots in one process: ${planRate.toFixed(1)} clusters/s ` +

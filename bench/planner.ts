@@ -4,16 +4,22 @@
  * clusters up to 500 hosts / 50,000 VMs. Every plan is checked by the independent validator of the
  * tests. Prints a side-by-side table and one verdict line per target; times are medians.
  *
- * Options: --quick (skip the 500-host case), --greedy-budget-ms N (default 600000: the greedy
+ * Then fresh clusters, several seeds per size (shapes of the generated scenarios above, seeds that
+ * are not the benchmark's): Ballast's imbalance at the memory greedy moved (the longest prefix of
+ * Ballast's plan, every prefix being valid, that moves no more memory than greedy did) against
+ * greedy's, and threshold 3 beside threshold 5.
+ *
+ * Options: --quick (skip the 500-host cases), --greedy-budget-ms N (default 600000: the greedy
  * reference's balancing stops there on the 500-host case and is marked "capped"; it needs about
- * three minutes on this machine).
+ * three minutes on this machine), --seeds N (seeds per size, default 3), --seeds-only (only the
+ * table of fresh clusters).
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import v8 from 'node:v8';
-import { plan, validateSnapshot, type Plan, type Rule, type Snapshot } from '../src/planner/index.js';
+import { applyMoves, plan, referenceImbalance, validateSnapshot, type Plan, type Rule, type Snapshot } from '../src/planner/index.js';
 import { generateScenario, type ScenarioOptions } from '../src/scenarios/generate.js';
 import { validatePlan, type ValidationReport } from '../test/support/plan-validator.js';
 import { greedyPlan } from './greedy.js';
@@ -51,6 +57,30 @@ const LARGE_500: Omit<ScenarioOptions, 'clusterId' | 'takenAt'> = {
   recentlyMigrated: 500,
   policy: { maxMovesPerRun: 200 },
 };
+
+/** Shapes of the fresh clusters per size (as the benchmark's generated scenarios), seeded by the caller. */
+const SIZES: { name: string; big?: boolean; options: Omit<ScenarioOptions, 'clusterId' | 'takenAt' | 'seed'> }[] = [
+  { name: '16h/400vm', options: { hosts: 16, vms: 400, imbalance: 1, rules: { antiAffinity: 4, affinity: 2, should: 2 }, poweredOff: 10, disabled: 3 } },
+  {
+    name: '96h/10k',
+    options: {
+      hosts: 96,
+      vms: 10_000,
+      compatibilityGroups: 2,
+      imbalance: 0.3,
+      enteringMaintenance: 1,
+      rules: { antiAffinity: 40, affinity: 15, vmHostAffinity: 4, vmHostAntiAffinity: 4, should: 8 },
+      poweredOff: 500,
+      disabled: 80,
+      manual: 50,
+      recentlyMigrated: 100,
+      policy: { maxMovesPerRun: 100 },
+    },
+  },
+  { name: '500h/50k', big: true, options: (({ seed: _seed, ...rest }) => rest)(LARGE_500) },
+];
+/** Seeds of the fresh clusters: none of them is a seed of the scenarios above. */
+const FRESH_SEEDS = [1001, 2002, 3003, 4004, 5005];
 
 const SCENARIOS: Scenario[] = [
   ...['sample-small', 'sample-evacuate', 'sample-rules', 'sample-96-hosts'].map((name) => ({
@@ -209,6 +239,16 @@ function main(): void {
   const quick = args.includes('--quick');
   const budgetArg = args.indexOf('--greedy-budget-ms');
   const greedyBudgetMs = budgetArg >= 0 ? Number(args[budgetArg + 1]) : 600_000;
+  const seedsArg = args.indexOf('--seeds');
+  const seedsPerSize = seedsArg >= 0 ? Number(args[seedsArg + 1]) : 3;
+  if (!Number.isInteger(seedsPerSize) || seedsPerSize < 1 || seedsPerSize > FRESH_SEEDS.length) {
+    console.error(`--seeds: a whole number from 1 to ${FRESH_SEEDS.length}`);
+    process.exit(2);
+  }
+  if (args.includes('--seeds-only')) {
+    freshClusters(quick, seedsPerSize, greedyBudgetMs);
+    return;
+  }
 
   const results: {
     scenario: string;
@@ -354,6 +394,7 @@ function main(): void {
       `${r.scenario}: imbalance after ${fmt(r.ballast.imbalanceAfter, 5)} <= greedy ${fmt(r.greedy.imbalanceAfter, 5)} with less memory moved (${fmt(r.ballast.gbMoved, 1)} GB vs ${fmt(r.greedy.gbMoved, 1)} GB)${capped ? ' [greedy capped by its time budget]' : ''}`,
     );
   }
+  freshClusters(quick, seedsPerSize, greedyBudgetMs);
   const r96 = results.find((r) => r.scenario === 'gen-96h-10k');
   if (r96) verdict(r96.ballast.ms <= 100, `96 hosts / 10,000 VMs planned in ${fmt(r96.ballast.ms, 1)} ms median (target <= 100 ms)`);
   const r500 = results.find((r) => r.scenario === 'gen-500h-50k');
@@ -364,6 +405,97 @@ function main(): void {
       `500 hosts / 50,000 VMs heap ${heap === null ? 'unknown' : `${fmt(heap.totalAfterMb, 1)} MB high-water, completes under a ${fitsIn128 ? 128 : 500} MB old-space limit`} (target < 500 MB)`,
     );
   }
+}
+
+/** Configured memory (MB) of the powered-on VMs a list of moves moves, as the validator counts it. */
+function memoryMovedMb(snapshot: Snapshot, moves: Plan['moves']): number[] {
+  const vms = new Map(snapshot.vms.map((v) => [v.id, v]));
+  const cumulative: number[] = [];
+  let total = 0;
+  for (const m of moves) {
+    const vm = vms.get(m.vmId);
+    if (vm?.powerState === 'on') total += vm.memoryMb;
+    cumulative.push(total);
+  }
+  return cumulative;
+}
+
+/**
+ * Ballast's imbalance at the memory greedy moved: the longest prefix of Ballast's plan (every
+ * prefix is a valid state) that moves no more memory than greedy's whole plan.
+ */
+function imbalanceAtMemory(snapshot: Snapshot, moves: Plan['moves'], budgetMb: number): { imbalance: number; moves: number; mb: number } {
+  const cumulative = memoryMovedMb(snapshot, moves);
+  let k = 0;
+  while (k < moves.length && cumulative[k] <= budgetMb + 1e-9) k++;
+  return { imbalance: referenceImbalance(applyMoves(snapshot, moves.slice(0, k))), moves: k, mb: k === 0 ? 0 : cumulative[k - 1] };
+}
+
+/** Several fresh seeds per size: Ballast (threshold 5) against greedy at equal memory, and threshold 3 beside it. */
+function freshClusters(quick: boolean, seedsPerSize: number, greedyBudgetMs: number): void {
+  const header = [
+    'size',
+    'seed',
+    'before',
+    'greedy after',
+    'greedy moves',
+    'greedy GB',
+    'ballast at greedy GB',
+    'ballast moves (GB) there',
+    'ballast after',
+    'ballast moves',
+    'ballast GB',
+    'verdict',
+    't3 after',
+    't3 moves',
+    't3 stop',
+  ];
+  const lines: string[][] = [];
+  const verdicts: { size: string; seed: number; ok: boolean; margin: number; capped: boolean }[] = [];
+  for (const size of SIZES) {
+    if (quick && size.big) continue;
+    for (const seed of FRESH_SEEDS.slice(0, seedsPerSize)) {
+      const snapshot = generateScenario({ clusterId: `fresh-${size.name}-${seed}`, takenAt: TAKEN_AT, seed, ...size.options });
+      const ballast = plan(snapshot, { threshold: 5 });
+      const atDefault = plan(snapshot, { threshold: 3 });
+      const greedy = greedyPlan(snapshot, size.big ? { timeBudgetMs: greedyBudgetMs } : {});
+      const reports = [validatePlan(snapshot, ballast.plan), validatePlan(snapshot, greedy.plan), validatePlan(snapshot, atDefault.plan)];
+      const greedyMb = reports[1].memoryMovedMb;
+      const there = imbalanceAtMemory(snapshot, ballast.plan.moves, greedyMb);
+      const margin = reports[1].imbalanceAfter - there.imbalance;
+      const ok = margin >= -1e-12 && reports.every((r) => r.valid);
+      verdicts.push({ size: size.name, seed, ok, margin, capped: greedy.capped });
+      lines.push([
+        size.name,
+        String(seed),
+        fmt(reports[0].imbalanceBefore, 4),
+        fmt(reports[1].imbalanceAfter, 5),
+        `${greedy.plan.moves.length}${greedy.capped ? ' CAPPED' : ''}`,
+        fmt(greedyMb / 1024, 1),
+        fmt(there.imbalance, 5),
+        `${there.moves} (${fmt(there.mb / 1024, 1)})`,
+        fmt(reports[0].imbalanceAfter, 5),
+        String(ballast.plan.moves.length),
+        fmt(reports[0].memoryMovedMb / 1024, 1),
+        reports.every((r) => r.valid) ? (margin > 1e-12 ? 'ballast better' : margin >= -1e-12 ? 'tie' : 'GREEDY better') : 'INVALID PLAN',
+        fmt(reports[2].imbalanceAfter, 4),
+        `${atDefault.plan.moves.length} (${atDefault.trace.summary.optionalMoves})`,
+        atDefault.trace.summary.balanceStop,
+      ]);
+      process.stderr.write(`  fresh ${size.name} seed ${seed} done\n`);
+    }
+  }
+  console.log(
+    `\nFresh clusters, ${seedsPerSize} seeds per size (not the benchmark's): Ballast (threshold 5) at the memory greedy moved, against greedy; threshold 3 (the default) beside it.`,
+  );
+  console.log("'ballast at greedy GB': imbalance after the longest prefix of Ballast's plan that moves no more memory than greedy's whole plan.");
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  for (const cells of [header, widths.map((w) => '-'.repeat(w)), ...lines]) console.log(cells.map((c, i) => c.padEnd(widths[i])).join(' | ').trimEnd());
+  const lost = verdicts.filter((v) => !v.ok);
+  console.log(
+    `${lost.length === 0 ? 'PASS' : 'FAIL'}  fresh clusters: Ballast at greedy's memory ties or beats greedy on ${verdicts.length - lost.length} of ${verdicts.length} ` +
+      `(smallest margin ${fmt(Math.min(...verdicts.map((v) => v.margin)), 6)})${lost.length ? `; loses on ${lost.map((v) => `${v.size} seed ${v.seed}`).join(', ')}` : ''}`,
+  );
 }
 
 main();

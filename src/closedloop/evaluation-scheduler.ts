@@ -65,13 +65,28 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
   }
 
   startWorker(concurrency = CONCURRENCY): void {
-    this.worker = new Worker<EvaluationJob>(EVALUATION_QUEUE, async (job) => this.service.evaluate(job.data.clusterId, !job.data.hot), {
+    this.worker = new Worker<EvaluationJob>(EVALUATION_QUEUE, async (job) => this.evaluateAndTime(job.data), {
       connection: { url: this.config.REDIS_URL, maxRetriesPerRequest: null },
       prefix: this.config.REDIS_PREFIX,
       concurrency,
     });
     this.worker.on('error', (error) => this.logger.error(`evaluations queue: ${error.message}`));
     this.worker.on('failed', (job, error) => this.logger.error(`evaluating ${job?.data.clusterId}: ${error.message}`));
+  }
+
+  /**
+   * One evaluation; when a detection's hold time runs out before the cluster's schedule, a delayed
+   * job evaluates it then, so that acting on a held detection does not wait for the next tick (the
+   * tick still finds it due should the job be lost; a second look finds it not due and skips).
+   */
+  private async evaluateAndTime(job: EvaluationJob) {
+    const outcome = await this.service.evaluate(job.clusterId, !job.hot);
+    if (outcome.holdEndsInMs !== undefined) {
+      const data: EvaluationJob = { clusterId: job.clusterId, hot: false };
+      const delay = Math.max(0, outcome.holdEndsInMs);
+      await this.queue.add('evaluate', data, { jobId: `${evaluationJobId(job.clusterId)}-at-${Date.now() + delay}`, delay });
+    }
+    return outcome;
   }
 
   /** Puts the due and the newly hot clusters on the queue; returns how many were due. */

@@ -31,6 +31,8 @@ export interface EvaluationOutcome {
   restarts: number;
   recommended: number;
   planId: string | null;
+  /** In how long the cluster is due again because a detection's hold time runs out then (before its schedule). */
+  holdEndsInMs?: number;
 }
 
 /**
@@ -110,15 +112,14 @@ export class EvaluationService {
       }
       const loop = loopPolicy(snapshot.policy);
       const summary = [...ha.summary, describeAction(result.summary, level, automatic.length, recommend.length)].join('; ');
+      const holdsEndAt = result.detections.filter((d) => !isHeld(d, loop.holdMs, now.getTime())).map((d) => d.since + loop.holdMs);
+      const nextAt = new Date(this.nextEvaluation(snapshot.policy, now.getTime(), holdsEndAt));
+      const forHold = holdsEndAt.some((at) => Math.max(at, now.getTime() + 1000) === nextAt.getTime());
       await this.evaluations.save(manager, {
         clusterId,
         detections: result.detections,
         evaluatedAt: now,
-        nextAt: new Date(
-          this.nextEvaluation(snapshot.policy, now.getTime(), [
-            ...result.detections.filter((d) => !isHeld(d, loop.holdMs, now.getTime())).map((d) => d.since + loop.holdMs),
-          ]),
-        ),
+        nextAt,
         summary,
         movesStarted: automatic.length,
         recommended: recommend.length,
@@ -129,7 +130,7 @@ export class EvaluationService {
         outcome: result.decision,
         imbalance: result.plan.plan.imbalanceBefore,
       });
-      return { clusterId, outcome: 'evaluated', summary, started: automatic.length, restarts: ha.restarts, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null };
+      return { clusterId, outcome: 'evaluated', summary, started: automatic.length, restarts: ha.restarts, recommended: recommend.length, planId: planId ?? recommendation.plan?.id ?? null, ...(forHold ? { holdEndsInMs: nextAt.getTime() - now.getTime() } : {}) };
     });
     if (cancelled.length > 0) await this.migrations.afterCancel(cancelled);
     if (outcome.started > 0 || outcome.restarts > 0 || cancelled.length > 0) {

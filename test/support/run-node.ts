@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository, whether this file runs from its source (jest) or built into dist/ (the benches). */
+export const REPO_ROOT = ((up: string) => (basename(up) === 'dist' ? dirname(up) : up))(resolve(dirname(fileURLToPath(import.meta.url)), '../..'));
 
 export interface RunResult {
   code: number | null;

@@ -14,6 +14,8 @@ const TUNING = {
   refinePasses: 3,
   refineSources: 6,
   refineTargets: 6,
+  /** Large clusters: coldest hosts per group the memory phase's search beyond a move's own source tries. */
+  widerExchangeTargets: 3,
   /** Large clusters: forward past the cap by this share of it, then drop the weakest moves back to it. */
   overshoot: 0.2,
   /** Coldest hosts per group the cached search sends VMs to. */
@@ -131,6 +133,8 @@ function spendSlack(b: PlanBuilder, bound: number, thorough: boolean): void {
     const options = { mode: 'memory', bound, sources: TUNING.refineSources, targets: TUNING.refineTargets, sameSource: !thorough } as const;
     if (!exchange(b, s, options)) break;
   }
+  // Large clusters: a smaller replacement may also sit on another hot host (its coldest targets only: time).
+  if (!thorough) exchange(b, s, { mode: 'memory', bound, sources: TUNING.refineSources, targets: TUNING.widerExchangeTargets, sameSource: false, onlySmaller: true });
 }
 
 /**

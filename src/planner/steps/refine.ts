@@ -148,6 +148,8 @@ export interface ExchangeOptions {
   targets: number;
   /** Large clusters: replacements only from the move's own source host (cheap, and where near-ties are). */
   sameSource?: boolean;
+  /** memory mode: look only at VMs smaller than the move's (the others are no replacement anyway; time). */
+  onlySmaller?: boolean;
 }
 
 export function exchange(b: PlanBuilder, s: RefineState, o: ExchangeOptions): boolean {
@@ -183,7 +185,13 @@ export function exchange(b: PlanBuilder, s: RefineState, o: ExchangeOptions): bo
     const search: SearchOptions =
       o.mode === 'imbalance'
         ? { movable: s.movable, skipVm: s.moved, key: gainKey, minGain: Math.max(s.minGain, (removed - before) * n + 1e-9) }
-        : { movable: s.movable, skipVm: s.moved, key: (gain, _sec, w) => gain - gb(w), minGain: Math.max(s.minGain, (removed - o.bound) * n) };
+        : {
+            movable: s.movable,
+            skipVm: s.moved,
+            key: (gain, _sec, w) => gain - gb(w),
+            minGain: Math.max(s.minGain, (removed - o.bound) * n),
+            ...(o.onlySmaller ? { memBelowMb: m.vmMem[v] } : {}),
+          };
     const best = bestMove(b, o.sameSource ? { sources: [x.from], targetsByClass: space.targetsByClass } : space, search);
     if (best === null || (best.v === v && best.to === at) || (o.mode === 'memory' && m.vmMem[best.v] >= m.vmMem[v])) {
       restore();

@@ -37,7 +37,8 @@ export function replay(b: PlanBuilder): void {
   };
 
   while (pending.length > 0) {
-    const k = pending.findIndex(fits);
+    let k = pending.findIndex(fits);
+    if (k >= 0 && pending[k].move.reason === 'balance') k = mostBalancePerGb(b, pending, k, fits);
     if (k >= 0) {
       place(pending.splice(k, 1)[0]);
       continue;
@@ -62,6 +63,30 @@ export function replay(b: PlanBuilder): void {
   }
   p.recomputeSums();
   b.imbalance = p.imbalance();
+}
+
+/**
+ * Of the balancing moves that can go now, the one that lowers the imbalance most per GB moved
+ * (`first` on ties): the balancing part of the plan then runs its best value for memory first, so
+ * a plan cut short anywhere (an operator's approval of a prefix, a stopped run) has had the most
+ * balance its memory could buy.
+ */
+function mostBalancePerGb(b: PlanBuilder, pending: readonly PlannedMove[], first: number, fits: (x: PlannedMove) => boolean): number {
+  const m = b.model;
+  const p = b.placement;
+  const value = (x: PlannedMove) => (b.imbalance - p.imbalanceIfMoved(x.v, m.hostIndex.get(x.move.toHostId) as number)) / Math.max(1, m.vmMem[x.v]);
+  let best = first;
+  let bestValue = value(pending[first]);
+  for (let i = first + 1; i < pending.length; i++) {
+    const x = pending[i];
+    if (x.move.reason !== 'balance') continue;
+    const v = value(x);
+    if (v > bestValue && fits(x)) {
+      best = i;
+      bestValue = v;
+    }
+  }
+  return best;
 }
 
 /**

@@ -161,6 +161,8 @@ export interface SearchOptions {
   ignoreCost?: boolean;
   /** Only hosts for which this holds are sources (checked when a host is re-searched). */
   sourceOk?: (h: number) => boolean;
+  /** Only VMs with less configured memory than this (MB) are candidates. */
+  memBelowMb?: number;
 }
 
 export function bestMove(b: PlanBuilder, space: SearchSpace, o: SearchOptions): Candidate | null {
@@ -205,6 +207,7 @@ function bestFromSource(b: PlanBuilder, s: number, targetsByClass: SearchSpace['
   const key = o.key;
   const plainKey = key === gainKey;
   const allow = o.allow;
+  const memBelow = o.memBelowMb ?? Infinity;
   const sourceConnected = m.connected[s] === 1;
   const sourceLink = bandwidth[s];
   const ctx = b.context(PROFILES.optional);
@@ -214,7 +217,7 @@ function bestFromSource(b: PlanBuilder, s: number, targetsByClass: SearchSpace['
   const vms = p.hostVms[s];
   for (let i = 0; i < vms.length; i++) {
     const v = vms[i];
-    if (movable[v] === 0 || (skipVm !== undefined && skipVm[v] === 1)) continue;
+    if (movable[v] === 0 || (skipVm !== undefined && skipVm[v] === 1) || vmMem[v] >= memBelow) continue;
     const targets = targetsByClass[m.vmClass[v]];
     if (targets === undefined) continue;
     const c = vmCpu[v];

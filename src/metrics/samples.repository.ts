@@ -2,7 +2,10 @@ import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { ADVISORY_LOCKS } from '../database/advisory-locks.js';
+import { numberArrayLiteral, textArrayLiteral } from '../database/pg-arrays.js';
 import { pgErrorCode } from '../database/pg-errors.js';
+import { executePrepared } from '../database/prepared.js';
+import type { SubjectKind } from './series.repository.js';
 
 /** One sample as stored: its series, its time (ms since the epoch) and its figures (null: none). */
 export interface SampleRow {
@@ -11,6 +14,16 @@ export interface SampleRow {
   cpuMhz: number | null;
   memoryMb: number | null;
   cpuContention?: number | null;
+}
+
+/** One sample as pushed: the VM or host it is about by id (its series is found when it is stored). */
+export interface SubjectSampleRow {
+  kind: SubjectKind;
+  id: string;
+  at: number;
+  cpuMhz: number;
+  memoryMb: number;
+  cpuContention: number | null;
 }
 
 /** A step of a series: average and maximum of the samples in [at, at + step). */
@@ -28,6 +41,21 @@ export const BUCKET_SECONDS = 300;
 const RAW = 'metric_samples';
 const ROLLUP = 'metric_samples_5m';
 const PG_NO_PARTITION = '23514';
+
+/**
+ * Pushed samples by VM or host id. The batch is materialized once and stored only when none of
+ * its ids lacks a series (all or nothing, in one statement).
+ */
+const INSERT_BY_SUBJECT = `
+  WITH batch AS MATERIALIZED (
+    SELECT coalesce(v.id, h.id) AS series_id, u.t, u.c, u.m, u.x
+    FROM unnest($1::text[], $2::text[], $3::float8[], $4::real[], $5::real[], $6::real[]) AS u(vm, host, t, c, m, x)
+    LEFT JOIN metric_series v ON v.vm_id = u.vm
+    LEFT JOIN metric_series h ON h.host_id = u.host
+  )
+  INSERT INTO ${RAW} (at, series_id, cpu_mhz, memory_mb, cpu_contention)
+  SELECT to_timestamp(t / 1000.0), series_id, c, m, x FROM batch
+  WHERE NOT EXISTS (SELECT 1 FROM batch WHERE series_id IS NULL)`;
 
 function dayName(table: string, dayStart: number): string {
   return `${table}_${new Date(dayStart).toISOString().slice(0, 10).replace(/-/g, '')}`;
@@ -95,25 +123,61 @@ export class SamplesRepository {
    */
   async insert(rows: readonly SampleRow[], manager?: EntityManager): Promise<void> {
     if (rows.length === 0) return;
-    const days = new Set(rows.map((r) => startOfDay(r.at)));
-    for (const day of days) await this.ensureDay(RAW, day);
-    const columns: [number[], number[], (number | null)[], (number | null)[], (number | null)[]] = [[], [], [], [], []];
-    for (const r of rows) {
-      columns[0].push(r.at);
-      columns[1].push(r.seriesId);
-      columns[2].push(r.cpuMhz);
-      columns[3].push(r.memoryMb);
-      columns[4].push(r.cpuContention ?? null);
-    }
+    const columns = [
+      numberArrayLiteral(rows.map((r) => r.at)),
+      numberArrayLiteral(rows.map((r) => r.seriesId)),
+      numberArrayLiteral(rows.map((r) => r.cpuMhz)),
+      numberArrayLiteral(rows.map((r) => r.memoryMb)),
+      numberArrayLiteral(rows.map((r) => r.cpuContention)),
+    ];
     const sql = `INSERT INTO ${RAW} (at, series_id, cpu_mhz, memory_mb, cpu_contention)
       SELECT to_timestamp(t / 1000.0), s, c, m, x FROM unnest($1::float8[], $2::int[], $3::real[], $4::real[], $5::real[]) AS u(t, s, c, m, x)`;
+    await this.intoDays(rows, manager, (into) => into.query(sql, columns));
+  }
+
+  /**
+   * Inserts pushed samples in one statement that finds each VM's or host's series itself, if every
+   * one of them has a series: otherwise it stores nothing and answers false (the caller then looks
+   * the ids up, to name those that are unknown and give the others their series). A deleted VM or
+   * host has no series (it went with it), so its samples are never stored here.
+   */
+  async insertBySubject(rows: readonly SubjectSampleRow[]): Promise<boolean> {
+    if (rows.length === 0) return true;
+    let hosts = 0;
+    let contentions = 0;
+    for (const r of rows) {
+      if (r.kind === 'host') hosts++;
+      if (r.cpuContention !== null) contentions++;
+    }
+    // unnest pads the shorter arrays with NULLs: a batch of VMs only sends no host ids, and one
+    // without contention no contentions.
+    const columns = [
+      textArrayLiteral(hosts === rows.length ? [] : rows.map((r) => (r.kind === 'vm' ? r.id : null))),
+      textArrayLiteral(hosts === 0 ? [] : rows.map((r) => (r.kind === 'host' ? r.id : null))),
+      numberArrayLiteral(rows.map((r) => r.at)),
+      numberArrayLiteral(rows.map((r) => r.cpuMhz)),
+      numberArrayLiteral(rows.map((r) => r.memoryMb)),
+      numberArrayLiteral(contentions === 0 ? [] : rows.map((r) => r.cpuContention)),
+    ];
+    const stored = await this.intoDays(rows, undefined, (into) => executePrepared(into, 'metric-samples-by-subject', INSERT_BY_SUBJECT, columns));
+    return stored === rows.length;
+  }
+
+  /**
+   * Runs an insert of `rows` once their day partitions exist; outside a transaction, a partition
+   * that another process dropped meanwhile is created again and the insert retried.
+   */
+  private async intoDays<T>(rows: readonly { at: number }[], manager: EntityManager | undefined, insert: (into: EntityManager) => Promise<T>): Promise<T> {
+    const days = new Set<number>();
+    for (const r of rows) days.add(startOfDay(r.at));
+    for (const day of days) await this.ensureDay(RAW, day);
     try {
-      await (manager ?? this.db.manager).query(sql, columns);
+      return await insert(manager ?? this.db.manager);
     } catch (error) {
       if (manager?.queryRunner?.isTransactionActive || pgErrorCode(error) !== PG_NO_PARTITION) throw error;
       this.known.clear();
       for (const day of days) await this.ensureDay(RAW, day);
-      await this.db.query(sql, columns);
+      return insert(this.db.manager);
     }
   }
 

@@ -16,7 +16,13 @@ export function numberArrayLiteral(values: readonly (number | null | undefined)[
   return `${text}}`;
 }
 
-const NEEDS_ESCAPE = /["\\]/g;
+const NEEDS_ESCAPE = /["\\]/;
+const TO_ESCAPE = /["\\]/g;
+
+/** One element of a text array, quoted (so that commas, braces, blanks and "NULL" stay text). */
+function quotedArrayElement(value: string): string {
+  return `"${NEEDS_ESCAPE.test(value) ? value.replace(TO_ESCAPE, '\\$&') : value}"`;
+}
 
 /** `{"a","b \"c\"",NULL}`: every string quoted (so that commas, braces, blanks and "NULL" stay text), nulls. */
 export function textArrayLiteral(values: readonly (string | null | undefined)[]): string {
@@ -24,7 +30,7 @@ export function textArrayLiteral(values: readonly (string | null | undefined)[])
   for (let i = 0; i < values.length; i++) {
     const value = values[i];
     if (i > 0) text += ',';
-    text += value === null || value === undefined ? 'NULL' : `"${value.replace(NEEDS_ESCAPE, '\\$&')}"`;
+    text += value === null || value === undefined ? 'NULL' : quotedArrayElement(value);
   }
   return `${text}}`;
 }

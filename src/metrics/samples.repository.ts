@@ -26,6 +26,21 @@ export interface SubjectSampleRow {
   cpuContention: number | null;
 }
 
+/** One figure of a series in a smoothing window: its values in the short window, the sum and count of all. */
+export interface FigureWindow {
+  recent: number[];
+  sum: number;
+  count: number;
+}
+
+export interface SmoothingWindow {
+  seriesId: number;
+  /** The newest sample's time (ms), figures or not. */
+  newestAt: number;
+  cpuMhz: FigureWindow;
+  memoryMb: FigureWindow;
+}
+
 /** A step of a series: average and maximum of the samples in [at, at + step). */
 export interface SeriesPoint {
   at: string;
@@ -181,16 +196,30 @@ export class SamplesRepository {
     }
   }
 
-  /** Raw samples of the series in (from, to], by series then time, for smoothing. */
-  async window(manager: EntityManager, seriesIds: readonly number[], from: number, to: number): Promise<SampleRow[]> {
+  /**
+   * What smoothing needs of each series that has raw samples in (from, to]: the time of its newest
+   * one, and for each figure its values after `shortFrom` (in time order) and the sum and count of
+   * its values in the whole window. A summary a series rather than every sample (a 30-minute window
+   * of 5,000 VMs is 450,000 rows).
+   */
+  async smoothingWindow(manager: EntityManager, seriesIds: readonly number[], from: number, shortFrom: number, to: number): Promise<SmoothingWindow[]> {
     if (seriesIds.length === 0) return [];
-    const rows: { s: number; t: number; c: number | null; m: number | null }[] = await manager.query(
-      `SELECT series_id AS s, extract(epoch FROM at) * 1000 AS t, cpu_mhz AS c, memory_mb AS m FROM ${RAW}
-       WHERE series_id = ANY($1) AND at > to_timestamp($2 / 1000.0) AND at <= to_timestamp($3 / 1000.0)
-       ORDER BY series_id, at`,
-      [seriesIds, from, to],
+    const rows: { s: number; t: number; cr: number[] | null; cs: number | null; cn: number; mr: number[] | null; ms: number | null; mn: number }[] = await manager.query(
+      `SELECT series_id AS s, (max(extract(epoch FROM at)) * 1000)::float8 AS t,
+              array_agg(cpu_mhz ORDER BY at) FILTER (WHERE cpu_mhz IS NOT NULL AND at > to_timestamp($3 / 1000.0)) AS cr,
+              sum(cpu_mhz::float8) AS cs, count(cpu_mhz)::int AS cn,
+              array_agg(memory_mb ORDER BY at) FILTER (WHERE memory_mb IS NOT NULL AND at > to_timestamp($3 / 1000.0)) AS mr,
+              sum(memory_mb::float8) AS ms, count(memory_mb)::int AS mn
+       FROM ${RAW} WHERE series_id = ANY($1) AND at > to_timestamp($2 / 1000.0) AND at <= to_timestamp($4 / 1000.0)
+       GROUP BY series_id`,
+      [seriesIds, from, shortFrom, to],
     );
-    return rows.map((r) => ({ seriesId: r.s, at: Number(r.t), cpuMhz: r.c, memoryMb: r.m }));
+    return rows.map((r) => ({
+      seriesId: r.s,
+      newestAt: r.t,
+      cpuMhz: { recent: r.cr ?? [], sum: r.cs ?? 0, count: r.cn },
+      memoryMb: { recent: r.mr ?? [], sum: r.ms ?? 0, count: r.mn },
+    }));
   }
 
   /**

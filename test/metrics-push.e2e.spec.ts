@@ -15,7 +15,7 @@ const iso = (msAgo: number) => new Date(NOW - msAgo).toISOString();
 const cluster = snapshot({
   clusterId: 'agents',
   hosts: [host('ag-h1'), host('ag-h2')],
-  vms: [vm('ag-v1', 'ag-h1', { cpuDemandMhz: 1000, memoryActiveMb: 1000 }), vm('ag-v2', 'ag-h2')],
+  vms: [vm('ag-v1', 'ag-h1', { cpuDemandMhz: 1000, memoryActiveMb: 1000 }), vm('ag-v2', 'ag-h2'), vm('ag-v3', 'ag-h2')],
 });
 
 async function storedSamples(): Promise<number> {
@@ -98,6 +98,40 @@ describe('POST /api/v1/metrics', () => {
     expect(v1.memoryActiveMb).toBeCloseTo(3000, 3);
     // Not measured, not touched.
     expect((await t.http.get('/api/v1/vms/ag-v2').expect(200)).body.cpuDemandMhz).toBe(2000);
+  });
+
+  it('stores the batches of measured VMs and hosts in one statement, and still refuses a deleted VM and odd unknown ids', async () => {
+    const batch = (at: string, cpuContention?: number) => ({
+      samples: [
+        { vmId: 'ag-v3', at, cpuMhz: 500, memoryMb: 600, ...(cpuContention === undefined ? {} : { cpuContention }) },
+        { hostId: 'ag-h2', at, cpuMhz: 9000, memoryMb: 9100 },
+      ],
+    });
+    // The first batch gives ag-v3 and ag-h2 their series; the second (with a contention) finds them.
+    expect((await t.http.post('/api/v1/metrics').send(batch(iso(40_000))).expect(202)).body).toEqual({ accepted: 2 });
+    expect((await t.http.post('/api/v1/metrics').send(batch(iso(20_000), 0.25)).expect(202)).body).toEqual({ accepted: 2 });
+    const stored = await db.query(
+      `SELECT coalesce(m.vm_id, m.host_id) AS subject, s.cpu_mhz AS cpu, s.memory_mb AS memory, s.cpu_contention AS contention
+       FROM metric_samples s JOIN metric_series m ON m.id = s.series_id WHERE m.vm_id = 'ag-v3' OR m.host_id = 'ag-h2' ORDER BY s.at, 1`,
+    );
+    expect(stored).toEqual([
+      { subject: 'ag-h2', cpu: 9000, memory: 9100, contention: null },
+      { subject: 'ag-v3', cpu: 500, memory: 600, contention: null },
+      { subject: 'ag-h2', cpu: 9000, memory: 9100, contention: null },
+      { subject: 'ag-v3', cpu: 500, memory: 600, contention: 0.25 },
+    ]);
+    const before = await storedSamples();
+    await t.http.delete('/api/v1/vms/ag-v3').expect(204);
+    const refused = await t.http.post('/api/v1/metrics').send(batch(iso(0))).expect(400);
+    expect(refused.body.errors).toEqual([{ field: 'body.samples[0].vmId', reason: 'there is no VM "ag-v3"' }]);
+    // Ids that PostgreSQL's array syntax would misread are unknown ids like any other.
+    const odd = ['a"b', 'c\\d', 'e,f', '{g}', 'NULL', ' h '];
+    const response = await t.http
+      .post('/api/v1/metrics')
+      .send({ samples: odd.map((id) => ({ vmId: id, at: iso(0), cpuMhz: 1, memoryMb: 1 })) })
+      .expect(400);
+    expect(response.body.errors).toEqual(odd.map((id, i) => ({ field: `body.samples[${i}].vmId`, reason: `there is no VM "${id}"` })));
+    expect(await storedSamples()).toBe(before);
   });
 });
 

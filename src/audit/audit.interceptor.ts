@@ -52,7 +52,8 @@ export class AuditInterceptor implements NestInterceptor {
 /**
  * Holds back the answer of each changing /api/v1 request until its audit row is written (at most
  * RECORD_WAIT_MS), so that the row holds the status actually answered, and a caller who reads the
- * trail after an answer finds its row there. Runs before routing; the row is written only for a
+ * trail after an answer finds its row there (a route marked answersBeforeRecorded, the metrics
+ * push, answers at once: its row holds the same status, written moments later). Runs before routing; the row is written only for a
  * request the access guard gave a principal.
  */
 export function auditTrailMiddleware(trail: AuditTrail) {
@@ -65,6 +66,8 @@ export function auditTrailMiddleware(trail: AuditTrail) {
       if (ended) return end(...args);
       ended = true;
       const recorded = trail.recordAnswer(req, res, at, args[0]);
+      const route = routeOf(req);
+      if (route && auditedRoute(req.method, route).answersBeforeRecorded) return end(...args);
       let timer: NodeJS.Timeout | undefined;
       const waited = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, RECORD_WAIT_MS);

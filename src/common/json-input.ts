@@ -23,8 +23,7 @@ const OPEN_ARRAY = 0x5b;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_ARRAY = 0x5d;
 const CLOSE_OBJECT = 0x7d;
-const LETTER_U = 0x75;
-const DIGIT_0 = 0x30;
+const ESCAPED_NUL = '\\u0000';
 
 /**
  * Parses `bytes` (UTF-8) as JSON named `root` in messages ("body", a file name). Nesting deeper
@@ -34,22 +33,20 @@ const DIGIT_0 = 0x30;
 export function parseJsonInput(bytes: Uint8Array, root: string): unknown {
   let depth = 0;
   let inString = false;
-  let hasNul = false;
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i];
     if (inString) {
       if (byte === QUOTE) inString = false;
-      else if (byte === BACKSLASH) {
-        if (bytes[i + 1] === LETTER_U && bytes[i + 2] === DIGIT_0 && bytes[i + 3] === DIGIT_0 && bytes[i + 4] === DIGIT_0 && bytes[i + 5] === DIGIT_0) {
-          hasNul = true;
-        }
-        i++;
-      }
+      else if (byte === BACKSLASH) i++;
     } else if (byte === QUOTE) inString = true;
     else if (byte === OPEN_ARRAY || byte === OPEN_OBJECT) {
       if (++depth > MAX_JSON_DEPTH) throw new JsonInputError(root, `nested deeper than ${MAX_JSON_DEPTH} levels`);
     } else if (byte === CLOSE_ARRAY || byte === CLOSE_OBJECT) depth--;
   }
+  // A NUL can only be written \u0000 (JSON refuses raw control characters); where that text
+  // appears, the parsed value is searched for the NUL itself (the text may be an escaped backslash
+  // followed by "u0000").
+  const hasNul = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes(ESCAPED_NUL);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

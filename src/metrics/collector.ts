@@ -12,7 +12,7 @@ import { CollectionsRepository } from './collections.repository.js';
 import type { MetricsBatch, MetricsSourceName, MetricsTarget } from './metrics-source.js';
 import { type SampleRow, SamplesRepository } from './samples.repository.js';
 import { type HostMember, SeriesRepository, type VmMember } from './series.repository.js';
-import { smooth, SMOOTHING, type TimedValue } from './smoothing.js';
+import { smoothedOf, SMOOTHING } from './smoothing.js';
 import { MetricsSources } from './source-registry.js';
 
 const ROLLUP_EVERY_MS = 3_600_000;
@@ -117,25 +117,19 @@ export class MetricsCollector implements OnApplicationBootstrap {
 
   /** Smooths each VM's recent samples into the inventory; returns how many VMs got a fresh value. */
   private async smoothInto(manager: EntityManager, vms: readonly VmMember[], now: number): Promise<number> {
-    const window = await this.samples.window(manager, vms.map((v) => v.seriesId), now - SMOOTHING.longWindowMs, now);
-    const bySeries = new Map<number, SampleRow[]>();
-    for (const row of window) {
-      let list = bySeries.get(row.seriesId);
-      if (!list) bySeries.set(row.seriesId, (list = []));
-      list.push(row);
-    }
+    const windows = await this.samples.smoothingWindow(manager, vms.map((v) => v.seriesId), now - SMOOTHING.longWindowMs, now - SMOOTHING.shortWindowMs, now);
+    const bySeries = new Map(windows.map((w) => [w.seriesId, w]));
     const demand = { ids: [] as string[], cpuMhz: [] as number[], memoryMb: [] as number[] };
     const newest = { ids: [] as number[], at: [] as number[] };
     for (const vm of vms) {
-      const rows = bySeries.get(vm.seriesId);
-      const latest = rows?.[rows.length - 1].at;
+      const window = bySeries.get(vm.seriesId);
       // No sample since the last collection: the VM keeps its value (and shows as stale once its
       // newest sample is older than the short window).
-      if (!rows || latest === undefined || (vm.lastSampleAt !== null && latest <= vm.lastSampleAt.getTime())) continue;
+      if (!window || (vm.lastSampleAt !== null && window.newestAt <= vm.lastSampleAt.getTime())) continue;
       newest.ids.push(vm.seriesId);
-      newest.at.push(latest);
-      const cpu = smooth(figure(rows, 'cpuMhz'), now);
-      const memory = smooth(figure(rows, 'memoryMb'), now);
+      newest.at.push(window.newestAt);
+      const cpu = smoothedOf(window.cpuMhz.recent, window.cpuMhz.sum, window.cpuMhz.count);
+      const memory = smoothedOf(window.memoryMb.recent, window.memoryMb.sum, window.memoryMb.count);
       if (cpu === null || memory === null) continue;
       demand.ids.push(vm.id);
       demand.cpuMhz.push(Math.max(0, cpu));
@@ -145,15 +139,6 @@ export class MetricsCollector implements OnApplicationBootstrap {
     await this.series.setLastSampleAt(manager, newest.ids, newest.at);
     return demand.ids.length;
   }
-}
-
-function figure(rows: readonly SampleRow[], key: 'cpuMhz' | 'memoryMb'): TimedValue[] {
-  const out: TimedValue[] = [];
-  for (const row of rows) {
-    const value = row[key];
-    if (value !== null) out.push({ at: row.at, value });
-  }
-  return out;
 }
 
 function targetOf(clusterId: string, vms: readonly VmMember[], hosts: readonly HostMember[]): MetricsTarget {

@@ -47,6 +47,14 @@ export function smooth(samples: readonly TimedValue[], now: number, windows: typ
     longCount++;
     if (s.at > shortFrom) recent.push(s.value);
   }
+  return smoothedOf(recent, longSum, longCount, windows);
+}
+
+/**
+ * The smoothed value from what it is made of: the values of the short window, and the sum and
+ * count of the long window's (null when the short window has none).
+ */
+export function smoothedOf(recent: readonly number[], longSum: number, longCount: number, windows: typeof SMOOTHING = SMOOTHING): number | null {
   if (recent.length === 0) return null;
   return windows.shortWeight * median(recent) + windows.longWeight * (longSum / longCount);
 }

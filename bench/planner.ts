@@ -58,25 +58,27 @@ const LARGE_500: Omit<ScenarioOptions, 'clusterId' | 'takenAt'> = {
   policy: { maxMovesPerRun: 200 },
 };
 
+type Shape = Omit<ScenarioOptions, 'clusterId' | 'takenAt' | 'seed'>;
+/** The benchmark's generated scenarios' shapes, also used for the fresh clusters of the same sizes. */
+const SHAPE_16H: Shape = { hosts: 16, vms: 400, imbalance: 1, rules: { antiAffinity: 4, affinity: 2, should: 2 }, poweredOff: 10, disabled: 3 };
+const SHAPE_96H: Shape = {
+  hosts: 96,
+  vms: 10_000,
+  compatibilityGroups: 2,
+  imbalance: 0.3,
+  enteringMaintenance: 1,
+  rules: { antiAffinity: 40, affinity: 15, vmHostAffinity: 4, vmHostAntiAffinity: 4, should: 8 },
+  poweredOff: 500,
+  disabled: 80,
+  manual: 50,
+  recentlyMigrated: 100,
+  policy: { maxMovesPerRun: 100 },
+};
+
 /** Shapes of the fresh clusters per size (as the benchmark's generated scenarios), seeded by the caller. */
-const SIZES: { name: string; big?: boolean; options: Omit<ScenarioOptions, 'clusterId' | 'takenAt' | 'seed'> }[] = [
-  { name: '16h/400vm', options: { hosts: 16, vms: 400, imbalance: 1, rules: { antiAffinity: 4, affinity: 2, should: 2 }, poweredOff: 10, disabled: 3 } },
-  {
-    name: '96h/10k',
-    options: {
-      hosts: 96,
-      vms: 10_000,
-      compatibilityGroups: 2,
-      imbalance: 0.3,
-      enteringMaintenance: 1,
-      rules: { antiAffinity: 40, affinity: 15, vmHostAffinity: 4, vmHostAntiAffinity: 4, should: 8 },
-      poweredOff: 500,
-      disabled: 80,
-      manual: 50,
-      recentlyMigrated: 100,
-      policy: { maxMovesPerRun: 100 },
-    },
-  },
+const SIZES: { name: string; big?: boolean; options: Shape }[] = [
+  { name: '16h/400vm', options: SHAPE_16H },
+  { name: '96h/10k', options: SHAPE_96H },
   { name: '500h/50k', big: true, options: (({ seed: _seed, ...rest }) => rest)(LARGE_500) },
 ];
 /** Seeds of the fresh clusters: none of them is a seed of the scenarios above. */
@@ -87,7 +89,7 @@ const SCENARIOS: Scenario[] = [
     name,
     load: () => validateSnapshot(JSON.parse(readFileSync(join(SAMPLES, `${name}.json`), 'utf8'))),
   })),
-  generated('gen-16h-400vm', { seed: 16, hosts: 16, vms: 400, imbalance: 1, rules: { antiAffinity: 4, affinity: 2, should: 2 }, poweredOff: 10, disabled: 3 }),
+  generated('gen-16h-400vm', { seed: 16, ...SHAPE_16H }),
   generated('gen-24h-1500vm-evac', {
     seed: 24,
     hosts: 24,
@@ -102,20 +104,7 @@ const SCENARIOS: Scenario[] = [
     recentlyMigrated: 30,
     policy: { maxMovesPerRun: 60, maxCpuUtilization: 0.9 },
   }),
-  generated('gen-96h-10k', {
-    seed: 96,
-    hosts: 96,
-    vms: 10_000,
-    compatibilityGroups: 2,
-    imbalance: 0.3,
-    enteringMaintenance: 1,
-    rules: { antiAffinity: 40, affinity: 15, vmHostAffinity: 4, vmHostAntiAffinity: 4, should: 8 },
-    poweredOff: 500,
-    disabled: 80,
-    manual: 50,
-    recentlyMigrated: 100,
-    policy: { maxMovesPerRun: 100 },
-  }),
+  generated('gen-96h-10k', { seed: 96, ...SHAPE_96H }),
   generated('gen-500h-50k', LARGE_500, { big: true, greedyBudget: true }),
 ];
 

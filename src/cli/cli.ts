@@ -15,6 +15,26 @@ export interface Command {
   run(args: string[], io: Io): Promise<number> | number;
 }
 
+/**
+ * A command that talks to the API: `--help` (or `-h`) anywhere prints its usage; otherwise `run`
+ * gets the arguments and the environment (BALLAST_URL, BALLAST_API_KEY, ...).
+ */
+export function apiCommand(
+  spec: Omit<Command, 'run'>,
+  run: (args: string[], io: Io, env: NodeJS.ProcessEnv) => Promise<number> | number,
+): Command {
+  return {
+    ...spec,
+    run(args: string[], io: Io) {
+      if (args.includes('--help') || args.includes('-h')) {
+        io.out(`${spec.usage}\n`);
+        return 0;
+      }
+      return run(args, io, process.env);
+    },
+  };
+}
+
 export class CliError extends Error {
   constructor(
     message: string,

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { EvacuationPreview, ExitResult } from '../../maintenance/maintenance.service.js';
 import type { OperationView } from '../../maintenance/operation-view.js';
 import { apiClient } from '../api-client.js';
-import { CliError, type Command, type Io } from '../cli.js';
+import { apiCommand, CliError, type Command } from '../cli.js';
 
 const USAGE = `Usage:
   ballast maintenance enter HOST [--wait] [--dry-run] [--include-powered-off] [--timeout SECONDS]
@@ -194,15 +194,6 @@ async function run(args: string[], out: Output, env: NodeJS.ProcessEnv): Promise
   }
 }
 
-export const maintenanceCommand: Command = {
-  name: 'maintenance',
-  summary: 'put a host in maintenance (evacuate it) or bring it back, through the API',
-  usage: USAGE,
-  run(args: string[], io: Io) {
-    if (args.includes('--help') || args.includes('-h')) {
-      io.out(`${USAGE}\n`);
-      return 0;
-    }
-    return run(args, { write: io.out, isTTY: process.stdout.isTTY === true }, process.env);
-  },
-};
+export const maintenanceCommand: Command = apiCommand({ name: 'maintenance', summary: 'put a host in maintenance (evacuate it) or bring it back, through the API', usage: USAGE }, (args, io, env) =>
+  run(args, { write: io.out, isTTY: process.stdout.isTTY === true }, env),
+);

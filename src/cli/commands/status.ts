@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { ClusterStatus } from '../../status/status.service.js';
 import { apiClient } from '../api-client.js';
-import { CliError, type Command, type Io } from '../cli.js';
+import { apiCommand, CliError, type Command, type Io } from '../cli.js';
 
 const USAGE = `Usage:
   ballast status CLUSTER [--json]
@@ -70,15 +70,4 @@ async function run(args: string[], io: Io, env: NodeJS.ProcessEnv): Promise<numb
   return 0;
 }
 
-export const statusCommand: Command = {
-  name: 'status',
-  summary: "a cluster at a glance: imbalance, hosts' utilization, metrics, planning, through the API",
-  usage: USAGE,
-  run(args: string[], io: Io) {
-    if (args.includes('--help') || args.includes('-h')) {
-      io.out(`${USAGE}\n`);
-      return 0;
-    }
-    return run(args, io, process.env);
-  },
-};
+export const statusCommand: Command = apiCommand({ name: 'status', summary: "a cluster at a glance: imbalance, hosts' utilization, metrics, planning, through the API", usage: USAGE }, run);

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { MigrationWithEvents } from '../../migrations/migrations.service.js';
 import type { ManualMigration } from '../../plans/manual-migration.service.js';
 import { apiClient } from '../api-client.js';
-import { CliError, type Command, type Io } from '../cli.js';
+import { apiCommand, CliError, type Command, type Io } from '../cli.js';
 
 const USAGE = `Usage:
   ballast vm migrate VM HOST [--wait]
@@ -47,15 +47,4 @@ async function run(args: string[], io: Io, env: NodeJS.ProcessEnv): Promise<numb
   return values.wait ? follow(api, started.migrationId, io, Number(env.BALLAST_POLL_MS ?? 1000)) : 0;
 }
 
-export const vmCommand: Command = {
-  name: 'vm',
-  summary: 'migrate a VM to a chosen host (vMotion), through the API',
-  usage: USAGE,
-  run(args: string[], io: Io) {
-    if (args.includes('--help') || args.includes('-h')) {
-      io.out(`${USAGE}\n`);
-      return 0;
-    }
-    return run(args, io, process.env);
-  },
-};
+export const vmCommand: Command = apiCommand({ name: 'vm', summary: 'migrate a VM to a chosen host (vMotion), through the API', usage: USAGE }, run);

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import pg from 'pg';
 import { waitFor } from '../../test/support/wait.js';
-import { every } from './every.js';
+import { every, stopTimedTasks } from './every.js';
 
 class RecordingLogger extends Logger {
   readonly errors: string[] = [];
@@ -84,6 +84,26 @@ describe('every', () => {
     }, { afterMs: 0 });
     await waitFor(async () => runs >= 3, 20000, 'three runs');
     expect(most).toBe(1);
+    expect(logger.errors).toEqual([]);
+  });
+
+  it('at shutdown, starts no run again and lets the one under way finish its PostgreSQL work first', async () => {
+    const logger = new RecordingLogger();
+    let started = 0;
+    let finished = 0;
+    every(registry, logger, 'collecting', 20, async () => {
+      started += 1;
+      await client.query('SELECT pg_sleep(0.3)');
+      finished += 1;
+    }, { afterMs: 0 });
+    await waitFor(async () => started >= 1, 20000, 'a run to start');
+    await stopTimedTasks(registry);
+    // The run under way ended before stopTimedTasks answered: the database may close now.
+    expect(finished).toBe(started);
+    expect(registry.getIntervals()).toEqual([]);
+    const after = started;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(started).toBe(after);
     expect(logger.errors).toEqual([]);
   });
 });

@@ -4,10 +4,11 @@ import { MigrationsModule } from '../migrations/migrations.module.js';
 import { PlansModule } from '../plans/plans.module.js';
 import { PlanningRunsRepository } from './planning-runs.repository.js';
 import { SchedulerService } from './scheduler.service.js';
+import { TimedTasksShutdown } from './timed-tasks-shutdown.js';
 
 @Module({
   imports: [ScheduleModule.forRoot(), MigrationsModule, PlansModule],
-  providers: [SchedulerService, PlanningRunsRepository],
+  providers: [SchedulerService, PlanningRunsRepository, TimedTasksShutdown],
   exports: [SchedulerService, PlanningRunsRepository],
 })
 export class SchedulerModule {}

@@ -173,6 +173,7 @@ export class ComputeMigrations {
     const deadline = Date.now() + this.context.maxMigrationTimeMs;
     let maxThrottle = 0;
     let lastReported = '';
+    let precopyReported = false;
     for (;;) {
       let info: QueryMigrate;
       try {
@@ -188,6 +189,11 @@ export class ComputeMigrations {
       if (status === 'completed') {
         const figures = figuresOf(info, maxThrottle);
         record = await this.context.records.save({ ...record, figures });
+        // A small guest on a fast link can copy all of its memory between two polls: QEMU still went
+        // through pre-copy, and the progress history says so (here and before a switchover seen first).
+        if (!precopyReported) {
+          await run.report({ phase: 'precopy', iteration: figures.precopyIterations, transferredBytes: figures.transferredBytes, remainingBytes: 0, throttle: maxThrottle });
+        }
         await run.report({ phase: 'switchover', iteration: figures.precopyIterations, transferredBytes: figures.transferredBytes, remainingBytes: 0, throttle: maxThrottle });
         return this.finish(run, vm, record, await this.context.lab.probe(source), destination, sourceClient);
       }
@@ -211,6 +217,8 @@ export class ComputeMigrations {
       const key = JSON.stringify(progress);
       if (key !== lastReported) {
         lastReported = key;
+        if (progress.phase === 'switchover' && !precopyReported) await run.report({ ...progress, phase: 'precopy' });
+        precopyReported ||= progress.phase !== 'setup';
         await run.report(progress);
       }
       await pause(this.context.pollIntervalMs, run.signal);

@@ -2,30 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
 import { AuditRetention } from '../src/audit/audit-retention.js';
 import { AUDITED_METHODS, AUDITED_ROUTES } from '../src/audit/audit-routes.js';
+import type { AuditEventView } from '../src/audit/audit.service.js';
 import { routeTable } from './support/route-table.js';
 import { evacuationCluster, testCluster } from './support/clusters.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const ADMIN_KEY = 'test-admin-key-audit-0123456789abcdefghijk';
 
-interface AuditEvent {
-  id: string;
-  at: string;
-  keyId: string | null;
-  keyName: string;
-  keyRole: string;
-  method: string;
-  route: string;
-  kind: string;
-  action: string;
-  targets: Record<string, string | string[]>;
-  status: number;
-  outcome: string;
-  message: string | null;
-  requestId: string | null;
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-}
+type AuditEvent = Omit<AuditEventView, 'before' | 'after'> & { before: Record<string, unknown> | null; after: Record<string, unknown> | null };
 
 type Key = { id: string; key: string; name: string };
 

@@ -1,26 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import type { AuditTargets } from './audit-routes.js';
-import { type AuditEventRow, type AuditFilter, type AuditOutcome, AuditRepository } from './audit.repository.js';
+import { type AuditEventRow, type AuditFilter, type AuditOutcome, AuditRepository, type NewAuditEvent } from './audit.repository.js';
 
 export const AUDIT_OUTCOMES = ['succeeded', 'refused', 'failed'] as const satisfies readonly AuditOutcome[];
 
-export interface AuditEventView {
+/** An audit row as the API shows it: what was recorded (less the search column), its id and outcome. */
+export interface AuditEventView extends Omit<NewAuditEvent, 'at' | 'targetIds'> {
   id: string;
   at: string;
-  keyId: string | null;
-  keyName: string;
-  keyRole: string;
-  method: string;
-  route: string;
-  kind: string;
-  action: string;
-  targets: AuditTargets;
-  status: number;
   outcome: AuditOutcome;
-  message: string | null;
-  requestId: string | null;
-  before: unknown;
-  after: unknown;
 }
 
 export interface AuditPage {

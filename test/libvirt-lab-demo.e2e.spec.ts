@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { deleteKeysUnder } from '../src/redis/delete-keys.js';
 import { type ServiceProcess, startService } from './support/run-node.js';
 import { createTestDatabase } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
+import { freePort } from './support/free-port.js';
 
 /**
  * The lab demo as a newcomer runs it: the built service (dist/src/main.js; `npm run build` first)
@@ -34,16 +34,6 @@ async function get<T>(path: string): Promise<T> {
   return (await response.json()) as T;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** The processes whose command line names `dir` (daemons and guests of the lab). */
 function processesUnder(dir: string): string[] {

@@ -15,6 +15,7 @@ import { matchLabel, PrometheusMetricsSource } from '../src/metrics/sources/prom
 import { host, snapshot, vm } from './support/builders.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
+import { freePort } from './support/free-port.js';
 
 /**
  * The prometheus source against a real Prometheus (Debian's), started here on a loopback port with
@@ -64,13 +65,6 @@ function exposition(path: string): string | null {
   return null;
 }
 
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ballast-prometheus-'));

@@ -157,14 +157,21 @@ describe("the closed loop's last evaluation, in the status and the log", () => {
       vms: vmsOn('loop-hot-h1', 9, 'loop-hot-vm', { cpuDemandMhz: 8_000 }),
     });
     const even = snapshot({ clusterId: 'loop-even', hosts: [host('loop-even-h1'), host('loop-even-h2')], vms: [vm('loop-even-a', 'loop-even-h1'), vm('loop-even-b', 'loop-even-h2')] });
-    // Above the target (CPU 50 % / 0 %, memory 10 % / 0 %: 0.15), but its VMs may not move: no move pays.
+    // Above the target (CPU 80 % / 0 %, memory 10 % / 0 %), and busy (above the 70 % balancing line), but its VMs may not move: no move pays.
     const stuck = snapshot({
       clusterId: 'loop-stuck',
       policy: { migrationThreshold: 3, holdMinutes: 0 },
       hosts: [host('loop-stuck-h1', small), host('loop-stuck-h2', small)],
-      vms: vmsOn('loop-stuck-h1', 4, 'loop-stuck-vm', { cpuDemandMhz: 1250, memoryActiveMb: 250, memoryMb: 250, automationLevel: 'disabled' }),
+      vms: vmsOn('loop-stuck-h1', 4, 'loop-stuck-vm', { cpuDemandMhz: 2000, memoryActiveMb: 250, memoryMb: 250, automationLevel: 'disabled' }),
     });
-    for (const cluster of [hot, even, stuck]) await t.http.post('/api/v1/clusters/import').send(cluster).expect(201);
+    // Above the target (CPU 50 % / 0 %, memory 10 % / 0 %: 0.15), movable, but no host is near its line: balancing would buy no headroom.
+    const calm = snapshot({
+      clusterId: 'loop-calm',
+      policy: { migrationThreshold: 3, holdMinutes: 0, automationLevel: 'fully-automated' },
+      hosts: [host('loop-calm-h1', small), host('loop-calm-h2', small)],
+      vms: vmsOn('loop-calm-h1', 4, 'loop-calm-vm', { cpuDemandMhz: 1250, memoryActiveMb: 250, memoryMb: 250 }),
+    });
+    for (const cluster of [hot, even, stuck, calm]) await t.http.post('/api/v1/clusters/import').send(cluster).expect(201);
   });
 
   afterAll(() => {
@@ -201,8 +208,22 @@ describe("the closed loop's last evaluation, in the status and the log", () => {
     await evaluate('loop-stuck');
     const stuck = (await status('loop-stuck')).planning.last;
     expect(stuck).toMatchObject({ outcome: 'no-move-pays', moves: 0, reason: expect.stringContaining('but no move pays for itself') });
-    expect(stuck.imbalance).toBeCloseTo(0.15, 9);
+    expect(stuck.imbalance).toBeGreaterThan(0.15);
     expect(logged.some((line) => line.startsWith('cluster loop-stuck: ') && line.includes('no move pays for itself'))).toBe(true);
+  });
+
+  it('imbalanced with every host far below its line: no moves, and the reason says the hosts have headroom', async () => {
+    const outcome = await evaluate('loop-calm');
+    expect(outcome).toMatchObject({ outcome: 'evaluated', started: 0, recommended: 0 });
+    const body = await status('loop-calm');
+    expect(body.planning.last).toMatchObject({ outcome: 'ample-headroom', moves: 0, planId: null });
+    expect(body.planning.last.imbalance).toBeCloseTo(0.15, 9);
+    expect(body.planning.last.reason).toBe(
+      'cluster imbalanced (0.150, target 0.08), but no host is above 70 % CPU or 70 % memory: every host has headroom, so balancing waits until one is busier',
+    );
+    expect(body.closedLoop.detections).toEqual([expect.objectContaining({ kind: 'imbalanced', subject: 'loop-calm', acting: true })]);
+    const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM migrations WHERE cluster_id = 'loop-calm'`);
+    expect(n).toBe(0);
   });
 
   it('another scheduler holds the lock: logged, and the status keeps what that one decides', async () => {

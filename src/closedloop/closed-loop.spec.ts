@@ -70,6 +70,21 @@ describe('evaluate', () => {
     expect(second.decision).toBe('planned');
   });
 
+  it('balances an imbalanced cluster only while a host is above its balancing line (threshold 5: at any load)', () => {
+    const once = (s: ReturnType<typeof cluster>) => evaluate({ snapshot: s, now: T0, previous: [], history: [] });
+    const calm = once(cluster(5, { holdMinutes: 0 })); // h1 at 52 %: imbalanced, 18 points below the 70 % line
+    expect(calm.detections.map((d) => d.kind)).toEqual(['imbalanced']);
+    expect(calm.moves).toEqual([]);
+    expect(calm.decision).toBe('ample-headroom');
+    expect(calm.summary).toMatch(/^cluster imbalanced \(0\.\d+, target 0\.08\), but no host is above 70 % CPU or 70 % memory: every host has headroom/);
+    const busy = once(cluster(7, { holdMinutes: 0 })); // h1 at 73 %: above the balancing line, below the 85 % overload line
+    expect(busy.detections.map((d) => d.kind)).toEqual(['imbalanced']);
+    expect(busy.moves.length).toBeGreaterThan(0);
+    expect(busy.moves.every((m) => m.reason === 'balance' && m.fromHostId === 'h1')).toBe(true);
+    expect(busy.decision).toBe('planned');
+    expect(once(cluster(5, { holdMinutes: 0, migrationThreshold: 5 })).moves.length).toBeGreaterThan(0);
+  });
+
   it('outside the change windows balancing waits, and says until when', () => {
     // 2026-11-30 is a Monday; the window is Saturday 01:00-05:00 in Berlin.
     const s = cluster(9, { changeWindows: { timeZone: 'Europe/Berlin', windows: [{ days: ['sat'], start: '01:00', end: '05:00' }] } });

@@ -3,8 +3,8 @@ import type { Move, Snapshot } from '../planner/snapshot.js';
 import { heldVms, type Hold, type MoveRecord } from './anti-thrash.js';
 import { windowState, type WindowState } from './change-windows.js';
 import { churnBudget, type ChurnBudget } from './churn-budget.js';
-import { detect, isHeld, type Detection } from './detection.js';
-import { loopPolicy } from './loop-policy.js';
+import { detect, hostUtilizations, isHeld, type Detection } from './detection.js';
+import { balancingLines, loopPolicy } from './loop-policy.js';
 
 /**
  * One evaluation of one cluster, pure: the service and `ballast simulate` both call it (the same
@@ -13,8 +13,9 @@ import { loopPolicy } from './loop-policy.js';
  *
  * Mandatory moves (evacuation, broken must rules, hard caps: priority 1) always run. Balancing and
  * soft-overload relief run only when a detection has held for the hold time (overload relief for an
- * overloaded host, balancing too when the cluster is imbalanced), inside a change window, within the
- * churn budget and per-run caps, and without the VMs the growing cooldown holds back.
+ * overloaded host, balancing too when the cluster is imbalanced and a host is above its balancing
+ * line), inside a change window, within the churn budget and per-run caps, and without the VMs the
+ * growing cooldown holds back.
  */
 export interface EvaluationInput {
   /** Demand smoothed; a VM whose migration is in flight stands on its target (and does not move again). */
@@ -44,9 +45,10 @@ export interface Evaluation {
 /**
  * What an evaluation decided: `planned` moves (mandatory ones, or for a held detection), or why
  * not: `below-target` (no host above its line, the imbalance within its target), `holding` (a
- * detection waits for its hold time), `outside-window`, `budget-spent`, `no-move-pays`.
+ * detection waits for its hold time), `ample-headroom` (imbalanced, but no host above its
+ * balancing line), `outside-window`, `budget-spent`, `no-move-pays`.
  */
-export const EVALUATION_DECISIONS = ['planned', 'below-target', 'holding', 'outside-window', 'budget-spent', 'no-move-pays'] as const;
+export const EVALUATION_DECISIONS = ['planned', 'below-target', 'holding', 'ample-headroom', 'outside-window', 'budget-spent', 'no-move-pays'] as const;
 export type EvaluationDecision = (typeof EVALUATION_DECISIONS)[number];
 
 const MANDATORY = (m: Move) => m.priority === 1;
@@ -55,7 +57,11 @@ export function evaluate(input: EvaluationInput): Evaluation {
   const { snapshot, now, history } = input;
   const loop = loopPolicy(snapshot.policy);
   const found = detect(input.previous, snapshot, now);
-  const acting = found.open.filter((d) => isHeld(d, loop.holdMs, now));
+  const heldDetections = found.open.filter((d) => isHeld(d, loop.holdMs, now));
+  const lines = balancingLines(snapshot.policy);
+  const busy = hostUtilizations(snapshot).some((h) => h.cpu > lines.cpu || h.memory > lines.memory);
+  // An imbalance acts only where balancing buys headroom (see BALANCING_HEADROOM).
+  const acting = heldDetections.filter((d) => d.kind !== 'imbalanced' || busy);
   const hot = new Set(found.open.filter((d) => d.kind === 'overloaded').map((d) => d.subject));
   const held = heldVms(history, hot, now, loop.cooldownBaseMs);
   const window = windowState(snapshot.policy.changeWindows, now);
@@ -74,16 +80,17 @@ export function evaluate(input: EvaluationInput): Evaluation {
     if (!keep(m)) break;
     moves.push(m);
   }
-  const summary = describe({ moves, acting, open: found.open, window, budget, optionalAllowed, result, holdMs: loop.holdMs, now });
-  const decision = decide(moves, acting, found.open, window, budget);
+  const idle = heldDetections.filter((d) => !acting.includes(d));
+  const summary = describe({ moves, acting, idle, lines, open: found.open, window, budget, optionalAllowed, result, holdMs: loop.holdMs, now });
+  const decision = decide(moves, acting, idle, found.open, window, budget);
   return { detections: found.open, fired: found.fired, cleared: found.cleared, held, window, budget, moves, plan: result, summary, decision };
 }
 
 /** The code of what `describe` says: the same cases in the same order. */
-function decide(moves: Move[], acting: Detection[], open: Detection[], window: WindowState, budget: ChurnBudget): EvaluationDecision {
+function decide(moves: Move[], acting: Detection[], idle: Detection[], open: Detection[], window: WindowState, budget: ChurnBudget): EvaluationDecision {
   if (moves.length > 0) return 'planned';
   if (open.length === 0) return 'below-target';
-  if (acting.length === 0) return 'holding';
+  if (acting.length === 0) return idle.length > 0 ? 'ample-headroom' : 'holding';
   if (!window.open) return 'outside-window';
   if (budget.left === 0) return 'budget-spent';
   return 'no-move-pays';
@@ -92,6 +99,9 @@ function decide(moves: Move[], acting: Detection[], open: Detection[], window: W
 function describe(x: {
   moves: Move[];
   acting: Detection[];
+  /** Held, but not acting: an imbalance with no host above its balancing line. */
+  idle: Detection[];
+  lines: { cpu: number; memory: number };
   open: Detection[];
   window: WindowState;
   budget: ChurnBudget;
@@ -111,7 +121,12 @@ function describe(x: {
   }
   if (optional === 0) {
     if (x.open.length === 0) parts.push('no host above its line and the cluster within its imbalance target: nothing to do');
-    else if (x.acting.length === 0) {
+    else if (x.acting.length === 0 && x.idle.length > 0) {
+      parts.push(
+        `${x.idle.map(describeDetection).join(' and ')}, but no host is above ${pct(x.lines.cpu)} CPU or ${pct(x.lines.memory)} memory: ` +
+          'every host has headroom, so balancing waits until one is busier',
+      );
+    } else if (x.acting.length === 0) {
       const d = x.open[0];
       const left = Math.ceil((d.since + x.holdMs - x.now) / 1000);
       parts.push(`${describeDetection(d)} seen, waiting for it to hold ${Math.round(x.holdMs / 60_000)} min (${left} s left) before acting`);

@@ -220,4 +220,21 @@ describe('restartPriority and operators', () => {
     expect(perVm.size).toBeGreaterThan(0);
     expect(Math.max(...perVm.values())).toBe(1);
   });
+
+  it("keeps the cluster's incidents after they end: newest first, filtered by state, paged", async () => {
+    const all = (await t.http.get('/api/v1/clusters/ha/incidents').expect(200)).body;
+    expect(all).toMatchObject({ total: 2, limit: 100, offset: 0 });
+    expect(all.items.map((i: { hostId: string }) => i.hostId)).toEqual(['ha-2', 'ha-1']);
+    const [second, first] = all.items;
+    expect(Date.parse(first.endedAt)).toBeGreaterThan(Date.parse(first.startedAt));
+    expect(first).toMatchObject({ kind: 'host-failed', vmIds: ['ha-hi', 'ha-lo', 'ha-med', 'ha-never'], stillDown: [] });
+    expect(first.actions.map((a: { action: string }) => a.action)).toEqual(['host-failed', 'vms-down', 'restart-planned', 'restart-planned', 'found-running', 'found-running', 'host-returned']);
+    expect(second.endedAt).not.toBeNull();
+    expect((await t.http.get('/api/v1/clusters/ha/incidents?state=closed&limit=1&offset=1').expect(200)).body).toMatchObject({ total: 2, items: [{ id: first.id }] });
+    expect((await t.http.get('/api/v1/clusters/ha/incidents?state=open').expect(200)).body).toMatchObject({ total: 0, items: [] });
+    const bad = await t.http.get('/api/v1/clusters/ha/incidents?state=ended').expect(400);
+    expect(bad.body.errors[0]).toMatchObject({ field: 'state' });
+    const unknown = await t.http.get('/api/v1/clusters/no-such/incidents').expect(404);
+    expect(unknown.body.message).toBe('cluster "no-such" does not exist');
+  });
 });

@@ -24,6 +24,8 @@ export interface IncidentView {
   kind: Incident['kind'];
   hostId: string;
   startedAt: string;
+  /** null while the incident is open. */
+  endedAt: string | null;
   lastHeardAt: string | null;
   vmIds: string[];
   stillDown: string[];
@@ -38,6 +40,7 @@ export function incidentView(i: Incident): IncidentView {
     kind: i.kind,
     hostId: i.hostId,
     startedAt: iso(i.startedAt) as string,
+    endedAt: iso(i.endedAt),
     lastHeardAt: iso(i.lastHeardAt),
     vmIds: i.vmIds,
     stillDown: i.stillDown,

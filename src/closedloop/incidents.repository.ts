@@ -15,6 +15,10 @@ export interface IncidentAction {
   detail: string;
 }
 
+/** Open: the host has not answered again (nor an operator ended it); closed: it has. */
+export const INCIDENT_STATES = ['open', 'closed'] as const;
+export type IncidentState = (typeof INCIDENT_STATES)[number];
+
 export interface Incident {
   id: string;
   clusterId: string;
@@ -66,9 +70,16 @@ export class IncidentsRepository {
     return manager.query(`SELECT ${COLUMNS} FROM incidents i WHERE cluster_id = $1 AND ended_at IS NULL ORDER BY started_at, host_id`, [clusterId]);
   }
 
-  /** The cluster's incidents, newest first. */
-  async list(clusterId: string, limit: number, manager: EntityManager = this.db.manager): Promise<Incident[]> {
-    return manager.query(`SELECT ${COLUMNS} FROM incidents i WHERE cluster_id = $1 ORDER BY started_at DESC, host_id LIMIT $2`, [clusterId, limit]);
+  /** A page of the cluster's incidents, newest first; `state` open (not ended) or closed, else both. */
+  async page(clusterId: string, state: IncidentState | undefined, page: { limit: number; offset: number }): Promise<{ items: Incident[]; total: number }> {
+    const where = `cluster_id = $1${state === undefined ? '' : state === 'open' ? ' AND ended_at IS NULL' : ' AND ended_at IS NOT NULL'}`;
+    const items: Incident[] = await this.db.query(`SELECT ${COLUMNS} FROM incidents i WHERE ${where} ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $3`, [
+      clusterId,
+      page.limit,
+      page.offset,
+    ]);
+    const [{ total }]: { total: number }[] = await this.db.query(`SELECT count(*)::int AS total FROM incidents WHERE ${where}`, [clusterId]);
+    return { items, total };
   }
 
   async create(

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DataSource } from 'typeorm';
+import { DomainDefinitions } from '../src/engine/libvirt/domain-definitions.js';
 import { parseDomainXml } from '../src/engine/libvirt/domain-xml.js';
 import { LibvirtLab } from '../src/engine/libvirt/libvirt-lab.js';
 import { Virsh } from '../src/engine/libvirt/virsh.js';
@@ -11,7 +12,7 @@ import { waitFor } from './support/wait.js';
 
 /**
  * Ballast with MIGRATION_ENGINE=libvirt against two real libvirt daemons of this machine: hosts
- * created by their connection, discovery, live and storage migrations through the service, cancel,
+ * created by their connection, discovery (which keeps each domain's definition for HA), live and storage migrations through the service, cancel,
  * and a daemon killed mid-migration.
  */
 const lab = new LibvirtLab({ hostIds: ['kvm-1', 'kvm-2'] });
@@ -104,6 +105,12 @@ describe('libvirt hosts', () => {
     expect((await t.http.get(`/api/v1/vms/${ids.web}`).expect(200)).body.macAddresses).toEqual([web.mac]);
     expect((await t.http.get(`/api/v1/vms/${ids.batch}`).expect(200)).body).toMatchObject({ powerState: 'off', datastores: ['lab-ds-b'] });
     expect((await t.http.get('/api/v1/hosts/kvm-1').expect(200)).body.datastores).toEqual(expect.arrayContaining(['lab-ds-a', 'lab-ds-b']));
+    // Each domain's definition is kept in its datastore for HA, readable from the other host (shared storage): also for VMs that never moved.
+    const definitions = new DomainDefinitions(virsh);
+    const kvm2 = { hostId: 'kvm-2', uri: lab.host('kvm-2').uri };
+    expect(parseDomainXml((await definitions.read(kvm2, { id: ids.db, datastores: ['lab-ds-a'] })) ?? '').uuid).toBe(ids.db);
+    const kvm1 = { hostId: 'kvm-1', uri: lab.host('kvm-1').uri };
+    expect(parseDomainXml((await definitions.read(kvm1, { id: ids.batch, datastores: ['lab-ds-b'] })) ?? '').uuid).toBe(ids.batch);
 
     // Outside Ballast: batch is started, db is live-migrated with virsh, old is removed.
     await virsh.run(lab.host('kvm-2').uri, ['start', ids.batch]);

@@ -5,6 +5,7 @@ import { In, IsNull, Not, type DataSource, type EntityManager } from 'typeorm';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { notFound } from '../common/http-errors.js';
 import type { HostConnection } from '../engine/libvirt/host-connections.js';
+import { DomainDefinitions } from '../engine/libvirt/domain-definitions.js';
 import { LibvirtInventoryReader, type DiscoveredDomain, type DiscoveredHost } from '../engine/libvirt/inventory-reader.js';
 import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { HostEntity } from '../inventory/entities/host.entity.js';
@@ -42,6 +43,9 @@ const STATE_RANK: Record<string, number> = { running: 0, paused: 1, 'in shutdown
 export class DiscoveryService implements OnApplicationBootstrap {
   private readonly logger = new Logger(DiscoveryService.name);
   private readonly reader = new LibvirtInventoryReader();
+  private readonly definitions = new DomainDefinitions();
+  /** Domains whose definition this process has kept (UUID -> the datastores it was kept in). */
+  private readonly kept = new Map<string, string>();
 
   constructor(
     @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
@@ -87,7 +91,29 @@ export class DiscoveryService implements OnApplicationBootstrap {
       for (const host of hosts.filter((h) => found.has(h.id))) await this.recordHost(manager, host, found.get(host.id)!, answer);
       await this.recordVms(manager, clusterId, hosts, found, startedAt, answer);
     });
+    await this.keepDefinitions(hosts, found);
     return answer;
+  }
+
+  /**
+   * HA restarts a domain on another host from its definition: the one of its own host is gone with
+   * it, so a copy is kept in its datastore (see DomainDefinitions) for every domain found, once per
+   * process and again when it changed (the engine also keeps one after every migration).
+   */
+  private async keepDefinitions(hosts: HostEntity[], found: Map<string, DiscoveredHost>): Promise<void> {
+    for (const host of hosts) {
+      const connection: HostConnection = { hostId: host.id, uri: host.connectionUri!, migrationAddress: host.migrationAddress };
+      for (const domain of found.get(host.id)?.domains ?? []) {
+        const version = JSON.stringify([domain.vcpus, domain.memoryMb, domain.datastores, domain.networks, domain.macAddresses]);
+        if (this.kept.get(domain.id) === version) continue;
+        try {
+          await this.definitions.keep(connection, domain);
+          this.kept.set(domain.id, version);
+        } catch (error) {
+          this.logger.warn(`keeping the definition of ${domain.id} (${domain.name}) from host ${host.id}: ${(error as Error).message}`);
+        }
+      }
+    }
   }
 
   private async recordHost(manager: EntityManager, host: HostEntity, discovered: DiscoveredHost, answer: DiscoveryAnswer): Promise<void> {

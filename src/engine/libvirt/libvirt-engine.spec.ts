@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MigrationCancelledError, type MigrationProgress, type MigrationRequest } from '../migration-engine.js';
+import { DomainDefinitions } from './domain-definitions.js';
 import { parseDomainXml } from './domain-xml.js';
 import { staticDirectory } from './host-connections.js';
 import { LibvirtEngine } from './libvirt-engine.js';
@@ -119,6 +120,12 @@ describe('libvirt engine', () => {
     await waitFor(async () => (await virsh.run(lab.host('kvm-a').uri, ['pool-refresh', 'lab-ds-a']).then(() => virsh.run(lab.host('kvm-a').uri, ['vol-list', 'lab-ds-a']))).includes(saved), 30_000, 'the saved definition');
     expect(await domains('kvm-a')).not.toContain(id);
 
+    // A guest that never moved: its definition kept as discovery keeps it.
+    const stay = randomUUID();
+    const stayGuest = await lab.defineGuest('kvm-b', { id: stay, name: 'ha-2' });
+    const kvmB = lab.connections.find((c) => c.hostId === 'kvm-b')!;
+    await new DomainDefinitions(virsh).keep(kvmB, { id: stay, datastores: ['lab-ds-a'] });
+
     // kvm-b fails: its daemon and its guests die; nothing on kvm-a knows the domain.
     await lab.killHost('kvm-b');
     const restart = { migrationId: randomUUID(), vm: { id, memoryMb: 64, macAddress: mac, datastores: ['lab-ds-a'] }, failedHost: { id: 'kvm-b' }, target: { id: 'kvm-a' } };
@@ -135,6 +142,10 @@ describe('libvirt engine', () => {
     expect(await engine.restart(restart)).toMatchObject({ hostId: 'kvm-a', running: true, bootTimeMs: 0 });
     expect((await virsh.run(lab.host('kvm-a').uri, ['domid', id])).trim()).toBe(started);
     expect((await virsh.run(lab.host('kvm-a').uri, ['list', '--uuid'])).split('\n').filter((l) => l.trim() === id)).toHaveLength(1);
+    // The guest that never moved starts on kvm-a from the definition kept for it.
+    const never = { migrationId: randomUUID(), vm: { id: stay, memoryMb: 64, macAddress: stayGuest.mac, datastores: ['lab-ds-a'] }, failedHost: { id: 'kvm-b' }, target: { id: 'kvm-a' } };
+    expect(await engine.restart(never)).toMatchObject({ hostId: 'kvm-a', running: true });
+    expect((await virsh.run(lab.host('kvm-a').uri, ['domstate', stay])).trim()).toBe('running');
     // A restart that names kvm-a as the failed host: the VM runs there, it was never down.
     await expect(engine.restart({ ...restart, migrationId: randomUUID(), failedHost: { id: 'kvm-a' }, target: { id: 'kvm-b' } })).rejects.toMatchObject({ transient: false, message: expect.stringMatching(/running on host kvm-a: it was never down/) });
   }, 120_000);

@@ -1,10 +1,7 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import {
   MigrationCancelledError,
   MigrationEngineError,
-  type EngineVm,
   type MigrateOptions,
   type MigrationEngine,
   type MigrationProgress,
@@ -18,6 +15,7 @@ import {
   requestProblem,
   restartRequestProblem,
 } from '../migration-engine.js';
+import { DomainDefinitions } from './domain-definitions.js';
 import { escapeXml, parseDomainXml, poolPath, volumeMode, type DomainDescription, type DomainDisk } from './domain-xml.js';
 import { isLocalUri, type HostConnection, type HostDirectory } from './host-connections.js';
 import { batchFailure, LibvirtError, numberField, parseFields, runWithDocument, Virsh } from './virsh.js';
@@ -79,6 +77,7 @@ export class LibvirtEngine implements MigrationEngine {
   readonly name = 'libvirt' as const;
   private readonly hosts: HostDirectory;
   private readonly virsh: Virsh;
+  private readonly definitions: DomainDefinitions;
   private readonly pollIntervalMs: number;
   private readonly maxMigrationTimeMs: number;
   private readonly defaultBandwidthMbps: number;
@@ -91,6 +90,7 @@ export class LibvirtEngine implements MigrationEngine {
   constructor(options: LibvirtEngineOptions) {
     this.hosts = options.hosts;
     this.virsh = options.virsh ?? new Virsh();
+    this.definitions = new DomainDefinitions(this.virsh);
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.maxMigrationTimeMs = options.maxMigrationTimeMs ?? 10 * 60_000;
     this.defaultBandwidthMbps = options.defaultBandwidthMbps ?? 10_000;
@@ -156,7 +156,7 @@ export class LibvirtEngine implements MigrationEngine {
   /**
    * HA restart on shared storage: the domain is started from its disks on the target's daemon. Its
    * definition comes from the target (defined there already), the failed host (its daemon still
-   * answers), or the copy kept in its datastore (saved after every migration, see saveDefinition).
+   * answers), or the copy kept in its datastore (see DomainDefinitions).
    * libvirt is the record of a repeated call: a domain running on the target is not started again;
    * one running anywhere else (the failed host included: it was never down) is refused.
    */
@@ -196,9 +196,9 @@ export class LibvirtEngine implements MigrationEngine {
     if (targetAnswer instanceof Error) throw targetAnswer;
     const here = targetAnswer;
     if (here === null) {
-      const xml = (failed && there !== 'unreachable' && there !== null ? await this.call(failed, ['dumpxml', '--inactive', '--migratable', vmId]).catch(() => null) : null) ?? (await this.savedDefinition(target, request));
+      const xml = (failed && there !== 'unreachable' && there !== null ? await this.call(failed, ['dumpxml', '--inactive', '--migratable', vmId]).catch(() => null) : null) ?? (await this.definitions.read(target, request.vm));
       if (!xml) {
-        throw new MigrationEngineError(`no definition of VM ${vmId} to start on host ${target.hostId}: host ${request.failedHost.id} does not answer and its datastore ${request.vm.datastores[0] ?? '(none)'} holds no copy (Ballast saves one after each migration)`, false, 'no-definition');
+        throw new MigrationEngineError(`no definition of VM ${vmId} to start on host ${target.hostId}: host ${request.failedHost.id} does not answer and its datastore ${request.vm.datastores[0] ?? '(none)'} holds no copy (Ballast keeps one for each domain discovery finds and after each migration)`, false, 'no-definition');
       }
       await runWithDocument(this.virsh, target.uri, ['define'], xml, { hostId: target.hostId });
     }
@@ -210,47 +210,6 @@ export class LibvirtEngine implements MigrationEngine {
       await sleep(100);
     }
     return { hostId: target.hostId, running: true, bootTimeMs: Date.now() - started };
-  }
-
-  /**
-   * Keeps a copy of a domain's definition in the storage pool of its first disk (shared storage:
-   * every host of the cluster sees it), as volume `ballast-domain-UUID.xml`, for a restart on
-   * another host once its own host is gone. Best effort: a directory that is no pool keeps none.
-   */
-  private async saveDefinition(connection: HostConnection, vm: EngineVm, xml: string): Promise<void> {
-    const vmId = vm.id;
-    // The inventory's datastores are the pools (by name) of its disks: the same on every host.
-    const pool = vm.datastores.find((d) => !d.startsWith('/'));
-    if (!pool || !xml.includes('<domain')) return;
-    const name = definitionVolume(vmId);
-    const dir = await mkdtemp(join(tmpdir(), 'ballast-virsh-'));
-    try {
-      const file = join(dir, 'domain.xml');
-      const volume = join(dir, 'volume.xml');
-      await writeFile(file, xml, { mode: 0o600 });
-      // Readable by every host's daemon (they may run as other users of the shared storage).
-      await writeFile(volume, `<volume><name>${escapeXml(name)}</name><capacity unit='bytes'>${Buffer.byteLength(xml)}</capacity><target><format type='raw'/><permissions><mode>0644</mode></permissions></target></volume>`, { mode: 0o600 });
-      // Another daemon may have written the volume before: the pool learns of it on refresh.
-      await this.virsh.batch(connection.uri, [['pool-refresh', pool], ['vol-delete', name, '--pool', pool], ['vol-create', pool, volume], ['vol-upload', name, file, '--pool', pool]], { hostId: connection.hostId });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-
-  /** The copy saveDefinition kept in the VM's datastore, read through the target's daemon (null: none). */
-  private async savedDefinition(target: HostConnection, request: RestartRequest): Promise<string | null> {
-    const pool = request.vm.datastores.find((d) => !d.startsWith('/'));
-    if (!pool) return null;
-    const dir = await mkdtemp(join(tmpdir(), 'ballast-virsh-'));
-    try {
-      const file = join(dir, 'domain.xml');
-      // Another daemon wrote the volume: the target's pool learns of it on refresh.
-      await this.virsh.batch(target.uri, [['pool-refresh', pool], ['vol-download', definitionVolume(request.vm.id), file, '--pool', pool]], { hostId: target.hostId });
-      const xml = await readFile(file, 'utf8').catch(() => '');
-      return xml.includes('<domain') ? xml : null;
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   }
 
   /**
@@ -413,7 +372,7 @@ export class LibvirtEngine implements MigrationEngine {
     }
     const result = await this.computeResult(request, target, before, startedAt, true, arrival);
     // Not on the migration's path: the copy for an HA restart is written after it succeeded.
-    const save = this.saveDefinition(target, request.vm, arrival?.migratableXml ?? '').catch(() => undefined);
+    const save = this.definitions.save(target, request.vm, arrival?.migratableXml ?? '').catch(() => undefined);
     this.saves.add(save);
     void save.finally(() => this.saves.delete(save));
     return result;
@@ -688,11 +647,6 @@ export class LibvirtEngine implements MigrationEngine {
 function withoutLookupFailures(errors: string): string {
   const kept = errors.split('; ').filter((line) => !NO_DOMAIN.test(line));
   return kept.length > 0 ? kept.join('; ') : errors;
-}
-
-/** The storage volume that keeps a domain's definition in its datastore (see saveDefinition). */
-function definitionVolume(vmId: string): string {
-  return `ballast-domain-${vmId}.xml`;
 }
 
 function stateOf(domstate: string): DomainState {

@@ -13,6 +13,7 @@ import { AuditTrail1765200000000 } from './1765200000000-AuditTrail.js';
 import { HaRestart1765700000000 } from './1765700000000-HaRestart.js';
 import { EvaluationOutcome1765800000000 } from './1765800000000-EvaluationOutcome.js';
 import { EngineAndDiskSize1765600000000 } from './1765600000000-EngineAndDiskSize.js';
+import { DropPlanningRuns1765900000000 } from './1765900000000-DropPlanningRuns.js';
 
 export const MIGRATIONS = [
   Inventory1764000000000,
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   HaRestart1765700000000,
   EvaluationOutcome1765800000000,
   EngineAndDiskSize1765600000000,
+  DropPlanningRuns1765900000000,
 ];

@@ -31,7 +31,6 @@ const TABLES = [
   'vms',
   'rules',
   'plans',
-  'planning_runs',
   'migrations',
   'migration_events',
   'migration_dependencies',
@@ -44,6 +43,7 @@ const TABLES = [
   'webhook_deliveries',
   'api_keys',
   'cluster_evaluations',
+  'incidents',
 ];
 
 interface Schema {

@@ -5,7 +5,6 @@ import type { DataSource } from 'typeorm';
 import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { ADVISORY_LOCKS } from '../src/database/advisory-locks.js';
 import { MetricsCollector } from '../src/metrics/collector.js';
-import { SchedulerService } from '../src/scheduler/scheduler.service.js';
 import { host, snapshot, vm, vmsOn } from './support/builders.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -65,57 +64,6 @@ describe('GET /api/v1/clusters/:id/status', () => {
   it('is a 404 for an unknown cluster', async () => {
     await t.http.get('/api/v1/clusters/nowhere/status').expect(404);
     await t.http.get('/api/v1/clusters/nowhere/imbalance').expect(404);
-  });
-});
-
-describe('the last planning run, in the status and the log', () => {
-  const scheduler = () => t.app.get(SchedulerService);
-  const last = async (cluster = 'hand') => (await t.http.get(`/api/v1/clusters/${cluster}/status`).expect(200)).body.planning.last;
-
-  it('planned: a plan proposed for an operator', async () => {
-    const plan = await scheduler().balance('hand');
-    expect(plan).not.toBeNull();
-    expect(await last()).toMatchObject({ outcome: 'planned', planId: plan!.id, moves: plan!.plan.moves.length, reason: expect.stringContaining('proposed for an operator') });
-  });
-
-  it('migrations still in progress', async () => {
-    const proposed = (await t.http.get('/api/v1/plans?clusterId=hand&status=proposed').expect(200)).body.items[0];
-    await t.http.post(`/api/v1/plans/${proposed.id}/approve`).send({}).expect(202);
-    expect(await scheduler().balance('hand')).toBeNull();
-    expect(await last()).toMatchObject({ outcome: 'migrations-in-progress', reason: expect.stringMatching(/^\d+ migrations of the cluster are still in progress$/) });
-  });
-
-  it('another scheduler holds the lock', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let locked!: () => void;
-    const holding = new Promise<void>((resolve) => (locked = resolve));
-    const holder = db.transaction(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock($1, hashtext('hand'))`, [ADVISORY_LOCKS.plan]);
-      locked();
-      await held;
-    });
-    await holding;
-    expect(await scheduler().balance('hand')).toBeNull();
-    release();
-    await holder;
-    expect(await last()).toMatchObject({ outcome: 'locked', reason: 'another scheduler holds the planning lock of the cluster' });
-  });
-
-  it('below the target, and no move that pays for itself', async () => {
-    const even = snapshot({ clusterId: 'even', hosts: [host('even-h1'), host('even-h2')], vms: [vm('even-a', 'even-h1'), vm('even-b', 'even-h2')] });
-    await t.http.post('/api/v1/clusters/import').send(even).expect(201);
-    expect(await scheduler().balance('even')).toBeNull();
-    expect(await last('even')).toMatchObject({ outcome: 'below-target', imbalance: 0, reason: 'imbalance 0.0000 is at or below the target 0' });
-    const stuck = snapshot({
-      clusterId: 'stuck',
-      policy: { migrationThreshold: 3 },
-      hosts: [host('stuck-h1', small), host('stuck-h2', small)],
-      vms: [vm('stuck-a', 'stuck-h1', { cpuDemandMhz: 5000, memoryActiveMb: 1000, memoryMb: 1000, automationLevel: 'disabled' })],
-    });
-    await t.http.post('/api/v1/clusters/import').send(stuck).expect(201);
-    expect(await scheduler().balance('stuck')).toBeNull();
-    expect(await last('stuck')).toMatchObject({ outcome: 'no-move-pays', reason: expect.stringMatching(/^imbalance 0\.1500 is above the target 0\.08, but no move pays for itself$/) });
   });
 });
 

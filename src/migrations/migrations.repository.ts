@@ -245,15 +245,6 @@ export class MigrationsRepository implements MigrationsInProgress {
 
   // --- not yet ended ---
 
-  /** Compute migrations of the cluster not yet ended: while there are any, no other balancing plan runs. */
-  async unfinishedComputeCount(manager: EntityManager, clusterId: string): Promise<number> {
-    const [{ count }]: { count: number }[] = await manager.query(
-      `SELECT count(*)::int AS count FROM migrations WHERE cluster_id = $1 AND kind = 'compute' AND state IN ${UNFINISHED}`,
-      [clusterId],
-    );
-    return count;
-  }
-
   /** The cluster's compute migrations and HA restarts not yet ended, as moves in start order (planning sees the cluster as they leave it). */
   async unfinishedComputeMoves(manager: EntityManager, clusterId: string): Promise<Move[]> {
     return (await this.unfinishedCompute(manager, clusterId)).map((m) => m.move);

@@ -17,7 +17,6 @@ import { SamplesRepository } from '../metrics/samples.repository.js';
 import type { SeriesRange } from '../metrics/series-query.js';
 import { SeriesRepository } from '../metrics/series.repository.js';
 import { isStale } from '../metrics/smoothing.js';
-import { PlanningRunsRepository, type PlanningOutcome, type PlanningRun } from '../scheduler/planning-runs.repository.js';
 import { type ClusterLoad, clusterLoad } from './cluster-load.js';
 import { type ImbalancePoint, imbalanceSeries } from './imbalance-series.js';
 
@@ -44,9 +43,9 @@ export interface ClusterStatus extends ClusterLoad {
   metrics: MetricsFreshness;
   planning: {
     intervalSeconds: number;
-    /** The newest of the closed loop's last evaluation and a planning run of SchedulerService.balance. */
+    /** What the closed loop's last evaluation of the cluster decided (null: none yet). */
     last: PlanningDecision | null;
-    /** When the next evaluation is due (null: no evaluation or run yet, or balancing is off). */
+    /** When the next evaluation is due (null: no evaluation yet, or balancing is off). */
     nextAt: Date | null;
   };
   /** The closed loop: open detections, held and failed hosts, budget, window, the last evaluation. */
@@ -64,7 +63,6 @@ export class StatusService {
     private readonly series: SeriesRepository,
     private readonly samples: SamplesRepository,
     private readonly collections: CollectionsRepository,
-    private readonly runs: PlanningRunsRepository,
     private readonly evaluations: EvaluationsRepository,
     private readonly incidents: IncidentsRepository,
     @Inject(CLOCK) private readonly clock: Clock,
@@ -76,7 +74,7 @@ export class StatusService {
    * state is a row each, read meanwhile on other connections.
    */
   async status(clusterId: string, now = this.clock.now()): Promise<ClusterStatus> {
-    const [{ cluster, snapshot }, collection, last, evaluation, incidents] = await Promise.all([
+    const [{ cluster, snapshot }, collection, evaluation, incidents] = await Promise.all([
       this.db.transaction('REPEATABLE READ', async (manager) => {
         const cluster = await this.clusters.require(clusterId, manager);
         const hosts = await this.snapshots.hosts(clusterId, manager);
@@ -84,7 +82,6 @@ export class StatusService {
         return { cluster, snapshot: { policy: policyToFormat(cluster.policy), hosts, vms } };
       }),
       this.collections.get(clusterId),
-      this.runs.last(clusterId),
       this.evaluations.get(clusterId),
       this.incidents.open(clusterId),
     ]);
@@ -109,8 +106,8 @@ export class StatusService {
       },
       planning: {
         intervalSeconds,
-        last: lastDecision(last, evaluation),
-        nextAt: nextPlanningAt(last, evaluation, intervalSeconds),
+        last: lastDecision(evaluation),
+        nextAt: intervalSeconds > 0 && evaluation?.evaluatedAt && evaluation.nextAt ? new Date(evaluation.nextAt) : null,
       },
       closedLoop: closedLoopStatus(snapshot, evaluation, now.getTime(), incidents),
     };
@@ -134,31 +131,26 @@ export class StatusService {
   }
 }
 
-export type PlanningDecision = Omit<PlanningRun, 'clusterId' | 'outcome'> & { outcome: PlanningOutcome | EvaluationDecision };
-
-/** The closed loop's evaluations plan the clusters; a run of SchedulerService.balance shows when it is newer. */
-function evaluationIsNewer(run: PlanningRun | null, evaluation: EvaluationRecord | null): evaluation is EvaluationRecord & { evaluatedAt: Date } {
-  if (!evaluation?.evaluatedAt) return false;
-  return run === null || new Date(evaluation.evaluatedAt).getTime() >= new Date(run.at).getTime();
+export interface PlanningDecision {
+  at: Date;
+  outcome: EvaluationDecision;
+  /** The evaluation's summary, in words. */
+  reason: string;
+  planId: string | null;
+  /** Started and recommended. */
+  moves: number;
+  imbalance: number | null;
 }
 
-function lastDecision(run: PlanningRun | null, evaluation: EvaluationRecord | null): PlanningDecision | null {
-  if (evaluationIsNewer(run, evaluation)) {
-    return {
-      at: new Date(evaluation.evaluatedAt),
-      // A row of an evaluation from before outcomes were kept: planned when it started or recommended moves.
-      outcome: evaluation.outcome ?? (evaluation.movesStarted + evaluation.recommended > 0 ? 'planned' : 'below-target'),
-      reason: evaluation.summary ?? '',
-      planId: evaluation.planId,
-      moves: evaluation.movesStarted + evaluation.recommended,
-      imbalance: evaluation.imbalance ?? null,
-    };
-  }
-  return run ? { at: run.at, outcome: run.outcome, reason: run.reason, planId: run.planId, moves: run.moves, imbalance: run.imbalance } : null;
-}
-
-function nextPlanningAt(run: PlanningRun | null, evaluation: EvaluationRecord | null, intervalSeconds: number): Date | null {
-  if (intervalSeconds <= 0) return null;
-  if (evaluationIsNewer(run, evaluation)) return evaluation.nextAt ? new Date(evaluation.nextAt) : null;
-  return run ? new Date(new Date(run.at).getTime() + intervalSeconds * 1000) : null;
+function lastDecision(evaluation: EvaluationRecord | null): PlanningDecision | null {
+  if (!evaluation?.evaluatedAt) return null;
+  return {
+    at: new Date(evaluation.evaluatedAt),
+    // A row of an evaluation from before outcomes were kept: planned when it started or recommended moves.
+    outcome: evaluation.outcome ?? (evaluation.movesStarted + evaluation.recommended > 0 ? 'planned' : 'below-target'),
+    reason: evaluation.summary ?? '',
+    planId: evaluation.planId,
+    moves: evaluation.movesStarted + evaluation.recommended,
+    imbalance: evaluation.imbalance ?? null,
+  };
 }

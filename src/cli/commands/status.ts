@@ -8,7 +8,7 @@ const USAGE = `Usage:
 
 The cluster at a glance, from the API at BALLAST_URL (default http://localhost:3000): its imbalance
 and the policy's target, each host's CPU and memory utilization (bars; ! above the overload line),
-the freshness of its metrics, the last and next planning run and the open incidents of failed
+the freshness of its metrics, the last and next evaluation and the open incidents of failed
 hosts. --json prints the API's answer.`;
 
 const BAR_WIDTH = 20;

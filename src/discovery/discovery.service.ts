@@ -44,7 +44,7 @@ export class DiscoveryService implements OnApplicationBootstrap {
   private readonly logger = new Logger(DiscoveryService.name);
   private readonly reader = new LibvirtInventoryReader();
   private readonly definitions = new DomainDefinitions();
-  /** Domains whose definition this process has kept (UUID -> the datastores it was kept in). */
+  /** Domains whose definition this process has kept: UUID -> what it was kept from (host, size, disks, NICs). */
   private readonly kept = new Map<string, string>();
 
   constructor(
@@ -101,17 +101,17 @@ export class DiscoveryService implements OnApplicationBootstrap {
    * process and again when it changed (the engine also keeps one after every migration).
    */
   private async keepDefinitions(hosts: HostEntity[], found: Map<string, DiscoveredHost>): Promise<void> {
-    for (const host of hosts) {
-      const connection: HostConnection = { hostId: host.id, uri: host.connectionUri!, migrationAddress: host.migrationAddress };
-      for (const domain of found.get(host.id)?.domains ?? []) {
-        const version = JSON.stringify([domain.vcpus, domain.memoryMb, domain.datastores, domain.networks, domain.macAddresses]);
-        if (this.kept.get(domain.id) === version) continue;
-        try {
-          await this.definitions.keep(connection, domain);
-          this.kept.set(domain.id, version);
-        } catch (error) {
-          this.logger.warn(`keeping the definition of ${domain.id} (${domain.name}) from host ${host.id}: ${(error as Error).message}`);
-        }
+    const byId = new Map(hosts.map((h) => [h.id, h]));
+    // From the copy that is the VM (not a stale definition left on another host).
+    for (const { hostId, domain } of locate(found).values()) {
+      const host = byId.get(hostId)!;
+      const version = JSON.stringify([hostId, domain.vcpus, domain.memoryMb, domain.datastores, domain.networks, domain.macAddresses]);
+      if (this.kept.get(domain.id) === version) continue;
+      try {
+        await this.definitions.keep({ hostId, uri: host.connectionUri!, migrationAddress: host.migrationAddress }, domain);
+        this.kept.set(domain.id, version);
+      } catch (error) {
+        this.logger.warn(`keeping the definition of ${domain.id} (${domain.name}) from host ${hostId}: ${(error as Error).message}`);
       }
     }
   }
@@ -126,14 +126,7 @@ export class DiscoveryService implements OnApplicationBootstrap {
   }
 
   private async recordVms(manager: EntityManager, clusterId: string, hosts: HostEntity[], found: Map<string, DiscoveredHost>, startedAt: Date, answer: DiscoveryAnswer): Promise<void> {
-    // Where each domain is: its best copy over every host that answered.
-    const located = new Map<string, { hostId: string; domain: DiscoveredDomain }>();
-    for (const [hostId, discovered] of found) {
-      for (const domain of discovered.domains) {
-        const current = located.get(domain.id);
-        if (!current || rank(domain.state) < rank(current.domain.state)) located.set(domain.id, { hostId, domain });
-      }
-    }
+    const located = locate(found);
     const busy = await this.migrations.vmsMovingSince(manager, clusterId, startedAt);
     const connectedHosts = hosts.map((h) => h.id);
     const where = [{ clusterId, hostId: In(connectedHosts) }, ...(located.size > 0 ? [{ id: In([...located.keys()]) }] : [])];
@@ -180,6 +173,18 @@ export class DiscoveryService implements OnApplicationBootstrap {
       answer.missing.push(vm.id);
     }
   }
+}
+
+/** Where each domain is: its best copy over every host that answered. */
+function locate(found: Map<string, DiscoveredHost>): Map<string, { hostId: string; domain: DiscoveredDomain }> {
+  const located = new Map<string, { hostId: string; domain: DiscoveredDomain }>();
+  for (const [hostId, discovered] of found) {
+    for (const domain of discovered.domains) {
+      const current = located.get(domain.id);
+      if (!current || rank(domain.state) < rank(current.domain.state)) located.set(domain.id, { hostId, domain });
+    }
+  }
+  return located;
 }
 
 function rank(state: string): number {

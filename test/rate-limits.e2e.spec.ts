@@ -1,4 +1,4 @@
-import { createTestApp, type TestApp } from './support/test-app.js';
+import { createSiblingApp, createTestApp, type TestApp } from './support/test-app.js';
 
 /**
  * The limits on, low enough to reach (the other tests run with them off): requests per key, failed
@@ -71,6 +71,24 @@ describe('rate limits', () => {
     expect((await t.http.get('/api/v1/clusters').set(from(attacker)).set('authorization', `Bearer ${ADMIN_KEY}`)).status).toBe(429);
     expect((await t.http.get('/health').set(from(attacker))).status).toBe(200);
     expect((await t.http.get('/api/v1/clusters').set(from('203.0.113.8')).set('authorization', `Bearer ${ADMIN_KEY}`)).status).toBe(200);
+  });
+
+  it('counts a key and an address alike in every API process (in Redis): two processes give no more than one', async () => {
+    const sibling = await createSiblingApp(t);
+    try {
+      const created = await t.http.post('/api/v1/keys').set('authorization', `Bearer ${ADMIN_KEY}`).set(from('198.51.100.1')).send({ name: 'spread', role: 'viewer' });
+      const key = created.body.key as string;
+      const apps = [t, sibling];
+      const statuses: number[] = [];
+      for (let i = 0; i <= PER_KEY; i++) statuses.push((await apps[i % 2].http.get('/api/v1/clusters').set('authorization', `Bearer ${key}`)).status);
+      expect(statuses).toEqual([...Array(PER_KEY).fill(200), 429]);
+      expect((await t.http.get('/api/v1/clusters').set('authorization', `Bearer ${key}`)).status).toBe(429);
+      const guesser = '203.0.113.99';
+      for (let i = 0; i < FAILURES; i++) expect((await apps[i % 2].http.get('/api/v1/session').set(from(guesser))).status).toBe(401);
+      expect((await sibling.http.get('/api/v1/session').set(from(guesser)).set('authorization', `Bearer ${ADMIN_KEY}`)).status).toBe(429);
+    } finally {
+      await sibling.close();
+    }
   });
 
   it('counts an IPv6 client by its /64', async () => {

@@ -68,17 +68,17 @@ export class AccessGuard implements CanActivate {
     if (access.public) return true;
     const request = context.switchToHttp().getRequest<Request & { principal?: Principal }>();
     const response = context.switchToHttp().getResponse<Response>();
-    this.limits.checkAddress(request, response);
+    await this.limits.checkAddress(request, response);
     const principal = await this.keys.authenticate(request.headers.authorization);
     if (typeof principal === 'string') {
-      this.limits.authenticationFailed(request);
+      await this.limits.authenticationFailed(request);
       response.setHeader('WWW-Authenticate', 'Bearer');
       throw unauthorized(principal, access.role);
     }
     // Known before the role check, so a refused request is audited with the key that made it.
     request.principal = principal;
     if (principal.keyId) addLogFields({ keyId: principal.keyId });
-    this.limits.countRequest(principal, request, response);
+    await this.limits.countRequest(principal, request, response);
     if (!roleCovers(principal.role, access.role)) throw forbidden(principal, access.role);
     return true;
   }

@@ -2,6 +2,9 @@ import { HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import type { Principal } from './roles.js';
+import type { Redis } from 'ioredis';
+import { REDIS } from '../redis/redis.module.js';
+import { SharedTokenBuckets } from './shared-token-buckets.js';
 import { addressBucketName, TokenBuckets } from './token-buckets.js';
 
 /**
@@ -10,24 +13,27 @@ import { addressBucketName, TokenBuckets } from './token-buckets.js';
  * (AUTH_FAILURE_LIMIT_PER_MINUTE). An address out of failures is refused before its key is even
  * looked at, so that guessing keys goes no faster than the limit; one failure is allowed again as
  * soon as the bucket has refilled a token, so a caller behind the same address waits seconds, not
- * minutes. Kept in this process's memory: each API process counts on its own.
+ * minutes. Counted in Redis, so every API process counts a caller alike (see SharedTokenBuckets).
  */
 @Injectable()
 export class RateLimits {
   private readonly logger = new Logger('RateLimits');
-  private readonly perKey: TokenBuckets;
-  private readonly authFailures: TokenBuckets;
-  /** One warning a minute per address, however long it keeps failing. */
+  private readonly perKey: SharedTokenBuckets;
+  private readonly authFailures: SharedTokenBuckets;
+  /** One warning a minute per address, however long it keeps failing (and one about Redis). */
   private readonly warnings = new TokenBuckets(1);
 
-  constructor(@Inject(BALLAST_CONFIG) config: BallastConfig) {
-    this.perKey = new TokenBuckets(config.RATE_LIMIT_PER_MINUTE);
-    this.authFailures = new TokenBuckets(config.AUTH_FAILURE_LIMIT_PER_MINUTE);
+  constructor(@Inject(BALLAST_CONFIG) config: BallastConfig, @Inject(REDIS) redis: Redis) {
+    const redisFailed = (error: Error) => {
+      if (this.warnings.take('redis') === 0) this.logger.warn(`rate limits counted in this process only for now: ${error.message}`);
+    };
+    this.perKey = new SharedTokenBuckets(redis, `${config.REDIS_PREFIX}:rate:requests`, config.RATE_LIMIT_PER_MINUTE, redisFailed);
+    this.authFailures = new SharedTokenBuckets(redis, `${config.REDIS_PREFIX}:rate:auth-failures`, config.AUTH_FAILURE_LIMIT_PER_MINUTE, redisFailed);
   }
 
   /** Refuses (429) a request from an address that has used up its failed authentications. */
-  checkAddress(request: Request, response: Response): void {
-    const seconds = this.authFailures.secondsUntilToken(clientAddress(request));
+  async checkAddress(request: Request, response: Response): Promise<void> {
+    const seconds = await this.authFailures.secondsUntilToken(clientAddress(request));
     if (seconds > 0) {
       throw tooManyRequests(
         response,
@@ -38,17 +44,17 @@ export class RateLimits {
     }
   }
 
-  authenticationFailed(request: Request): void {
+  async authenticationFailed(request: Request): Promise<void> {
     const address = clientAddress(request);
-    this.authFailures.spend(address);
-    if (this.authFailures.secondsUntilToken(address) > 0 && this.warnings.take(address) === 0) {
+    await this.authFailures.spend(address);
+    if ((await this.authFailures.secondsUntilToken(address)) > 0 && this.warnings.take(address) === 0) {
       this.logger.warn(`client ${address} failed authentication more than ${this.authFailures.perMinute} times a minute: its requests are refused (429) for now`);
     }
   }
 
   /** Counts a request of `principal` (by key; the open API by address) and refuses it (429) past the limit. */
-  countRequest(principal: Principal, request: Request, response: Response): void {
-    const seconds = this.perKey.take(principal.keyId ? `key ${principal.keyId}` : `address ${clientAddress(request)}`);
+  async countRequest(principal: Principal, request: Request, response: Response): Promise<void> {
+    const seconds = await this.perKey.take(principal.keyId ? `key ${principal.keyId}` : `address ${clientAddress(request)}`);
     if (seconds > 0) {
       throw tooManyRequests(
         response,

@@ -1,7 +1,7 @@
 /**
  * Token buckets by name, in this process's memory: each holds up to `perMinute` tokens and gains
- * `perMinute` a minute, so a name may burst to `perMinute` and then go on at that pace. Several API
- * processes each keep their own (a caller spread over them gets each one's allowance).
+ * `perMinute` a minute, so a name may burst to `perMinute` and then go on at that pace. The rate
+ * limits count in Redis (SharedTokenBuckets) and fall back to these while Redis does not answer.
  */
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

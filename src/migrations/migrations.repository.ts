@@ -377,9 +377,21 @@ export class MigrationsRepository implements MigrationsInProgress {
     return queryPrepared<StartableRow>(manager, 'ballast-dispatch-startable', STARTABLE_SQL, [clusterId, freeHostIds, limit]);
   }
 
-  /** Started migrations left unchanged for a while (recently changed ones are having their job added right now). */
-  async slotHoldersUnchangedFor(seconds: number): Promise<StartableRow[]> {
-    return this.db.query(`${SELECT_STARTABLE} WHERE m.state IN ${SLOT_HOLDING} AND m.updated_at < now() - make_interval(secs => $1)`, [seconds]);
+  /** Started migrations left unchanged for a while (recently changed ones are having their job added right now): their ids. */
+  async slotHolderIdsUnchangedFor(seconds: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT id FROM migrations WHERE state IN ${SLOT_HOLDING} AND updated_at < now() - make_interval(secs => $1)`,
+      [seconds],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Of these migrations, the ones still started and unchanged for a while, as the dispatcher reads them to queue them. */
+  async slotHoldersUnchangedFor(seconds: number, ids: string[]): Promise<StartableRow[]> {
+    return this.db.query(`${SELECT_STARTABLE} WHERE m.id = ANY($2::uuid[]) AND m.state IN ${SLOT_HOLDING} AND m.updated_at < now() - make_interval(secs => $1)`, [
+      seconds,
+      ids,
+    ]);
   }
 
   /** Clusters with migrations waiting to start. */

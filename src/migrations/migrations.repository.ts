@@ -86,6 +86,11 @@ const SLOTS_SQL = `
     (SELECT coalesce(json_agg(json_build_object('id', id, 'mbps', migration_bandwidth_mbps)), '[]')
      FROM hosts WHERE cluster_id = $1) AS hosts`;
 
+const MOVE_HISTORY_SQL = `
+  SELECT vm_id AS "vmId", source_host_id AS "fromHostId", target_host_id AS "toHostId", created_at AS at, priority FROM migrations
+  WHERE cluster_id = $1 AND kind = 'compute' AND created_at >= $2 AND NOT (state IN ('failed', 'cancelled') AND started_at IS NULL)
+  ORDER BY created_at`;
+
 /** A migration as the live view shows it (raw row, with its latest progress when it has one). */
 export interface LiveMigrationRow {
   id: string;
@@ -284,12 +289,8 @@ export class MigrationsRepository implements MigrationsInProgress {
    * before they started (the closed loop's anti-thrash rules and churn budget count the others).
    */
   async moveHistory(manager: EntityManager, clusterId: string, since: Date): Promise<{ vmId: string; fromHostId: string; toHostId: string; at: Date; priority: number }[]> {
-    return manager.query(
-      `SELECT vm_id AS "vmId", source_host_id AS "fromHostId", target_host_id AS "toHostId", created_at AS at, priority FROM migrations
-       WHERE cluster_id = $1 AND kind = 'compute' AND created_at >= $2 AND NOT (state IN ('failed', 'cancelled') AND started_at IS NULL)
-       ORDER BY created_at`,
-      [clusterId, since],
-    );
+    // Prepared: every evaluation asks, and planning this statement costs more than running it.
+    return queryPrepared(manager, 'ballast-move-history', MOVE_HISTORY_SQL, [clusterId, since]);
   }
 
   /** Compute migrations not yet ended that go to the host. */

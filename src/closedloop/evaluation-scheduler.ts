@@ -40,7 +40,7 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
 
   constructor(
     @Inject(BALLAST_CONFIG) private readonly config: BallastConfig,
-    @Inject(REDIS) redis: Redis,
+    @Inject(REDIS) private readonly redis: Redis,
     private readonly registry: SchedulerRegistry,
     private readonly evaluations: EvaluationsRepository,
     private readonly incidents: IncidentsRepository,
@@ -61,7 +61,19 @@ export class EvaluationScheduler implements OnApplicationBootstrap, BeforeApplic
   onApplicationBootstrap(): void {
     if (!this.enabled) return;
     this.startWorker();
-    every(this.registry, this.logger, 'evaluations', TICK_MS, () => this.enqueueDue().then(() => undefined));
+    every(this.registry, this.logger, 'evaluations', TICK_MS, () => this.tick());
+  }
+
+  /**
+   * One scheduler process per tick looks for due and hot clusters: the queue is shared, and the
+   * hot-host and failed-host scans read every VM and host of every cluster (hundreds of ms at 1,000
+   * clusters), so a second process doing the same in the same interval adds nothing but load. The
+   * claim lapses before the next tick; should its holder die, the next tick is someone else's.
+   */
+  private async tick(): Promise<void> {
+    const claimed = await this.redis.set(`${this.config.REDIS_PREFIX}:evaluation-tick`, String(process.pid), 'PX', TICK_MS - 200, 'NX');
+    if (claimed === null) return;
+    await this.enqueueDue();
   }
 
   startWorker(concurrency = CONCURRENCY): void {

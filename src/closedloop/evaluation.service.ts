@@ -8,7 +8,7 @@ import { MigrationDispatcher } from '../migrations/migration-dispatcher.js';
 import { MigrationsRepository } from '../migrations/migrations.repository.js';
 import { type CancelOutcome, MigrationsService } from '../migrations/migrations.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
-import type { Move, Policy } from '../planner/snapshot.js';
+import type { Move, Policy, Snapshot } from '../planner/snapshot.js';
 import { PlansService } from '../plans/plans.service.js';
 import { DAY_MS, type MoveRecord } from './anti-thrash.js';
 import { CLOCK, type Clock } from './clock.js';
@@ -65,11 +65,12 @@ export class EvaluationService {
     const outcome = await this.db.transaction(async (manager): Promise<EvaluationOutcome> => {
       const none = { clusterId, started: 0, restarts: 0, recommended: 0, planId: null };
       if (!(await tryAdvisoryXactLock(manager, 'plan', clusterId))) return { ...none, outcome: 'locked', summary: 'another scheduler is evaluating the cluster' };
-      const exists = await manager.query(`SELECT 1 FROM clusters WHERE id = $1`, [clusterId]);
-      if (exists.length === 0) return { ...none, outcome: 'gone', summary: 'the cluster no longer exists' };
       const now = this.clock.now();
-      const read = async () => placeInFlight(await this.snapshots.build(clusterId, now, manager), await this.migrationRows.unfinishedComputeMoves(manager, clusterId));
-      let snapshot = await read();
+      const inFlight = async (built: Snapshot) => placeInFlight(built, await this.migrationRows.unfinishedComputeMoves(manager, clusterId));
+      const read = async () => inFlight(await this.snapshots.build(clusterId, now, manager));
+      const built = await this.snapshots.buildIfExists(clusterId, now, manager);
+      if (!built) return { ...none, outcome: 'gone', summary: 'the cluster no longer exists' };
+      let snapshot = await inFlight(built);
       const state = await this.evaluations.get(clusterId, manager);
       if (onlyIfDue && state?.nextAt && new Date(state.nextAt).getTime() > now.getTime()) {
         return { ...none, outcome: 'not-due', summary: 'evaluated by another scheduler since it was found due' };

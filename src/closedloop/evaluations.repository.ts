@@ -79,26 +79,34 @@ export class EvaluationsRepository {
    * overloadLines) that the last evaluation did not see: a detection event, evaluated at once.
    */
   async newlyHot(): Promise<string[]> {
+    // Each host's load is one aggregation over the VMs plus a correction for the few in flight, and
+    // no join has a side whose size the planner must guess right: joined per VM to the unfinished
+    // migrations, a table without statistics yet (freshly imported, autovacuum not run) made it a
+    // nested loop of VMs by migrations, seconds to minutes per tick.
     const rows: { cluster_id: string }[] = await this.db.query(`
-      WITH placed AS (
-        -- A VM in flight counts on its target, as the evaluation sees it.
-        SELECT coalesce(m.target_host_id, v.host_id) AS host_id, v.cpu_demand_mhz, v.memory_active_mb
-        FROM vms v LEFT JOIN migrations m ON m.vm_id = v.id AND m.kind = 'compute' AND m.state IN ${sqlStates(UNFINISHED_STATES)}
-        WHERE v.power_state = 'on'),
+      WITH moving AS MATERIALIZED (
+        SELECT m.vm_id, v.host_id, m.target_host_id, v.cpu_demand_mhz, v.memory_active_mb
+        FROM migrations m JOIN vms v ON v.id = m.vm_id
+        WHERE m.kind = 'compute' AND m.state IN ${sqlStates(UNFINISHED_STATES)} AND v.power_state = 'on'),
       load AS (
-        SELECT h.cluster_id, h.id AS host_id, h.cpu_capacity_mhz, h.memory_capacity_mb,
-               coalesce(sum(p.cpu_demand_mhz), 0) AS cpu, coalesce(sum(p.memory_active_mb), 0) AS mem
-        FROM hosts h LEFT JOIN placed p ON p.host_id = h.id
-        WHERE h.state = 'connected' GROUP BY h.cluster_id, h.id),
+        -- A VM in flight counts on its target, as the evaluation sees it: off its host (once), onto each target.
+        SELECT host_id, sum(cpu) AS cpu, sum(mem) AS mem FROM (
+          SELECT host_id, cpu_demand_mhz AS cpu, memory_active_mb AS mem FROM vms WHERE power_state = 'on'
+          UNION ALL
+          SELECT DISTINCT ON (vm_id) host_id, -cpu_demand_mhz, -memory_active_mb FROM moving
+          UNION ALL
+          SELECT target_host_id, cpu_demand_mhz, memory_active_mb FROM moving) placed
+        GROUP BY host_id),
       lines AS (
         SELECT id AS cluster_id,
                ($1::float8[])[(policy->>'migrationThreshold')::int] AS soft,
                coalesce((policy->>'maxCpuUtilization')::float, 1) AS cap
         FROM clusters)
-      SELECT DISTINCT l.cluster_id FROM load l JOIN lines ON lines.cluster_id = l.cluster_id
-      LEFT JOIN cluster_evaluations e ON e.cluster_id = l.cluster_id
-      WHERE (l.cpu / l.cpu_capacity_mhz > least(lines.soft, lines.cap) OR l.mem / l.memory_capacity_mb > lines.soft)
-        AND NOT coalesce(e.detections @> jsonb_build_array(jsonb_build_object('kind', 'overloaded', 'subject', l.host_id)), false)`,
+      SELECT DISTINCT h.cluster_id FROM load l JOIN hosts h ON h.id = l.host_id JOIN lines ON lines.cluster_id = h.cluster_id
+      LEFT JOIN cluster_evaluations e ON e.cluster_id = h.cluster_id
+      WHERE h.state = 'connected'
+        AND (l.cpu / h.cpu_capacity_mhz > least(lines.soft, lines.cap) OR l.mem / h.memory_capacity_mb > lines.soft)
+        AND NOT coalesce(e.detections @> jsonb_build_array(jsonb_build_object('kind', 'overloaded', 'subject', h.id)), false)`,
       [[1, 2, 3, 4, 5].map((t) => thresholdLevel(t).overloadUtilization ?? 1)],
     );
     return rows.map((r) => r.cluster_id);

@@ -53,12 +53,15 @@ export class IncidentsRepository {
    */
   async clustersWithFailingOrReturningHosts(now: Date): Promise<string[]> {
     const rows: { cluster_id: string }[] = await this.db.query(
+      // "Another host of the cluster was heard within the grace period" is the cluster's latest time
+      // heard, computed once per cluster: an EXISTS over the CTE per host was quadratic in the hosts
+      // (33 s per tick for 16,000 hosts).
       `WITH heard AS MATERIALIZED (${hostsLastHeardSql('$1::timestamptz - interval \'1 day\'', null)}),
+       latest AS (SELECT cluster_id, max(at) AS at FROM heard GROUP BY cluster_id),
        grace AS (
          SELECT id AS cluster_id, make_interval(secs => coalesce((policy->>'failedHostGraceSeconds')::float8, $2)) AS g FROM clusters)
-       SELECT DISTINCT heard.cluster_id FROM heard JOIN grace USING (cluster_id)
-       WHERE (heard.state = ANY($3) AND heard.at <= $1 - grace.g
-              AND EXISTS (SELECT 1 FROM heard o WHERE o.cluster_id = heard.cluster_id AND o.at > $1 - grace.g))
+       SELECT DISTINCT heard.cluster_id FROM heard JOIN grace USING (cluster_id) JOIN latest USING (cluster_id)
+       WHERE (heard.state = ANY($3) AND heard.at <= $1 - grace.g AND latest.at > $1 - grace.g)
           OR (heard.state = 'failed'
               AND EXISTS (SELECT 1 FROM incidents i WHERE i.host_id = heard.id AND i.ended_at IS NULL AND heard.at > i.started_at))`,
       [now, LOOP_DEFAULTS.failedHostGraceSeconds, WATCHED_HOST_STATES],

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
-import { conflict } from '../common/http-errors.js';
+import { conflict, notFound } from '../common/http-errors.js';
 import { bulkInsert } from '../database/bulk-insert.js';
 import type { Snapshot, SnapshotHost } from '../planner/snapshot.js';
 import { findRuleConflicts, type RuleConflict } from '../planner/rule-conflicts.js';
@@ -56,7 +56,18 @@ export class SnapshotsService {
    */
   async build(clusterId: string, takenAt: Date = new Date(), manager?: EntityManager): Promise<Snapshot> {
     if (!manager) return this.db.transaction('REPEATABLE READ', (own) => this.build(clusterId, takenAt, own));
-    const cluster = await this.clusters.require(clusterId, manager);
+    const snapshot = await this.buildIfExists(clusterId, takenAt, manager);
+    if (!snapshot) throw notFound('cluster', clusterId);
+    return snapshot;
+  }
+
+  /**
+   * As build, in the caller's transaction, or null when the cluster does not exist: a caller that
+   * must tell a deleted cluster apart (the closed loop) learns it from this read, not one more.
+   */
+  async buildIfExists(clusterId: string, takenAt: Date, manager: EntityManager): Promise<Snapshot | null> {
+    const cluster = await this.clusters.find(clusterId, manager);
+    if (!cluster) return null;
     // One after the other: a transaction's queries share its single connection anyway.
     const hosts = await this.hosts(clusterId, manager);
     // A plain query: hydrating thousands of VM entities costs several times the read itself.

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
+import { queryPrepared } from '../database/prepared.js';
 import type { PowerState } from '../planner/snapshot.js';
 
 /**
@@ -24,6 +25,8 @@ export function hostsLastHeardSql(since: string, cluster: string | null): string
     FROM hosts h LEFT JOIN vh ON vh.host_id = h.id
     WHERE ${only('h.cluster_id')}`;
 }
+
+const HOSTS_LAST_HEARD_SQL = `SELECT id AS "hostId", at AS "lastHeardAt" FROM (${hostsLastHeardSql('$2', '$1')}) heard ORDER BY id`;
 
 /** A measured VM of a cluster, with its series and the demand it was configured with. */
 export interface VmMember {
@@ -116,10 +119,8 @@ export class SeriesRepository {
    * whichever is later; null: nothing heard. Failed-host detection reads it (src/closedloop/host-failure.ts).
    */
   async hostsLastHeard(manager: EntityManager, clusterId: string, since: Date): Promise<{ hostId: string; lastHeardAt: Date | null }[]> {
-    return manager.query(
-      `SELECT id AS "hostId", at AS "lastHeardAt" FROM (${hostsLastHeardSql('$2', '$1')}) heard ORDER BY id`,
-      [clusterId, since],
-    );
+    // Prepared: every evaluation asks, and planning this statement costs about three times running it.
+    return queryPrepared(manager, 'ballast-hosts-last-heard', HOSTS_LAST_HEARD_SQL, [clusterId, since]);
   }
 
   /** The cluster's measured hosts; `connectedOnly`: those that count for the imbalance. */

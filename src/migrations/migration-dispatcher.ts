@@ -115,9 +115,15 @@ export class MigrationDispatcher implements BeforeApplicationShutdown {
     return started.length;
   }
 
-  /** Queued and running migrations whose BullMQ job is gone go back on the queue (Postgres is the truth). */
+  /**
+   * Queued and running migrations whose BullMQ job is gone go back on the queue (Postgres is the
+   * truth). Only their ids are read to ask Redis; the full rows only of those whose job is gone.
+   */
   async requeueOrphans(): Promise<number> {
-    const rows = await this.migrations.slotHoldersUnchangedFor(ORPHAN_AFTER_SECONDS);
+    const ids = await this.migrations.slotHolderIdsUnchangedFor(ORPHAN_AFTER_SECONDS);
+    const orphans = await this.queue.withoutLiveJob(ids);
+    if (orphans.length === 0) return 0;
+    const rows = await this.migrations.slotHoldersUnchangedFor(ORPHAN_AFTER_SECONDS, orphans);
     return this.queue.requeue(rows.map((row) => this.toQueued(row)));
   }
 

@@ -9,6 +9,8 @@ import { REDIS } from '../redis/redis.module.js';
 export const MIGRATION_QUEUE = 'migrations';
 /** How long dropping a cancelled migration's job may hold up the answer to the cancel. */
 const JOB_REMOVAL_WAIT_MS = 2000;
+/** Job states asked of Redis at once when looking for migrations whose job is gone. */
+const JOB_STATE_BATCH = 500;
 
 export interface MigrationJobData {
   migrationId: string;
@@ -66,18 +68,28 @@ export class MigrationQueue implements OnApplicationShutdown {
   }
 
   /**
-   * Puts migrations back on the queue unless BullMQ still holds a live job for them (waiting,
-   * delayed, active): a job that ended, or vanished with Redis, is replaced. Returns how many.
+   * Of these migrations, those BullMQ holds no live job for (waiting, delayed, active): their job
+   * ended, or vanished with Redis. An ended job is dropped so that the migration can have a new one.
+   * The states are asked a batch at a time, the commands of a batch pipelined on the connection:
+   * one by one, the thousands of queued migrations of a large backlog took seconds of a scheduler
+   * process (and as many round trips to Redis) at every pass.
    */
-  async requeue(migrations: QueuedMigration[]): Promise<number> {
-    const missing: QueuedMigration[] = [];
-    for (const migration of migrations) {
-      const state = await this.queue.getJobState(migration.migrationId);
-      if (state === 'completed' || state === 'failed') await this.queue.remove(migration.migrationId);
-      if (state === 'unknown' || state === 'completed' || state === 'failed') missing.push(migration);
+  async withoutLiveJob(migrationIds: string[]): Promise<string[]> {
+    const missing: string[] = [];
+    for (let start = 0; start < migrationIds.length; start += JOB_STATE_BATCH) {
+      const batch = migrationIds.slice(start, start + JOB_STATE_BATCH);
+      const states = await Promise.all(batch.map((id) => this.queue.getJobState(id)));
+      const ended = batch.filter((_, i) => states[i] === 'completed' || states[i] === 'failed');
+      await Promise.all(ended.map((id) => this.queue.remove(id)));
+      missing.push(...batch.filter((_, i) => states[i] === 'unknown' || states[i] === 'completed' || states[i] === 'failed'));
     }
-    await this.add(missing.map((migration) => ({ ...migration, rebuilt: true })));
-    return missing.length;
+    return missing;
+  }
+
+  /** Puts migrations whose job is gone (withoutLiveJob) back on the queue, marked as rebuilt. Returns how many. */
+  async requeue(migrations: QueuedMigration[]): Promise<number> {
+    await this.add(migrations.map((migration) => ({ ...migration, rebuilt: true })));
+    return migrations.length;
   }
 
   async onApplicationShutdown(): Promise<void> {

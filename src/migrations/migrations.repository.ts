@@ -86,6 +86,11 @@ const SLOTS_SQL = `
     (SELECT coalesce(json_agg(json_build_object('id', id, 'mbps', migration_bandwidth_mbps)), '[]')
      FROM hosts WHERE cluster_id = $1) AS hosts`;
 
+const MOVE_HISTORY_SQL = `
+  SELECT vm_id AS "vmId", source_host_id AS "fromHostId", target_host_id AS "toHostId", created_at AS at, priority FROM migrations
+  WHERE cluster_id = $1 AND kind = 'compute' AND created_at >= $2 AND NOT (state IN ('failed', 'cancelled') AND started_at IS NULL)
+  ORDER BY created_at`;
+
 /** A migration as the live view shows it (raw row, with its latest progress when it has one). */
 export interface LiveMigrationRow {
   id: string;
@@ -275,12 +280,8 @@ export class MigrationsRepository implements MigrationsInProgress {
    * before they started (the closed loop's anti-thrash rules and churn budget count the others).
    */
   async moveHistory(manager: EntityManager, clusterId: string, since: Date): Promise<{ vmId: string; fromHostId: string; toHostId: string; at: Date; priority: number }[]> {
-    return manager.query(
-      `SELECT vm_id AS "vmId", source_host_id AS "fromHostId", target_host_id AS "toHostId", created_at AS at, priority FROM migrations
-       WHERE cluster_id = $1 AND kind = 'compute' AND created_at >= $2 AND NOT (state IN ('failed', 'cancelled') AND started_at IS NULL)
-       ORDER BY created_at`,
-      [clusterId, since],
-    );
+    // Prepared: every evaluation asks, and planning this statement costs more than running it.
+    return queryPrepared(manager, 'ballast-move-history', MOVE_HISTORY_SQL, [clusterId, since]);
   }
 
   /** Compute migrations not yet ended that go to the host. */
@@ -368,9 +369,21 @@ export class MigrationsRepository implements MigrationsInProgress {
     return queryPrepared<StartableRow>(manager, 'ballast-dispatch-startable', STARTABLE_SQL, [clusterId, freeHostIds, limit]);
   }
 
-  /** Started migrations left unchanged for a while (recently changed ones are having their job added right now). */
-  async slotHoldersUnchangedFor(seconds: number): Promise<StartableRow[]> {
-    return this.db.query(`${SELECT_STARTABLE} WHERE m.state IN ${SLOT_HOLDING} AND m.updated_at < now() - make_interval(secs => $1)`, [seconds]);
+  /** Started migrations left unchanged for a while (recently changed ones are having their job added right now): their ids. */
+  async slotHolderIdsUnchangedFor(seconds: number): Promise<string[]> {
+    const rows: { id: string }[] = await this.db.query(
+      `SELECT id FROM migrations WHERE state IN ${SLOT_HOLDING} AND updated_at < now() - make_interval(secs => $1)`,
+      [seconds],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** Of these migrations, the ones still started and unchanged for a while, as the dispatcher reads them to queue them. */
+  async slotHoldersUnchangedFor(seconds: number, ids: string[]): Promise<StartableRow[]> {
+    return this.db.query(`${SELECT_STARTABLE} WHERE m.id = ANY($2::uuid[]) AND m.state IN ${SLOT_HOLDING} AND m.updated_at < now() - make_interval(secs => $1)`, [
+      seconds,
+      ids,
+    ]);
   }
 
   /** Clusters with migrations waiting to start. */

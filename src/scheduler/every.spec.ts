@@ -70,6 +70,16 @@ describe('every', () => {
     expect(unhandled).toEqual([]);
   });
 
+  it('counts the interval from the first run: the second run is a whole interval after it', async () => {
+    const at: number[] = [];
+    every(registry, new RecordingLogger(), 'spaced', 300, async () => void at.push(performance.now()), { afterMs: 200 });
+    const started = performance.now();
+    await waitFor(async () => at.length >= 2, 20000, 'two runs');
+    expect(at[0] - started).toBeGreaterThanOrEqual(195);
+    // Timers never fire early: counted from the start, the second run would have come 100 ms after the first.
+    expect(at[1] - at[0]).toBeGreaterThanOrEqual(295);
+  });
+
   it('never runs a task twice at once', async () => {
     const logger = new RecordingLogger();
     let concurrent = 0;

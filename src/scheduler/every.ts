@@ -14,7 +14,7 @@ const runsUnderWay = new WeakMap<SchedulerRegistry, Set<Promise<unknown>>>();
 export const SHUTDOWN_WAIT_MS = 10_000;
 
 /**
- * Runs `task` every `ms` (and once `first.afterMs` after start, if given), skipping a run while the
+ * Runs `task` every `ms` (from a first run `first.afterMs` after start, if given), skipping a run while the
  * previous one is still going. A failure, even one thrown before the task's first await, is logged
  * and the task runs again on the next tick: nothing a timer starts may end the process.
  */
@@ -42,8 +42,18 @@ export function every(
       });
     runs.add(current);
   };
-  registry.addInterval(name, setInterval(() => run(task), ms));
-  if (first) registry.addTimeout(`${name}-first`, setTimeout(() => run(first.task ?? task), first.afterMs));
+  const start = () => registry.addInterval(name, setInterval(() => run(task), ms));
+  if (!first) return start();
+  // The interval counts from the first run: counted from the start, the next run came closer than
+  // `ms` after the first (the collector then skipped it as too recent, and a pushed sample waited
+  // two intervals to be smoothed).
+  registry.addTimeout(
+    `${name}-first`,
+    setTimeout(() => {
+      run(first.task ?? task);
+      start();
+    }, first.afterMs),
+  );
 }
 
 /**

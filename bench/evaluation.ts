@@ -2,7 +2,8 @@
  * npm run bench:evaluation: the closed loop at scale and its reaction time.
  *
  * 1. Throughput: 1,000 generated clusters of 16 hosts and 300 VMs (fully automated, hold time 0,
- *    so every evaluation plans, stores its plan and starts its moves) imported into a fresh
+ *    so an evaluation plans, stores its plan and starts its moves, but for the few clusters whose
+ *    hosts all have headroom: see BALANCING_HEADROOM; the plans stored are printed) imported into a fresh
  *    database, then evaluated by two scheduler processes of the built service (BullMQ evaluation
  *    jobs, the advisory lock per cluster, snapshot read, plan, migrations and the evaluation row
  *    written). Printed beside the same-run reference: a plain plan() loop over the same snapshots

@@ -169,7 +169,7 @@ describe("the closed loop's last evaluation, in the status and the log", () => {
     expect(body.planning.last.reason).toBe(
       'cluster imbalanced (0.150, target 0.08), but no host is above 70 % CPU or 70 % memory: every host has headroom, so balancing waits until one is busier',
     );
-    expect(body.closedLoop.detections).toEqual([expect.objectContaining({ kind: 'imbalanced', subject: 'loop-calm', acting: true })]);
+    expect(body.closedLoop.detections).toEqual([expect.objectContaining({ kind: 'imbalanced', subject: 'loop-calm', holdLeftSeconds: 0, acting: false })]);
     const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM migrations WHERE cluster_id = 'loop-calm'`);
     expect(n).toBe(0);
   });

@@ -60,7 +60,7 @@ export function closedLoopStatus(
   const budget = record?.budget ?? null;
   const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
   return {
-    detections: (record?.detections ?? []).map((d) => detectionView(d, loop.holdMs, now)),
+    detections: (record?.detections ?? []).map((d) => detectionView(d, loop.holdMs, now, record?.outcome === 'ample-headroom')),
     quarantinedHosts: snapshot.hosts.filter((h) => h.state === 'quarantine').map((h) => h.id),
     failedHosts: snapshot.hosts.filter((h) => h.state === 'failed').map((h) => h.id),
     incidents: openIncidents.map(incidentView),

@@ -28,7 +28,8 @@ export interface DetectionView {
   description: string;
 }
 
-export function detectionView(d: Detection, holdMs: number, now: number): DetectionView {
+/** `waitsForHeadroom`: the last evaluation left a held imbalance alone, no host being above its balancing line. */
+export function detectionView(d: Detection, holdMs: number, now: number, waitsForHeadroom = false): DetectionView {
   const left = holdLeftMs(d, holdMs, now);
   return {
     kind: d.kind,
@@ -39,7 +40,7 @@ export function detectionView(d: Detection, holdMs: number, now: number): Detect
     line: d.line,
     holdSeconds: holdMs / 1000,
     holdLeftSeconds: Math.ceil(left / 1000),
-    acting: left === 0,
+    acting: left === 0 && !(waitsForHeadroom && d.kind === 'imbalanced'),
     description: describeDetection(d),
   };
 }

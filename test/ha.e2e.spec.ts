@@ -2,11 +2,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CLOCK, type Clock } from '../src/closedloop/clock.js';
+import { incidentsTable } from '../src/cli/commands/incidents.js';
 import { statusTable } from '../src/cli/commands/status.js';
 import { EvaluationScheduler, evaluationJobId } from '../src/closedloop/evaluation-scheduler.js';
 import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { MIGRATION_ENGINE, type MigrationEngine } from '../src/engine/migration-engine.js';
 import { host, snapshot, vm, vmsOn } from './support/builders.js';
+import { runNode } from './support/run-node.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -236,5 +238,13 @@ describe('restartPriority and operators', () => {
     expect(bad.body.errors[0]).toMatchObject({ field: 'state' });
     const unknown = await t.http.get('/api/v1/clusters/no-such/incidents').expect(404);
     expect(unknown.body.message).toBe('cluster "no-such" does not exist');
+
+    // ballast incidents: a line per incident, newest first.
+    const table = incidentsTable(all).split('\n');
+    expect(table[0]).toMatch(/^HOST +FAILED +ENDED +VMS +WHAT HA DID$/);
+    expect(table[2]).toMatch(/^ha-1 +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +4 +2 restarts planned, 2 found running$/);
+    const refused = await runNode('dist/src/cli/main.js', ['incidents', 'ha', '--state', 'ended'], { BALLAST_URL: 'http://127.0.0.1:9' }, 60_000);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toBe('ballast: --state: must be one of open, closed, got "ended"');
   });
 });

@@ -19,6 +19,10 @@ export interface ClosedLoopStatus {
   nextEvaluationAt: string | null;
 }
 
+/** Open: the host has not answered again (nor an operator ended it); closed: it has. */
+export const INCIDENT_STATES = ['open', 'closed'] as const;
+export type IncidentState = (typeof INCIDENT_STATES)[number];
+
 export interface IncidentView {
   id: string;
   kind: Incident['kind'];

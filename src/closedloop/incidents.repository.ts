@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
 import { hostsLastHeardSql } from '../metrics/series.repository.js';
 import type { HostState } from '../planner/snapshot.js';
+import type { IncidentState } from './closed-loop-status.js';
 import { WATCHED_HOST_STATES } from './host-failure.js';
 import { LOOP_DEFAULTS } from './loop-policy.js';
 
@@ -14,10 +15,6 @@ export interface IncidentAction {
   hostId?: string;
   detail: string;
 }
-
-/** Open: the host has not answered again (nor an operator ended it); closed: it has. */
-export const INCIDENT_STATES = ['open', 'closed'] as const;
-export type IncidentState = (typeof INCIDENT_STATES)[number];
 
 export interface Incident {
   id: string;

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { Page } from '../common/query-params.js';
 import { ClustersService } from '../inventory/clusters.service.js';
-import { incidentView, type IncidentView } from './closed-loop-status.js';
-import { IncidentsRepository, type IncidentState } from './incidents.repository.js';
+import { incidentView, type IncidentState, type IncidentView } from './closed-loop-status.js';
+import { IncidentsRepository } from './incidents.repository.js';
 
 /** A cluster's incident history: what HA did about each failed host, also after it came back. */
 @Injectable()

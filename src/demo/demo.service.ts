@@ -5,6 +5,7 @@ import { BALLAST_CONFIG, type BallastConfig } from '../config/config.js';
 import { macAddressFor } from '../engine/mac-address.js';
 import { MIGRATION_ENGINE, type MigrationEngine } from '../engine/migration-engine.js';
 import { QemuEngine } from '../engine/qemu/qemu-engine.js';
+import { SimulatedEngine } from '../engine/simulated/simulated-engine.js';
 import { ClusterEntity } from '../inventory/entities/cluster.entity.js';
 import { SnapshotsService } from '../inventory/snapshots.service.js';
 import { demoCluster } from '../scenarios/generate.js';
@@ -45,6 +46,9 @@ export class DemoService implements OnApplicationShutdown {
     if (this.config.BALLAST_DEMO === 'libvirt-lab') return this.startLibvirtLab();
     const demo = this.snapshot;
     if ((await this.db.getRepository(ClusterEntity).count()) === 0) {
+      // An empty inventory: what the simulated world of this Redis prefix remembers is of an earlier
+      // database, and a demo VM it places on another host would have every move of it refused.
+      if (this.engine instanceof SimulatedEngine) await this.engine.resetWorld();
       try {
         await this.snapshots.import(demo, false);
         this.logger.log(`imported the demo cluster "${demo.cluster.id}" (${demo.hosts.length} hosts, ${demo.vms.length} VMs)`);

@@ -2,8 +2,7 @@ import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { RequiresRole } from '../auth/access.decorators.js';
 import { enumFilter, type Page, pageOf, PageQuery } from '../common/query-params.js';
-import type { IncidentView } from './closed-loop-status.js';
-import { INCIDENT_STATES } from './closed-loop-status.js';
+import { INCIDENT_STATES, type IncidentView } from './closed-loop-status.js';
 import { IncidentsService } from './incidents.service.js';
 
 class IncidentQuery extends PageQuery {

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import type { EvacuationPreview, ExitResult } from '../../maintenance/maintenance.service.js';
 import type { OperationView } from '../../maintenance/operation-view.js';
+import { isFinal, type MigrationState } from '../../migrations/migration-state.js';
 import { apiClient } from '../api-client.js';
 import { apiCommand, CliError, type Command } from '../cli.js';
 
@@ -73,11 +74,9 @@ async function follow(api: ReturnType<typeof apiClient>, id: string, out: Output
 
 interface MigrationRow {
   vmId: string;
-  state: string;
+  state: MigrationState;
   error: string | null;
 }
-
-const ENDED = ['succeeded', 'failed', 'cancelled'];
 
 async function planMigrations(api: ReturnType<typeof apiClient>, planId: string): Promise<MigrationRow[]> {
   const rows: MigrationRow[] = [];
@@ -118,7 +117,7 @@ async function followExit(api: ReturnType<typeof apiClient>, result: ExitResult,
     if (out.isTTY) out.write(`\r${line}\u001b[K`);
     else if (line !== last) out.write(`${line}\n`);
     last = line;
-    if (rows.every((m) => ENDED.includes(m.state))) {
+    if (rows.every((m) => isFinal(m.state))) {
       if (out.isTTY) out.write('\n');
       const lost = rows.filter((m) => m.state !== 'succeeded');
       if (lost.length === 0) {

@@ -46,8 +46,7 @@ export class RateLimits {
 
   async authenticationFailed(request: Request): Promise<void> {
     const address = clientAddress(request);
-    await this.authFailures.spend(address);
-    if ((await this.authFailures.secondsUntilToken(address)) > 0 && this.warnings.take(address) === 0) {
+    if ((await this.authFailures.spend(address)) > 0 && this.warnings.take(address) === 0) {
       this.logger.warn(`client ${address} failed authentication more than ${this.authFailures.perMinute} times a minute: its requests are refused (429) for now`);
     }
   }

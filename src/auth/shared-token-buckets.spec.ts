@@ -35,8 +35,13 @@ describe('SharedTokenBuckets (the real Redis)', () => {
   });
 
   it('spend takes a token even when none is left, but leaves no debt: the next token comes after one interval', async () => {
-    for (let i = 0; i < 20; i++) await first.spend('address 10.0.0.1');
+    const spent = [];
+    for (let i = 0; i < 20; i++) spent.push(await first.spend('address 10.0.0.1'));
+    // The first five leave a token; the sixth spends the last one.
+    expect(spent.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
+    expect(spent[5]).toBeGreaterThan(0);
     const wait = await second.secondsUntilToken('address 10.0.0.1');
+    expect(spent[19]).toBe(wait);
     expect(wait).toBeGreaterThanOrEqual(9);
     expect(wait).toBeLessThanOrEqual(10);
     expect(await second.take('address 10.0.0.1')).toBe(wait);

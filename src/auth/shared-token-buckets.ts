@@ -5,7 +5,7 @@ import { TokenBuckets } from './token-buckets.js';
  * One bucket in Redis, as GCRA keeps it: the time (Redis's own clock, the same for every process)
  * at which the bucket is full again. A bucket holds `window / interval` tokens and regains one every
  * `interval` ms. take: one token, or the ms until there is one (nothing taken); spend: one token even
- * when none is left; peek: the ms until there is one.
+ * when none is left, then the ms until there is one; peek: the ms until there is one.
  */
 const BUCKET_SCRIPT = `
 local t = redis.call('TIME')
@@ -22,10 +22,13 @@ end
 if ARGV[3] == 'take' then
   if wait > 0 then return wait end
   full = full + interval
-else
-  full = math.min(full + interval, now + window)
+  redis.call('SET', KEYS[1], full, 'PX', math.max(1, full - now))
+  return 0
 end
+full = math.min(full + interval, now + window)
 redis.call('SET', KEYS[1], full, 'PX', math.max(1, full - now))
+wait = full + interval - now - window
+if wait > 0 then return wait end
 return 0`;
 
 const WINDOW_MS = 60_000;
@@ -68,10 +71,13 @@ export class SharedTokenBuckets {
     return this.run(name, 'take', () => this.local.take(name));
   }
 
-  /** Takes a token of `name` even when it has none left (a failure that happened anyway). */
-  async spend(name: string): Promise<void> {
-    if (!this.enabled) return;
-    await this.run(name, 'spend', () => (this.local.spend(name), 0));
+  /** Takes a token of `name` even when it has none left (a failure that happened anyway); then the seconds until it has one. */
+  async spend(name: string): Promise<number> {
+    if (!this.enabled) return 0;
+    return this.run(name, 'spend', () => {
+      this.local.spend(name);
+      return this.local.secondsUntilToken(name);
+    });
   }
 
   private async run(name: string, mode: 'take' | 'spend' | 'peek', locally: () => number): Promise<number> {

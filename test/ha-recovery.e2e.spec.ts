@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { EvaluationService } from '../src/closedloop/evaluation.service.js';
 import { host, snapshot, vm } from './support/builders.js';
 import { type ServiceProcess, startService } from './support/run-node.js';
+import { migrationEnded } from './support/migration-ended.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -55,10 +56,7 @@ describe('a worker that dies during an HA restart', () => {
     expect((await t.http.get(`/api/v1/migrations/${restart.id}`).expect(200)).body.state).toBe('running');
 
     await startWorker();
-    const done = await waitFor(async () => {
-      const m = (await t.http.get(`/api/v1/migrations/${restart.id}`).expect(200)).body;
-      return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? m : null;
-    }, 60_000, 'the restart to be reconciled');
+    const done = await migrationEnded(t.http, restart.id, 60_000, 'the restart to be reconciled');
     expect(done.state).toBe('succeeded');
     expect(done.events.some((e: { type: string }) => e.type === 'reconciled')).toBe(true);
     expect(done.events.filter((e: { toState: string }) => e.toState === 'succeeded')).toHaveLength(1);

@@ -6,6 +6,7 @@ import { Virsh } from '../src/engine/libvirt/virsh.js';
 import { MigrationDispatcher } from '../src/migrations/migration-dispatcher.js';
 import { MigrationsService } from '../src/migrations/migrations.service.js';
 import { type ServiceProcess, startService } from './support/run-node.js';
+import { migrationEnded } from './support/migration-ended.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -73,10 +74,7 @@ describe('a worker killed mid-migration (libvirt)', () => {
     expect((await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body.state).toBe('running');
 
     await startWorker();
-    const done = await waitFor(async () => {
-      const m = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
-      return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? m : null;
-    }, 180_000, 'the migration to be taken over and end');
+    const done = await migrationEnded(t.http, id, 180_000, 'the migration to be taken over and end');
     expect(done.events.some((e: { type: string }) => e.type === 'reconciled')).toBe(true);
     // Taken over while libvirt still migrated (the killed worker's virsh carries on): that job was
     // followed to its end, not a second one started (its bytes go on from where they were).

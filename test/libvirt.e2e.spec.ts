@@ -7,6 +7,7 @@ import { LibvirtLab } from '../src/engine/libvirt/libvirt-lab.js';
 import { Virsh } from '../src/engine/libvirt/virsh.js';
 import { MigrationDispatcher } from '../src/migrations/migration-dispatcher.js';
 import { MigrationsService } from '../src/migrations/migrations.service.js';
+import { migrationEnded } from './support/migration-ended.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -53,12 +54,7 @@ async function migrate(vmId: string, fromHostId: string, toHostId: string): Prom
   return id;
 }
 
-async function ended(id: string, timeoutMs = 120_000) {
-  return waitFor(async () => {
-    const m = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
-    return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? m : null;
-  }, timeoutMs, `migration ${id} to end`);
-}
+const ended = (id: string, timeoutMs = 120_000) => migrationEnded(t.http, id, timeoutMs);
 
 describe('libvirt hosts', () => {
   it('creates hosts by their connection alone: the capacity comes from libvirt', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { host, snapshot, vm } from './support/builders.js';
+import { migrationEnded } from './support/migration-ended.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
-import { waitFor } from './support/wait.js';
 
 /** `POST /api/v1/vms/:id/migrate`: vMotion of one VM to a host the operator chose. */
 let t: TestApp;
@@ -43,12 +43,7 @@ afterAll(async () => {
 
 const migrate = (vmId: string, body: unknown) => t.http.post(`/api/v1/vms/${vmId}/migrate`).send(body as object);
 
-async function untilEnded(id: string) {
-  return waitFor(async () => {
-    const m = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
-    return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? m : null;
-  }, 30000, `migration ${id} to end`);
-}
+const untilEnded = (id: string) => migrationEnded(t.http, id, 30000);
 
 describe('manual migration', () => {
   it('moves the VM to the chosen host at priority 1, recorded as an approved plan of one move', async () => {

@@ -7,6 +7,7 @@ import { MigrationRecords } from '../src/engine/qemu/migration-records.js';
 import { QemuLab } from '../src/engine/qemu/qemu-lab.js';
 import type { Snapshot } from '../src/planner/snapshot.js';
 import { type ServiceProcess, startService } from './support/run-node.js';
+import { migrationEnded } from './support/migration-ended.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -55,12 +56,7 @@ async function evacuate(snapshot: Snapshot): Promise<string[]> {
   return (await t.http.post(`/api/v1/plans/${plan.id}/approve`).send({}).expect(202)).body.migrationIds;
 }
 
-async function ended(id: string, timeoutMs = 60000) {
-  return waitFor(async () => {
-    const m = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
-    return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? m : null;
-  }, timeoutMs, `migration ${id} to end`);
-}
+const ended = (id: string, timeoutMs = 60000) => migrationEnded(t.http, id, timeoutMs);
 
 const WORKER_READY = /migrations at once, engine qemu/;
 

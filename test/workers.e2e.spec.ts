@@ -5,6 +5,7 @@ import { deleteKeysUnder } from '../src/redis/delete-keys.js';
 import { evacuationCluster } from './support/clusters.js';
 import { MIGRATION_QUEUE } from '../src/migrations/migration-queue.js';
 import { type ServiceProcess, startService } from './support/run-node.js';
+import { migrationEnded } from './support/migration-ended.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { waitFor } from './support/wait.js';
 
@@ -131,10 +132,7 @@ describe('a worker that dies mid-migration', () => {
     expect((await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body.state).toBe('running');
 
     await startWorker();
-    const done = await waitFor(async () => {
-      const m = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
-      return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? m : null;
-    }, 60000, 'the migration to be reconciled');
+    const done = await migrationEnded(t.http, id, 60000, 'the migration to be reconciled');
     expect(done.state).toBe('succeeded');
     expect(done.events.some((e: { type: string }) => e.type === 'reconciled')).toBe(true);
     expect(done.events.filter((e: { toState: string }) => e.toState === 'succeeded')).toHaveLength(1);
@@ -172,11 +170,7 @@ interface MigrationEvent {
   detail: Record<string, unknown> | null;
 }
 
-const ended = (id: string, what: string) =>
-  waitFor(async () => {
-    const m = (await t.http.get(`/api/v1/migrations/${id}`).expect(200)).body;
-    return ['succeeded', 'failed', 'cancelled'].includes(m.state) ? (m as MigrationRow & { error: string | null; events: MigrationEvent[] }) : null;
-  }, 90000, what);
+const ended = async (id: string, what: string) => (await migrationEnded(t.http, id, 90000, what)) as MigrationRow & { error: string | null; events: MigrationEvent[] };
 
 describe('a queue that Redis loses', () => {
   it('keeps counting attempts in PostgreSQL: MIGRATION_ATTEMPTS (3) holds for the job put back', async () => {

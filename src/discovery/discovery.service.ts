@@ -87,11 +87,12 @@ export class DiscoveryService implements OnApplicationBootstrap {
       }),
     );
     answer.unreachable.sort((a, b) => a.hostId.localeCompare(b.hostId));
+    const located = locate(found);
     await this.db.transaction(async (manager) => {
       for (const host of hosts.filter((h) => found.has(h.id))) await this.recordHost(manager, host, found.get(host.id)!, answer);
-      await this.recordVms(manager, clusterId, hosts, found, startedAt, answer);
+      await this.recordVms(manager, clusterId, hosts, located, startedAt, answer);
     });
-    await this.keepDefinitions(hosts, found);
+    await this.keepDefinitions(hosts, located);
     return answer;
   }
 
@@ -100,10 +101,10 @@ export class DiscoveryService implements OnApplicationBootstrap {
    * it, so a copy is kept in its datastore (see DomainDefinitions) for every domain found, once per
    * process and again when it changed (the engine also keeps one after every migration).
    */
-  private async keepDefinitions(hosts: HostEntity[], found: Map<string, DiscoveredHost>): Promise<void> {
+  private async keepDefinitions(hosts: HostEntity[], located: Located): Promise<void> {
     const byId = new Map(hosts.map((h) => [h.id, h]));
     // From the copy that is the VM (not a stale definition left on another host).
-    for (const { hostId, domain } of locate(found).values()) {
+    for (const { hostId, domain } of located.values()) {
       const host = byId.get(hostId)!;
       const version = JSON.stringify([hostId, domain.vcpus, domain.memoryMb, domain.datastores, domain.networks, domain.macAddresses]);
       if (this.kept.get(domain.id) === version) continue;
@@ -125,8 +126,7 @@ export class DiscoveryService implements OnApplicationBootstrap {
     answer.hosts.push({ hostId: host.id, cpuCapacityMhz, memoryCapacityMb, domains: discovered.domains.length });
   }
 
-  private async recordVms(manager: EntityManager, clusterId: string, hosts: HostEntity[], found: Map<string, DiscoveredHost>, startedAt: Date, answer: DiscoveryAnswer): Promise<void> {
-    const located = locate(found);
+  private async recordVms(manager: EntityManager, clusterId: string, hosts: HostEntity[], located: Located, startedAt: Date, answer: DiscoveryAnswer): Promise<void> {
     const busy = await this.migrations.vmsMovingSince(manager, clusterId, startedAt);
     const connectedHosts = hosts.map((h) => h.id);
     const where = [{ clusterId, hostId: In(connectedHosts) }, ...(located.size > 0 ? [{ id: In([...located.keys()]) }] : [])];
@@ -176,8 +176,10 @@ export class DiscoveryService implements OnApplicationBootstrap {
 }
 
 /** Where each domain is: its best copy over every host that answered. */
-function locate(found: Map<string, DiscoveredHost>): Map<string, { hostId: string; domain: DiscoveredDomain }> {
-  const located = new Map<string, { hostId: string; domain: DiscoveredDomain }>();
+type Located = Map<string, { hostId: string; domain: DiscoveredDomain }>;
+
+function locate(found: Map<string, DiscoveredHost>): Located {
+  const located: Located = new Map();
   for (const [hostId, discovered] of found) {
     for (const domain of discovered.domains) {
       const current = located.get(domain.id);

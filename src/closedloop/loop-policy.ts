@@ -1,5 +1,5 @@
 import type { HealthActions, Policy } from '../planner/snapshot.js';
-import { thresholdLevel } from '../planner/thresholds.js';
+import { overloadLine, thresholdLevel } from '../planner/thresholds.js';
 
 /**
  * The closed loop's policy fields with their defaults filled in. Every field is optional in the
@@ -51,14 +51,13 @@ export function loopPolicy(policy: Policy): LoopPolicy {
 }
 
 /**
- * The lines a host's smoothed load is held against: the threshold's soft-overload utilization
- * (README's threshold table), the CPU one lowered to the policy's hard cap; at threshold 1 only
- * the hard caps count.
+ * The lines a host's smoothed load is held against: the planner's overload line (the threshold's
+ * soft-overload utilization, CPU lowered to the policy's hard cap), and at most the host's
+ * capacity: at threshold 1, where only the hard caps count, a host above 100 % is still hot.
  */
 export function overloadLines(policy: Policy): { cpu: number; memory: number } {
-  const soft = thresholdLevel(policy.migrationThreshold).overloadUtilization;
-  const cap = policy.maxCpuUtilization ?? 1;
-  return { cpu: Math.min(soft ?? 1, cap), memory: soft ?? 1 };
+  const line = overloadLine(policy);
+  return { cpu: Math.min(line.cpu, 1), memory: Math.min(line.memory, 1) };
 }
 
 /**
